@@ -1,0 +1,191 @@
+//! Command-line definitions (clap derive) — parsing only, no behaviour.
+//!
+//! Raw arguments are validated once into typed values by the command
+//! modules in [`crate::commands`]; nothing downstream re-reads strings.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Load and soak tester for Server-Sent Events streaming endpoints.
+///
+/// Exit codes: 0 ran and every threshold held; 1 a threshold failed (for
+/// `stream`: the stream failed); 2 bad usage or invalid scenario; 3 the
+/// tool itself failed (e.g. cannot write the report).
+#[derive(Debug, Parser)]
+#[command(name = "streamsoak", version, about, long_about = None)]
+pub struct Cli {
+    /// -v: each attempt, its outcome and breaker changes; -vv: also each SSE line (stderr). RUST_LOG is honoured.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands of PRODUCT.md.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a scenario: live progress, report folder, thresholds (exit 1 if one fails).
+    Run(RunArgs),
+    /// Validate a scenario and print the resolved plan without sending traffic.
+    Check(CheckArgs),
+    /// The seed's single client: print events as they arrive, then metrics and collected responses.
+    Stream(StreamArgs),
+    /// Run the embedded reference SSE server on 127.0.0.1.
+    Serve(ServeArgs),
+    /// Merge shard report folders losslessly into one report.
+    Merge(MergeArgs),
+    /// Regenerate the summaries and HTML of a report folder from its raw data.
+    Report(ReportArgs),
+}
+
+/// Scenario overrides shared by `run` and `check`.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ScenarioArgs {
+    /// The scenario file (TOML).
+    pub scenario: PathBuf,
+    /// Override the scenario's target ("embedded" or a base URL).
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Override a scenario key, e.g. --set load.stages.1.to=200 (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub sets: Vec<String>,
+    /// Run the I-th of N equal slices of the scenario (1-based), e.g. 2/4.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
+}
+
+/// `streamsoak run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub scenario: ScenarioArgs,
+    /// Report folder (default reports/<name>-<UTC timestamp>/).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Write into an existing non-empty --out folder.
+    #[arg(long)]
+    pub force: bool,
+    /// Write every event as a JSON line to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub events_out: Option<PathBuf>,
+    /// No live progress.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// `streamsoak check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub scenario: ScenarioArgs,
+}
+
+/// Event data format.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum FormatArg {
+    /// Data is a JSON object with Count/Data/error fields.
+    Json,
+    /// Data is opaque text.
+    Text,
+}
+
+/// `streamsoak stream`.
+#[derive(Debug, Args)]
+pub struct StreamArgs {
+    /// Full URL of the streaming endpoint [default: http://localhost:8000/trigger_invocation].
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Query sent as {"query": Q} [default: "test query"].
+    #[arg(long)]
+    pub query: Option<String>,
+    /// Take [request], [stream], [retry], [breaker] and [http] from a scenario file.
+    #[arg(long)]
+    pub scenario: Option<PathBuf>,
+    /// Event data format.
+    #[arg(long, value_enum)]
+    pub format: Option<FormatArg>,
+    /// HTTP method (POST by default; GET for plain SSE endpoints).
+    #[arg(long)]
+    pub method: Option<String>,
+    /// Extra header K:V (repeatable).
+    #[arg(long = "header", value_name = "K:V")]
+    pub headers: Vec<String>,
+    /// Request body as JSON (overrides --query).
+    #[arg(long)]
+    pub body: Option<String>,
+    /// Maximum retries after the first attempt.
+    #[arg(long)]
+    pub retries: Option<u32>,
+    /// Write each dispatched event as a JSON line {"t_ms","event","id","data"} to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub events_out: Option<PathBuf>,
+}
+
+/// `streamsoak serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Port on 127.0.0.1.
+    #[arg(long, default_value_t = 8000)]
+    pub port: u16,
+    /// Address to bind (loopback by default).
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: std::net::IpAddr,
+    /// Events per stream (before the completion event).
+    #[arg(long, default_value_t = 4)]
+    pub events: u32,
+    /// Interval between events, e.g. 250ms.
+    #[arg(long, default_value = "250ms")]
+    pub interval: String,
+    /// Delay before the first event, e.g. 0ms.
+    #[arg(long, default_value = "0ms")]
+    pub first_event_delay: String,
+    /// Padding bytes per event.
+    #[arg(long, default_value_t = 0)]
+    pub payload_bytes: usize,
+    /// Share of requests answered 503 with Retry-After (0.0–1.0).
+    #[arg(long, default_value_t = 0.0)]
+    pub fail_rate: f64,
+    /// Worker threads.
+    #[arg(long, default_value_t = 1)]
+    pub workers: usize,
+    /// Seed for fail_rate draws.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+/// `streamsoak merge`.
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// Shard report folders.
+    #[arg(required = true)]
+    pub dirs: Vec<PathBuf>,
+    /// Output folder.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Write into an existing non-empty --out folder.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// `streamsoak report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A report folder.
+    pub dir: PathBuf,
+    /// Re-gate with the [thresholds] of this TOML file instead of the run's.
+    #[arg(long)]
+    pub thresholds: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

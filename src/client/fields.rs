@@ -1,0 +1,269 @@
+//! Reading the seed's `StreamResponse {Count, Data, error}` out of event data.
+//!
+//! Field names are configurable (`stream.data_field` …), so serde's derive
+//! cannot name them at compile time. Instead a [`DeserializeSeed`] walks the
+//! object once, compares each key with the three configured names, borrows
+//! string values straight from the event's data when they hold no escapes,
+//! and skips every other value without building it. Decoding an event thus
+//! allocates nothing in the common case.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+
+/// The configured names of the fields we read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldNames {
+    /// Field holding the event's payload text (`Data`).
+    pub data: String,
+    /// Field holding the event's sequence number (`Count`).
+    pub count: String,
+    /// Field whose presence (not null) marks a server-sent error (`error`).
+    pub error: String,
+}
+
+impl Default for FieldNames {
+    fn default() -> Self {
+        FieldNames {
+            data: "Data".into(),
+            count: "Count".into(),
+            error: "error".into(),
+        }
+    }
+}
+
+/// The fields of one JSON event; borrowed from the event's data where possible.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Fields<'a> {
+    /// The data field when it is a string; other JSON values are rendered.
+    pub data: Option<Cow<'a, str>>,
+    /// The count field when it is an integer.
+    pub count: Option<i64>,
+    /// The error field when present and not null (strings as-is, other values rendered).
+    pub error: Option<Cow<'a, str>>,
+}
+
+/// Why event data was not the JSON object we expected.
+#[derive(Debug, thiserror::Error)]
+#[error("event data is not a JSON object: {0}")]
+pub struct MalformedEvent(#[source] serde_json::Error);
+
+/// Parses `data` as a JSON object and picks out the configured fields.
+///
+/// # Errors
+/// [`MalformedEvent`] when `data` is not one JSON object (trailing text included).
+pub fn parse<'a>(names: &FieldNames, data: &'a str) -> Result<Fields<'a>, MalformedEvent> {
+    let mut de = serde_json::Deserializer::from_str(data);
+    let fields = FieldsSeed(names)
+        .deserialize(&mut de)
+        .map_err(MalformedEvent)?;
+    de.end().map_err(MalformedEvent)?;
+    Ok(fields)
+}
+
+struct FieldsSeed<'n>(&'n FieldNames);
+
+impl<'de> DeserializeSeed<'de> for FieldsSeed<'_> {
+    type Value = Fields<'de>;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for FieldsSeed<'_> {
+    type Value = Fields<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut out = Fields::default();
+        while let Some(which) = map.next_key_seed(KeySeed(self.0))? {
+            match which {
+                Which::Data => out.data = map.next_value::<Text<'de>>()?.0,
+                Which::Error => out.error = map.next_value::<Text<'de>>()?.0,
+                Which::Count => out.count = map.next_value::<Count>()?.0,
+                Which::Other => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+enum Which {
+    Data,
+    Count,
+    Error,
+    Other,
+}
+
+struct KeySeed<'n>(&'n FieldNames);
+
+impl<'de> DeserializeSeed<'de> for KeySeed<'_> {
+    type Value = Which;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Which, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for KeySeed<'_> {
+    type Value = Which;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object key")
+    }
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<Which, E> {
+        Ok(if key == self.0.data {
+            Which::Data
+        } else if key == self.0.count {
+            Which::Count
+        } else if key == self.0.error {
+            Which::Error
+        } else {
+            Which::Other
+        })
+    }
+}
+
+/// A string value borrowed when possible; null = absent; other JSON rendered.
+struct Text<'a>(Option<Cow<'a, str>>);
+
+impl<'de> de::Deserialize<'de> for Text<'de> {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(TextVisitor)
+    }
+}
+
+struct TextVisitor;
+
+impl<'de> Visitor<'de> for TextVisitor {
+    type Value = Text<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Text(Some(Cow::Borrowed(v))))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Text(Some(Cow::Owned(v.to_owned()))))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(Text(Some(Cow::Owned(v))))
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Text(None))
+    }
+    fn visit_none<E>(self) -> Result<Self::Value, E> {
+        Ok(Text(None))
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(Text(Some(Cow::Owned(v.to_string()))))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Text(Some(Cow::Owned(v.to_string()))))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Text(Some(Cow::Owned(v.to_string()))))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(Text(Some(Cow::Owned(v.to_string()))))
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        let value: serde_json::Value =
+            de::Deserialize::deserialize(de::value::SeqAccessDeserializer::new(seq))?;
+        Ok(Text(Some(Cow::Owned(value.to_string()))))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        let value: serde_json::Value =
+            de::Deserialize::deserialize(de::value::MapAccessDeserializer::new(map))?;
+        Ok(Text(Some(Cow::Owned(value.to_string()))))
+    }
+}
+
+/// An integer count; anything else (including null) is treated as absent.
+struct Count(Option<i64>);
+
+impl<'de> de::Deserialize<'de> for Count {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = Text::deserialize(d)?;
+        Ok(Count(value.0.and_then(|s| s.parse().ok())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names() -> FieldNames {
+        FieldNames::default()
+    }
+
+    #[test]
+    fn seed_events() {
+        let f = parse(&names(), r#"{"Count": 1, "Data": "Event 1"}"#).expect("valid");
+        assert_eq!(f.count, Some(1));
+        assert_eq!(f.data.as_deref(), Some("Event 1"));
+        assert!(
+            matches!(f.data, Some(Cow::Borrowed(_))),
+            "no escapes: borrowed"
+        );
+        assert_eq!(f.error, None);
+
+        let f = parse(&names(), r#"{"Data": "Stream completed"}"#).expect("valid");
+        assert_eq!(
+            (f.count, f.data.as_deref()),
+            (None, Some("Stream completed"))
+        );
+
+        let f = parse(&names(), r#"{"error": "boom"}"#).expect("valid");
+        assert_eq!(f.error.as_deref(), Some("boom"));
+    }
+
+    #[test]
+    fn escapes_nulls_and_other_values() {
+        let f = parse(
+            &names(),
+            r#"{"Data": "a\"b", "error": null, "x": [1, {"y": 2}]}"#,
+        )
+        .expect("valid");
+        assert_eq!(f.data.as_deref(), Some("a\"b"));
+        assert_eq!(f.error, None, "null error is not an error");
+        let f = parse(
+            &names(),
+            r#"{"Data": {"k": 1}, "error": {"code": 5}, "Count": "7"}"#,
+        )
+        .expect("valid");
+        assert_eq!(f.data.as_deref(), Some(r#"{"k":1}"#));
+        assert_eq!(f.error.as_deref(), Some(r#"{"code":5}"#));
+        assert_eq!(f.count, Some(7));
+    }
+
+    #[test]
+    fn custom_names() {
+        let n = FieldNames {
+            data: "text".into(),
+            count: "n".into(),
+            error: "err".into(),
+        };
+        let f = parse(&n, r#"{"n": 3, "text": "hi", "Data": "ignored"}"#).expect("valid");
+        assert_eq!((f.count, f.data.as_deref()), (Some(3), Some("hi")));
+    }
+
+    #[test]
+    fn malformed() {
+        for bad in [
+            "",
+            "not json",
+            "[1,2]",
+            "\"str\"",
+            "{\"Data\": 1",
+            "{} trailing",
+            "42",
+        ] {
+            assert!(parse(&names(), bad).is_err(), "{bad:?} must be malformed");
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! The only place an awc [`Client`] is built.
+//!
+//! awc's defaults are wrong for a load tester, so every one that matters is
+//! set here explicitly:
+//! - `Connector::limit` defaults to 100 connections and silently *queues*
+//!   requests past it, which would show up as latency that the server never
+//!   caused. We set it from the number of sessions this thread will run.
+//! - The client timeout (default 5 s) covers connect and response headers
+//!   only; it is set to `http.timeout`. First-event, idle and total stream
+//!   timeouts are enforced by [`crate::client::attempt`] itself.
+//! - Compression: awc is built without its compression features and every
+//!   request says `Accept-Encoding: identity`, so no decoder sits between the
+//!   socket and the SSE parser buffering events. A server that compresses
+//!   anyway is decoded incrementally by the attempt (gzip/deflate).
+//! - TLS: rustls with the webpki roots (certificates verified), or a verifier
+//!   that accepts anything when `insecure_tls = true`. ALPN offers HTTP/1.1
+//!   only: one stream per connection, as a browser's `EventSource` over HTTP/1.1.
+//!
+//! awc's `Client` is `!Send`, so one is built per thread (arbiter) and shared
+//! by the sessions on it through [`client_for_this_thread`].
+
+use std::cell::RefCell;
+use std::sync::Arc;
+use std::time::Duration;
+
+use awc::{Client, Connector};
+
+use crate::scenario::HttpSpec;
+
+thread_local! {
+    static THREAD_CLIENT: RefCell<Option<Client>> = const { RefCell::new(None) };
+}
+
+/// The awc client of the current thread, built on first use from `spec`.
+///
+/// Every session on one arbiter shares this client and so its connection
+/// pool; `connections` should be the most sessions this thread will run
+/// at once (each holds at most one streaming connection).
+pub fn client_for_this_thread(spec: &HttpSpec, connections: usize) -> Client {
+    THREAD_CLIENT.with(|cell| {
+        cell.borrow_mut()
+            .get_or_insert_with(|| build_client(spec, connections))
+            .clone()
+    })
+}
+
+/// Builds a client with every awc default that matters set explicitly.
+pub fn build_client(spec: &HttpSpec, connections: usize) -> Client {
+    let connector = Connector::new()
+        .rustls_0_23(Arc::new(tls_config(spec.insecure_tls)))
+        .timeout(spec.timeout)
+        .handshake_timeout(spec.timeout)
+        // Sessions bound concurrency themselves; the margin covers
+        // connections still closing while a session opens its next one.
+        .limit(connections.saturating_add(16))
+        .conn_keep_alive(spec.idle_conn_timeout)
+        .conn_lifetime(Duration::from_secs(24 * 3600))
+        .disconnect_timeout(Duration::from_secs(1));
+    Client::builder()
+        .connector(connector)
+        .timeout(spec.timeout)
+        .no_default_headers()
+        .add_default_header((
+            "user-agent",
+            concat!("streamsoak/", env!("CARGO_PKG_VERSION")),
+        ))
+        .add_default_header(("accept", "text/event-stream"))
+        .add_default_header(("accept-encoding", "identity"))
+        .add_default_header(("cache-control", "no-cache"))
+        .max_redirects(10)
+        .finish()
+}
+
+fn tls_config(insecure: bool) -> rustls::ClientConfig {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .expect("invariant: ring supports the default TLS versions");
+    let mut config = if insecure {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AcceptAnyCert(provider)))
+            .with_no_client_auth()
+    } else {
+        let roots = rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        builder.with_root_certificates(roots).with_no_client_auth()
+    };
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config
+}
+
+/// `insecure_tls = true`: accepts any certificate, still checks signatures
+/// are well-formed so the handshake itself stays real.
+#[derive(Debug)]
+struct AcceptAnyCert(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AcceptAnyCert {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}

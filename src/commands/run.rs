@@ -1,0 +1,136 @@
+//! `streamsoak run` and `streamsoak check`.
+
+use std::path::{Path, PathBuf};
+
+use crate::cli::{CheckArgs, RunArgs, ScenarioArgs};
+use crate::engine::progress::ProgressMode;
+use crate::engine::{self, RunOptions};
+use crate::error::Error;
+use crate::report;
+use crate::scenario::{self, LoadOptions, Scenario};
+
+/// Loads the scenario with `--set` / `--target` applied.
+fn load(args: &ScenarioArgs) -> Result<Scenario, Error> {
+    let mut opts = LoadOptions::from_env();
+    opts.sets = args.sets.clone();
+    opts.target = args.target.clone();
+    Ok(scenario::load(&args.scenario, &opts)?)
+}
+
+/// `--shard I/N` → (I, N), 1 ≤ I ≤ N.
+pub(super) fn parse_shard(value: Option<&str>) -> Result<Option<(u32, u32)>, Error> {
+    let Some(value) = value else { return Ok(None) };
+    let bad = || {
+        Error::Usage(format!(
+            "--shard `{value}`: expected I/N with 1 <= I <= N, e.g. 2/4"
+        ))
+    };
+    let (i, n) = value.split_once('/').ok_or_else(bad)?;
+    let (i, n): (u32, u32) = (
+        i.trim().parse().map_err(|_| bad())?,
+        n.trim().parse().map_err(|_| bad())?,
+    );
+    if i == 0 || n == 0 || i > n {
+        return Err(bad());
+    }
+    Ok(Some((i, n)))
+}
+
+/// `check`: validate and print the resolved plan; sends nothing.
+pub(super) fn check(args: CheckArgs) -> Result<u8, Error> {
+    parse_shard(args.scenario.shard.as_deref())?;
+    let scenario = load(&args.scenario)?;
+    print!("{}", scenario.describe());
+    Ok(0)
+}
+
+/// `run`: the load test itself.
+pub(super) fn run(args: RunArgs) -> Result<u8, Error> {
+    let shard = parse_shard(args.scenario.shard.as_deref())?;
+    let scenario = load(&args.scenario)?;
+    let out = prepare_out_dir(args.out.as_deref(), &scenario.name, args.force)?;
+    raise_open_file_limit();
+    let opts = RunOptions {
+        out_dir: out.clone(),
+        events_out: args.events_out.clone(),
+        progress: ProgressMode::detect(args.quiet),
+        shard,
+        arbiters: 0,
+    };
+    let summary = engine::run(&scenario, &opts)?;
+    let results = report::thresholds::evaluate(&scenario.thresholds, &summary);
+    let passed = results.iter().all(|r| r.passed);
+    report::write_final(&out, &summary, &results)?;
+    if !args.quiet {
+        eprint!("{}", report::console_summary(&summary, &results, &out));
+    }
+    Ok(if passed { 0 } else { 1 })
+}
+
+/// Creates the report folder (or checks `--out`), and proves it writable now
+/// rather than after an hour of load.
+fn prepare_out_dir(out: Option<&Path>, name: &str, force: bool) -> Result<PathBuf, Error> {
+    let dir = match out {
+        Some(dir) => dir.to_path_buf(),
+        None => {
+            let safe: String = name
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            let stamp = report::csv::iso8601(std::time::SystemTime::now())
+                .replace(['-', ':'], "")
+                .trim_end_matches('Z')
+                .to_owned();
+            PathBuf::from("reports").join(format!("{safe}-{stamp}"))
+        }
+    };
+    if dir.exists() {
+        let non_empty = std::fs::read_dir(&dir)
+            .map_err(|err| Error::io(&dir, err))?
+            .next()
+            .is_some();
+        if non_empty && !force {
+            return Err(Error::Usage(format!(
+                "{} exists and is not empty: choose another --out or add --force",
+                dir.display()
+            )));
+        }
+    }
+    std::fs::create_dir_all(&dir).map_err(|err| Error::io(&dir, err))?;
+    let probe = dir.join(".streamsoak-write-test");
+    std::fs::write(&probe, b"ok").map_err(|err| Error::io(&probe, err))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(dir)
+}
+
+/// 10,000 streams need more than the default 1,024 descriptors.
+fn raise_open_file_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) if limit < 65_536 => log::warn!(
+            "open-file limit is {limit}: runs above ~{} sessions may fail with `too many open files` (raise it with ulimit -n)",
+            limit / 2
+        ),
+        Ok(_) => {}
+        Err(err) => log::warn!("cannot raise the open-file limit: {err}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards() {
+        assert_eq!(parse_shard(None).ok(), Some(None));
+        assert_eq!(parse_shard(Some("2/4")).ok(), Some(Some((2, 4))));
+        for bad in ["0/4", "5/4", "1/0", "x/2", "3", ""] {
+            assert!(parse_shard(Some(bad)).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! `streamsoak serve`: the embedded reference server, standalone.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::cli::ServeArgs;
+use crate::error::Error;
+use crate::scenario::units::HumanDuration;
+use crate::server::{EmbeddedServer, ServerConfig};
+
+fn duration(flag: &str, value: &str) -> Result<Duration, Error> {
+    value
+        .parse::<HumanDuration>()
+        .map(|d| d.0)
+        .map_err(|err| Error::Usage(format!("--{flag} `{value}`: {err}")))
+}
+
+/// Serves until Ctrl+C / SIGTERM; prints what it served on exit.
+pub(super) fn run(args: ServeArgs) -> Result<u8, Error> {
+    if !(0.0..=1.0).contains(&args.fail_rate) {
+        return Err(Error::Usage(format!(
+            "--fail-rate {} must be between 0.0 and 1.0",
+            args.fail_rate
+        )));
+    }
+    let config = ServerConfig {
+        events: args.events,
+        interval: duration("interval", &args.interval)?,
+        first_event_delay: duration("first-event-delay", &args.first_event_delay)?,
+        payload_bytes: args.payload_bytes,
+        fail_rate: args.fail_rate,
+        seed: args.seed,
+        workers: args.workers.max(1),
+    };
+    let addr = SocketAddr::new(args.bind, args.port);
+    actix_rt::System::new().block_on(async move {
+        let server = EmbeddedServer::start(config, addr).await.map_err(|err| {
+            Error::Runtime(format!(
+                "cannot listen on {addr}: {err} (is another server using port {}? try --port)",
+                args.port
+            ))
+        })?;
+        eprintln!(
+            "streamsoak serve: listening on {} — POST {}/trigger_invocation, GET {}/stats (Ctrl+C to stop)",
+            server.local_addr(),
+            server.base_url(),
+            server.base_url()
+        );
+        crate::engine::wait_for_signal().await;
+        let stats = server.stats();
+        server.stop().await;
+        eprintln!(
+            "streamsoak serve: stopped; served {} streams ({} completed, {} cut), {} events",
+            stats.streams_started, stats.streams_completed, stats.streams_cut, stats.events_sent
+        );
+        Ok(0)
+    })
+}

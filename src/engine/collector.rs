@@ -1,0 +1,445 @@
+//! Collector actor: merges the arbiters' interval deltas, closes intervals
+//! (timeseries row, hlog entry, breaker rows, progress line), and at the end
+//! builds the [`RunSummary`].
+//!
+//! Once per interval it asks every arbiter for its delta (a closure spawned
+//! on the arbiter, which replies with one [`Flushed`] message); an interval
+//! closes when all arbiters have answered, in order.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use actix::prelude::*;
+
+use crate::engine::fault_actions::kind_name;
+use crate::engine::faults::FaultClock;
+use crate::engine::local;
+use crate::engine::messages::{ArrivalsDropped, Finish, Flushed};
+use crate::engine::progress::Progress;
+use crate::metrics::hlog::HlogWriter;
+use crate::metrics::interval::FaultSample;
+use crate::metrics::{
+    Counters, ErrorSamples, IntervalDelta, Latencies, LatencyMetric, LatencySummary,
+};
+use crate::report::csv::{self, AppendWriter, TimeseriesRow};
+use crate::report::summary::{FaultReport, RunSummary};
+use crate::report::ReportError;
+use crate::scenario::FaultSpec;
+
+/// Per-interval totals kept for the fault analysis (a few words per interval).
+#[derive(Clone, Copy, Debug, Default)]
+struct IntervalTotals {
+    start: Duration,
+    end: Duration,
+    attempts: u64,
+    streams_started: u64,
+    streams_failed: u64,
+    short_circuited: u64,
+}
+
+/// Files the collector appends to as the run goes.
+pub struct LiveWriters {
+    /// `timeseries.csv`.
+    pub timeseries: AppendWriter,
+    /// `breaker.csv`.
+    pub breaker: AppendWriter,
+    /// `histograms.hlog`.
+    pub hlog: HlogWriter,
+    /// `--events-out`.
+    pub events: Option<AppendWriter>,
+}
+
+impl LiveWriters {
+    /// Creates the live files in `dir`.
+    ///
+    /// # Errors
+    /// When a file cannot be created.
+    pub fn create(
+        dir: &Path,
+        started_at: SystemTime,
+        name: &str,
+        events: Option<&PathBuf>,
+    ) -> Result<LiveWriters, ReportError> {
+        let hlog_path = dir.join("histograms.hlog");
+        Ok(LiveWriters {
+            timeseries: AppendWriter::create(&dir.join("timeseries.csv"), csv::TIMESERIES_HEADER)?,
+            breaker: AppendWriter::create(&dir.join("breaker.csv"), csv::BREAKER_HEADER)?,
+            hlog: HlogWriter::create(
+                &hlog_path,
+                started_at,
+                &format!(
+                    "streamsoak {} scenario {name}; values in microseconds",
+                    env!("CARGO_PKG_VERSION")
+                ),
+            )
+            .map_err(|source| ReportError::Io {
+                path: hlog_path,
+                source,
+            })?,
+            events: match events {
+                Some(path) => Some(AppendWriter::create(path, &[])?),
+                None => None,
+            },
+        })
+    }
+}
+
+/// The collector actor.
+pub struct Collector {
+    arbiters: Vec<ArbiterHandle>,
+    interval: Duration,
+    run_start: Instant,
+    started_at: SystemTime,
+    name: String,
+    target: String,
+    shard: Option<(u32, u32)>,
+    planned: Duration,
+    next_tick: u64,
+    closed: u64,
+    pending: BTreeMap<u64, (usize, IntervalDelta, Vec<u8>)>,
+    tick_times: BTreeMap<u64, (Duration, Duration)>,
+    last_tick_end: Duration,
+    totals: Counters,
+    latencies: Latencies,
+    errors: ErrorSamples,
+    fault_opens: Vec<FaultSample>,
+    fault_recovers: Vec<FaultSample>,
+    series: Vec<IntervalTotals>,
+    writers: LiveWriters,
+    write_error: Option<ReportError>,
+    progress: Progress,
+    finishing: Option<(u64, Finish)>,
+    faults: Vec<FaultSpec>,
+    clock: std::sync::Arc<FaultClock>,
+}
+
+/// What the collector is built from.
+pub struct CollectorParts {
+    /// One per core.
+    pub arbiters: Vec<ArbiterHandle>,
+    /// Report interval.
+    pub interval: Duration,
+    /// Run start.
+    pub run_start: Instant,
+    /// Wall-clock start.
+    pub started_at: SystemTime,
+    /// Scenario name.
+    pub name: String,
+    /// Target, redacted.
+    pub target: String,
+    /// Shard.
+    pub shard: Option<(u32, u32)>,
+    /// Planned duration (for progress).
+    pub planned: Duration,
+    /// Live files.
+    pub writers: LiveWriters,
+    /// Progress output.
+    pub progress: Progress,
+    /// Faults of the scenario.
+    pub faults: Vec<FaultSpec>,
+    /// Their real windows.
+    pub clock: std::sync::Arc<FaultClock>,
+}
+
+impl Collector {
+    /// A collector from its parts.
+    pub fn new(p: CollectorParts) -> Collector {
+        Collector {
+            arbiters: p.arbiters,
+            interval: p.interval,
+            run_start: p.run_start,
+            started_at: p.started_at,
+            name: p.name,
+            target: p.target,
+            shard: p.shard,
+            planned: p.planned,
+            next_tick: 0,
+            closed: 0,
+            pending: BTreeMap::new(),
+            tick_times: BTreeMap::new(),
+            last_tick_end: Duration::ZERO,
+            totals: Counters::default(),
+            latencies: Latencies::default(),
+            errors: ErrorSamples::default(),
+            fault_opens: Vec::new(),
+            fault_recovers: Vec::new(),
+            series: Vec::new(),
+            writers: p.writers,
+            write_error: None,
+            progress: p.progress,
+            finishing: None,
+            faults: p.faults,
+            clock: p.clock,
+        }
+    }
+
+    /// Asks every arbiter for its delta of interval `tick`.
+    fn request_flush(&mut self, ctx: &mut Context<Self>) -> u64 {
+        let tick = self.next_tick;
+        self.next_tick += 1;
+        let end = self.run_start.elapsed();
+        self.tick_times.insert(tick, (self.last_tick_end, end));
+        self.last_tick_end = end;
+        for arbiter in &self.arbiters {
+            let me = ctx.address();
+            arbiter.spawn(async move {
+                let (delta, events) = local::take();
+                me.do_send(Flushed {
+                    tick,
+                    delta: Box::new(delta),
+                    events,
+                });
+            });
+        }
+        tick
+    }
+
+    fn note_write(&mut self, result: Result<(), ReportError>) {
+        if let Err(err) = result {
+            if self.write_error.is_none() {
+                log::error!("{err}");
+                self.write_error = Some(err);
+            }
+        }
+    }
+
+    fn close_ready(&mut self, ctx: &mut Context<Self>) {
+        while let Some(entry) = self.pending.get(&self.closed) {
+            if entry.0 < self.arbiters.len() {
+                break;
+            }
+            let Some((_, delta, events)) = self.pending.remove(&self.closed) else {
+                break;
+            };
+            let tick = self.closed;
+            self.closed += 1;
+            self.close_interval(tick, delta, events);
+        }
+        if let Some((last, _)) = &self.finishing {
+            if self.closed > *last {
+                if let Some((_, finish)) = self.finishing.take() {
+                    self.finish(finish, ctx);
+                }
+            }
+        }
+    }
+
+    fn close_interval(&mut self, tick: u64, mut delta: IntervalDelta, events: Vec<u8>) {
+        let (start, end) = self.tick_times.remove(&tick).unwrap_or_default();
+        delta.transitions.sort_by_key(|t| t.at);
+        let quantile = |m: LatencyMetric, q: f64| {
+            let h = delta.latencies.get(m);
+            if h.is_empty() {
+                0.0
+            } else {
+                h.value_at_quantile(q) as f64 / 1000.0
+            }
+        };
+        let row = TimeseriesRow {
+            t_s: end.as_secs_f64(),
+            active_sessions: delta.active_sessions,
+            counters: delta.counters.clone(),
+            breakers_open: delta.breakers_open,
+            ttfe_p50_ms: quantile(LatencyMetric::Ttfe, 0.5),
+            ttfe_p99_ms: quantile(LatencyMetric::Ttfe, 0.99),
+            gap_p99_ms: quantile(LatencyMetric::Gap, 0.99),
+            stream_p99_ms: quantile(LatencyMetric::Stream, 0.99),
+        };
+        let r = self.writers.timeseries.timeseries(&row);
+        self.note_write(r);
+        let r = self.writers.breaker.transitions(&delta.transitions);
+        self.note_write(r);
+        let r = self
+            .writers
+            .hlog
+            .write_interval(start, end.saturating_sub(start), &delta.latencies)
+            .map_err(|source| ReportError::Io {
+                path: "histograms.hlog".into(),
+                source,
+            });
+        self.note_write(r);
+        if let Some(w) = self.writers.events.as_mut() {
+            if !events.is_empty() {
+                let r = w.raw(&events);
+                self.note_write(r);
+            }
+        }
+        self.series.push(IntervalTotals {
+            start,
+            end,
+            attempts: delta.counters.attempts,
+            streams_started: delta.counters.streams_started,
+            streams_failed: delta.counters.streams_failed,
+            short_circuited: delta.counters.short_circuited,
+        });
+        self.totals.merge(&delta.counters);
+        self.latencies.add(&delta.latencies);
+        self.errors.merge(&delta.errors);
+        self.fault_opens.append(&mut delta.fault_opens);
+        self.fault_recovers.append(&mut delta.fault_recovers);
+        self.progress
+            .interval(end, self.planned, &row, &self.totals, &self.latencies);
+    }
+
+    fn finish(&mut self, finish: Finish, ctx: &mut Context<Self>) {
+        self.progress.done();
+        self.totals.dropped_arrivals += finish.dropped_arrivals;
+        let faults = self.fault_reports();
+        let summary = RunSummary {
+            name: self.name.clone(),
+            target: self.target.clone(),
+            started_at: self.started_at,
+            duration: self.run_start.elapsed(),
+            peak_sessions: finish.peak_sessions,
+            counters: self.totals.clone(),
+            latencies: self.latencies.clone(),
+            errors: self.errors.clone(),
+            sessions: finish.sessions,
+            faults,
+            shard: self.shard,
+        };
+        let _ = finish.reply.send((summary, self.write_error.take()));
+        ctx.stop();
+    }
+
+    fn fault_reports(&self) -> Vec<FaultReport> {
+        let mut out = Vec::new();
+        for (i, fault) in self.faults.iter().enumerate() {
+            let Some((start, end)) = self.clock.window(i) else {
+                continue;
+            };
+            let end = end.unwrap_or(self.last_tick_end);
+            let summarise = |samples: &[FaultSample]| {
+                let mut h = crate::metrics::latency::new_histogram();
+                let mut sessions = std::collections::HashSet::new();
+                for s in samples.iter().filter(|s| s.fault == i) {
+                    h.saturating_record(
+                        u64::try_from(s.latency.as_micros())
+                            .unwrap_or(u64::MAX)
+                            .max(1),
+                    );
+                    sessions.insert(s.session);
+                }
+                (sessions.len() as u64, LatencySummary::of(&h))
+            };
+            let (opened, open) = summarise(&self.fault_opens);
+            let (recovered, recover) = summarise(&self.fault_recovers);
+            let mut affected: std::collections::HashSet<u64> = std::collections::HashSet::new();
+            affected.extend(
+                self.fault_opens
+                    .iter()
+                    .filter(|s| s.fault == i)
+                    .map(|s| s.session),
+            );
+            affected.extend(
+                self.fault_recovers
+                    .iter()
+                    .filter(|s| s.fault == i)
+                    .map(|s| s.session),
+            );
+            let within = |t: &IntervalTotals| t.end > start && t.start < end;
+            let window: Vec<&IntervalTotals> = self.series.iter().filter(|t| within(t)).collect();
+            let attempts: u64 = window.iter().map(|t| t.attempts).sum();
+            let wanted: u64 = window.iter().map(|t| t.streams_started).sum();
+            let rate = |t: &IntervalTotals| {
+                let secs = t.end.saturating_sub(t.start).as_secs_f64();
+                if secs > 0.0 {
+                    t.attempts as f64 / secs
+                } else {
+                    0.0
+                }
+            };
+            let before: Vec<f64> = self
+                .series
+                .iter()
+                .filter(|t| t.end <= start && t.start + Duration::from_secs(30) >= start)
+                .map(rate)
+                .collect();
+            let steady = if before.is_empty() {
+                0.0
+            } else {
+                before.iter().sum::<f64>() / before.len() as f64
+            };
+            let peak_after = self
+                .series
+                .iter()
+                .filter(|t| t.end > end && t.start < end + Duration::from_secs(10))
+                .map(rate)
+                .fold(0.0, f64::max);
+            out.push(FaultReport {
+                fault: i + 1,
+                kind: kind_name(&fault.kind).to_owned(),
+                start_s: start.as_secs_f64(),
+                end_s: end.as_secs_f64(),
+                sessions: affected.len() as u64,
+                opened,
+                open_p50_ms: open.p50_ms,
+                open_max_ms: open.max_ms,
+                recovered,
+                recover_p50_ms: recover.p50_ms,
+                recover_max_ms: recover.max_ms,
+                short_circuited: window.iter().map(|t| t.short_circuited).sum(),
+                failed_streams: window.iter().map(|t| t.streams_failed).sum(),
+                retry_amplification: if wanted > 0 {
+                    attempts as f64 / wanted as f64
+                } else {
+                    0.0
+                },
+                recovery_burst: if steady > 0.0 {
+                    peak_after / steady
+                } else {
+                    0.0
+                },
+            });
+        }
+        out
+    }
+}
+
+impl Actor for Collector {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.run_interval(self.interval, |act, ctx| {
+            if act.finishing.is_none() {
+                act.request_flush(ctx);
+            }
+        });
+    }
+}
+
+impl Handler<Flushed> for Collector {
+    type Result = ();
+    fn handle(&mut self, msg: Flushed, ctx: &mut Self::Context) {
+        let entry = self
+            .pending
+            .entry(msg.tick)
+            .or_insert_with(|| (0, IntervalDelta::default(), Vec::new()));
+        entry.0 += 1;
+        if entry.0 == 1 {
+            entry.1 = *msg.delta;
+        } else {
+            entry.1.merge(&msg.delta);
+        }
+        entry.2.extend_from_slice(&msg.events);
+        self.close_ready(ctx);
+    }
+}
+
+impl Handler<ArrivalsDropped> for Collector {
+    type Result = ();
+    fn handle(&mut self, msg: ArrivalsDropped, _ctx: &mut Self::Context) {
+        // Counted into the summary at the end; the live line shows them too.
+        self.progress.dropped(msg.0);
+    }
+}
+
+impl Handler<Finish> for Collector {
+    type Result = ();
+    fn handle(&mut self, msg: Finish, ctx: &mut Self::Context) {
+        let last = self.request_flush(ctx);
+        self.finishing = Some((last, msg));
+        self.close_ready(ctx);
+    }
+}

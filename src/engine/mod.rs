@@ -1,0 +1,305 @@
+//! The load engine: one actix System, one arbiter per core, a supervisor,
+//! sessions and a collector.
+//!
+//! ```text
+//!   Supervisor (main arbiter) ── StartStream / StopSession ──▶ Session × N (arbiters 1..cores)
+//!        ▲  SessionIdle / SessionStopped (per stream / per lifetime)      │ records into
+//!        │                                                                 ▼ thread-local delta
+//!   Collector (main arbiter) ◀── Flushed (per arbiter per interval) ── local::take()
+//! ```
+//!
+//! [`run`] builds it, waits for the supervisor to finish, then writes the
+//! final report files. Pure stage math is in [`executor`]; actors only
+//! translate messages and timers into calls to it.
+
+pub mod collector;
+pub mod executor;
+pub mod fault_actions;
+pub mod faults;
+mod local;
+pub mod messages;
+pub mod progress;
+pub mod session;
+pub mod supervisor;
+
+use std::cell::RefCell;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use actix::prelude::*;
+use tokio::sync::oneshot;
+
+use crate::client::{CancelHandle, PreparedRequest, StreamRules};
+use crate::engine::collector::{Collector, CollectorParts, LiveWriters};
+use crate::engine::executor::Plan;
+use crate::engine::fault_actions::FaultActions;
+use crate::engine::faults::FaultClock;
+use crate::engine::messages::Interrupt;
+use crate::engine::progress::{Progress, ProgressMode};
+use crate::engine::session::SessionConfig;
+use crate::engine::supervisor::{Supervisor, SupervisorParts};
+use crate::error::Error;
+use crate::report::RunSummary;
+use crate::scenario::{Scenario, Target};
+use crate::server::{EmbeddedServer, ServerConfig};
+
+/// How to run a scenario.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Report folder (must exist and be writable).
+    pub out_dir: PathBuf,
+    /// `--events-out`.
+    pub events_out: Option<PathBuf>,
+    /// Live progress.
+    pub progress: ProgressMode,
+    /// `--shard I/N` (1-based I).
+    pub shard: Option<(u32, u32)>,
+    /// Arbiters (threads) for sessions; 0 = one per core.
+    pub arbiters: usize,
+}
+
+/// Runs `scenario` to the end (or to Ctrl+C) and returns what was measured.
+///
+/// # Errors
+/// [`Error::Runtime`] when the embedded server cannot start; [`Error::Report`]
+/// when a live report file cannot be written.
+pub fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunSummary, Error> {
+    let system = actix_rt::System::new();
+    let result = system.block_on(run_in_system(scenario, opts));
+    System::current().stop();
+    result
+}
+
+async fn run_in_system(scenario: &Scenario, opts: &RunOptions) -> Result<RunSummary, Error> {
+    let cores = if opts.arbiters == 0 {
+        std::thread::available_parallelism().map_or(2, |n| n.get())
+    } else {
+        opts.arbiters
+    };
+    let server = match &scenario.target {
+        Target::Embedded => {
+            let config = ServerConfig {
+                events: scenario.server.events,
+                interval: scenario.server.interval,
+                first_event_delay: scenario.server.first_event_delay,
+                payload_bytes: scenario.server.payload_bytes,
+                fail_rate: scenario.server.fail_rate,
+                seed: scenario.seed,
+                workers: cores.clamp(1, 4),
+                ..ServerConfig::default()
+            };
+            let addr = SocketAddr::from(([127, 0, 0, 1], 0));
+            let server = EmbeddedServer::start(config, addr)
+                .await
+                .map_err(|e| Error::Runtime(format!("the embedded server could not start: {e}")))?;
+            Some(server)
+        }
+        Target::Url(_) => None,
+    };
+    let base = match (&scenario.target, &server) {
+        (_, Some(s)) => s.base_url(),
+        (Target::Url(url), None) => url.clone(),
+        (Target::Embedded, None) => unreachable!("embedded target always has a server"),
+    };
+    let url = format!("{base}{}", scenario.request.path);
+    let request = PreparedRequest::new(
+        &scenario.request.method,
+        &url,
+        scenario
+            .request
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.expose())),
+    )
+    .map_err(|e| Error::Usage(e.to_string()))?;
+    let (retry, breaker) = crate::client::policies(&scenario.retry, &scenario.breaker)?;
+    let plan = scenario_plan(scenario, opts.shard)?;
+    let max_sessions = match opts.shard {
+        Some((i, n)) => {
+            executor::split_sessions(scenario.load.max_sessions.unwrap_or(u32::MAX / 2), i - 1, n)
+        }
+        None => scenario.load.max_sessions.unwrap_or(u32::MAX / 2),
+    } as usize;
+    let peak = if plan.kind().is_arrival_rate() {
+        max_sessions.min(100_000)
+    } else {
+        plan.peak().ceil() as usize
+    };
+
+    let run_start = Instant::now();
+    let started_at = SystemTime::now();
+    let clock = Arc::new(FaultClock::new(run_start, scenario.faults.len()));
+    let cfg = Arc::new(SessionConfig {
+        request,
+        rules: StreamRules::from(&scenario.stream),
+        retry,
+        breaker,
+        http: scenario.http.clone(),
+        body: scenario.request.body.clone(),
+        think_time: scenario.load.think_time,
+        seed: scenario.seed
+            ^ u64::from(opts.shard.map_or(0, |s| s.0)).wrapping_mul(0xA076_1D64_78BD_642F),
+        run_start,
+        connections_per_arbiter: peak.div_ceil(cores).max(1),
+        events_out: opts.events_out.is_some(),
+        open_model: plan.kind().is_arrival_rate(),
+        faults: Arc::clone(&clock),
+    });
+
+    let arbiters: Vec<Arbiter> = (0..cores).map(|_| Arbiter::new()).collect();
+    let handles: Vec<ArbiterHandle> = arbiters.iter().map(Arbiter::handle).collect();
+    let writers = LiveWriters::create(
+        &opts.out_dir,
+        started_at,
+        &scenario.name,
+        opts.events_out.as_ref(),
+    )?;
+    let collector = Collector::new(CollectorParts {
+        arbiters: handles.clone(),
+        interval: scenario.load.interval,
+        run_start,
+        started_at,
+        name: scenario.name.clone(),
+        target: scenario.target.display_redacted(),
+        shard: opts.shard,
+        planned: plan.total_duration(),
+        writers,
+        progress: Progress::new(opts.progress),
+        faults: scenario.faults.clone(),
+        clock: Arc::clone(&clock),
+    })
+    .start();
+
+    let server = Rc::new(RefCell::new(server));
+    let actions = Rc::new(RefCell::new(FaultActions::new(
+        scenario.faults.clone(),
+        Rc::clone(&server),
+        Some(opts.out_dir.join("faults.log")),
+        run_start,
+    )));
+    let (cancel, _) = CancelHandle::new();
+    let (reply, done) = oneshot::channel();
+    let first_id = opts
+        .shard
+        .map_or(1, |(i, _)| u64::from(i) * 1_000_000_000 + 1);
+    let supervisor = Supervisor::new(SupervisorParts {
+        plan,
+        arbiters: handles,
+        cfg,
+        collector,
+        cancel,
+        max_sessions,
+        first_id,
+        reply,
+        faults: scenario.faults.clone(),
+        actions,
+    })
+    .start();
+    let signals = actix_rt::spawn(forward_signals(supervisor));
+
+    let outcome = done.await;
+    signals.abort();
+    for arbiter in &arbiters {
+        arbiter.stop();
+    }
+    let taken = server.borrow_mut().take();
+    if let Some(server) = taken {
+        server.stop().await;
+    }
+    let (summary, write_error) =
+        outcome.map_err(|_| Error::Runtime("the collector stopped before reporting".into()))?;
+    if let Some(err) = write_error {
+        return Err(err.into());
+    }
+    Ok(summary)
+}
+
+/// The executor plan of a scenario, sliced for a shard.
+///
+/// # Errors
+/// [`Error::Usage`] when the stages do not make a plan.
+pub fn scenario_plan(scenario: &Scenario, shard: Option<(u32, u32)>) -> Result<Plan, Error> {
+    use crate::scenario::ExecutorKind as Kind;
+    let stage = |duration, target| executor::Stage { duration, target };
+    let (kind, stages) = match scenario.load.executor {
+        Kind::RampingSessions => (
+            executor::ExecutorKind::RampingSessions,
+            scenario
+                .load
+                .stages
+                .iter()
+                .map(|s| stage(s.duration, s.target))
+                .collect(),
+        ),
+        // Constant rates per stage are steps: a 0 s jump, then a hold.
+        Kind::ConstantArrivalRate => (
+            executor::ExecutorKind::RampingArrivalRate,
+            scenario
+                .load
+                .stages
+                .iter()
+                .flat_map(|s| {
+                    [
+                        stage(std::time::Duration::ZERO, s.target),
+                        stage(s.duration, s.target),
+                    ]
+                })
+                .collect(),
+        ),
+        Kind::RampingArrivalRate => (
+            executor::ExecutorKind::RampingArrivalRate,
+            scenario
+                .load
+                .stages
+                .iter()
+                .map(|s| stage(s.duration, s.target))
+                .collect(),
+        ),
+    };
+    let plan = Plan::new(kind, stages).map_err(|e| Error::Usage(format!("load plan: {e}")))?;
+    Ok(match shard {
+        Some((i, n)) => plan.shard(i - 1, n),
+        None => plan,
+    })
+}
+
+/// First Ctrl+C / SIGTERM: drain with a short grace; second: abort.
+async fn forward_signals(supervisor: Addr<Supervisor>) {
+    let mut abort = false;
+    loop {
+        wait_for_signal().await;
+        if abort {
+            eprintln!("\nstreamsoak: second signal: aborting in-flight streams");
+        } else {
+            eprintln!("\nstreamsoak: stopping: in-flight streams get a short grace, then the report is written (Ctrl+C again to abort)");
+        }
+        supervisor.do_send(Interrupt { abort });
+        abort = true;
+    }
+}
+
+/// Resolves on Ctrl+C or SIGTERM.
+pub async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

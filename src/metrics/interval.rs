@@ -1,0 +1,90 @@
+//! What a thread recorded during one report interval.
+//!
+//! Sessions record into their arbiter's [`IntervalDelta`] (a thread-local:
+//! no locks, no messages per event); once per interval each arbiter hands
+//! its delta to the collector, which merges them. Collector traffic is thus
+//! arbiters × intervals, whatever the number of sessions or events.
+
+use std::time::Duration;
+
+use crate::client::breaker::{BreakerState, TransitionReason};
+use crate::metrics::counters::{Counters, ErrorSamples};
+use crate::metrics::latency::Latencies;
+
+/// One breaker transition, for `breaker.csv`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TransitionRecord {
+    /// Offset from run start.
+    pub at: Duration,
+    /// Global session id.
+    pub session: u64,
+    /// State before.
+    pub from: BreakerState,
+    /// State after.
+    pub to: BreakerState,
+    /// Why.
+    pub reason: TransitionReason,
+}
+
+/// A fault-related latency sample attributed to one fault (for `faults.csv`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FaultSample {
+    /// Index of the fault in the scenario.
+    pub fault: usize,
+    /// The session.
+    pub session: u64,
+    /// The latency (fault start → open, or fault end → recovery).
+    pub latency: Duration,
+}
+
+/// Everything one arbiter recorded in one interval.
+#[derive(Clone, Debug, Default)]
+pub struct IntervalDelta {
+    /// Counters.
+    pub counters: Counters,
+    /// Latency samples.
+    pub latencies: Latencies,
+    /// First error examples.
+    pub errors: ErrorSamples,
+    /// Breaker transitions, in order.
+    pub transitions: Vec<TransitionRecord>,
+    /// Breakers opened during a fault.
+    pub fault_opens: Vec<FaultSample>,
+    /// Sessions recovered after a fault.
+    pub fault_recovers: Vec<FaultSample>,
+    /// Gauge at the end of the interval: sessions alive.
+    pub active_sessions: u64,
+    /// Gauge at the end of the interval: breakers not closed (open or half-open).
+    pub breakers_open: u64,
+}
+
+impl IntervalDelta {
+    /// Adds `other` (counters summed, histograms merged, gauges summed, logs appended).
+    pub fn merge(&mut self, other: &IntervalDelta) {
+        self.counters.merge(&other.counters);
+        self.latencies.add(&other.latencies);
+        self.errors.merge(&other.errors);
+        self.transitions.extend_from_slice(&other.transitions);
+        self.fault_opens.extend_from_slice(&other.fault_opens);
+        self.fault_recovers.extend_from_slice(&other.fault_recovers);
+        self.active_sessions += other.active_sessions;
+        self.breakers_open += other.breakers_open;
+    }
+
+    /// Takes the interval's data, leaving an empty delta with the same
+    /// histogram memory and the gauges (gauges are states, not sums).
+    pub fn take(&mut self) -> IntervalDelta {
+        let mut fresh = IntervalDelta {
+            latencies: std::mem::take(&mut self.latencies),
+            ..IntervalDelta::default()
+        };
+        fresh.counters = std::mem::take(&mut self.counters);
+        fresh.errors = std::mem::take(&mut self.errors);
+        fresh.transitions = std::mem::take(&mut self.transitions);
+        fresh.fault_opens = std::mem::take(&mut self.fault_opens);
+        fresh.fault_recovers = std::mem::take(&mut self.fault_recovers);
+        fresh.active_sessions = self.active_sessions;
+        fresh.breakers_open = self.breakers_open;
+        fresh
+    }
+}

@@ -1,0 +1,160 @@
+//! Report writers: the files of PRODUCT.md's report folder, thresholds, and
+//! `--events-out`.
+
+pub mod csv;
+pub mod events;
+pub mod summary;
+pub mod thresholds;
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+pub use summary::{FaultReport, RunSummary};
+use thresholds::{CounterName, FaultStat, MetricKey, Stat, ThresholdResult};
+
+use crate::metrics::LatencySummary;
+
+/// A report file could not be produced.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// Writing or reading a report file failed; check the folder is writable and the disk not full.
+    #[error("report file {}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A report folder's raw data is not what streamsoak writes.
+    #[error("report folder {}: {message}", path.display())]
+    Invalid {
+        /// The file or folder.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The observed value of a threshold's metric in a run.
+pub fn metric_value(s: &RunSummary, key: &MetricKey) -> Option<f64> {
+    let c = &s.counters;
+    Some(match key {
+        MetricKey::SuccessRate => c.success_rate(),
+        MetricKey::Latency { metric, stat } => {
+            let h = s.latencies.get(*metric);
+            if *stat == Stat::Count {
+                return Some(h.len() as f64);
+            }
+            if h.is_empty() {
+                return None;
+            }
+            let l = LatencySummary::of(h);
+            match stat {
+                Stat::Max => l.max_ms,
+                Stat::Min => l.min_ms,
+                Stat::Mean => l.mean_ms,
+                other => h.value_at_quantile(other.quantile()?) as f64 / 1000.0,
+            }
+        }
+        MetricKey::Counter(name) => match name {
+            CounterName::StreamsStarted => c.streams_started as f64,
+            CounterName::StreamsOk => c.streams_ok as f64,
+            CounterName::StreamsFailed => c.streams_failed as f64,
+            CounterName::Attempts => c.attempts as f64,
+            CounterName::Retries => c.retries as f64,
+            CounterName::ShortCircuited => c.short_circuited as f64,
+            CounterName::BreakerOpens => c.breaker_opens as f64,
+            CounterName::Events => c.events as f64,
+            CounterName::EventsPerS => s.events_per_s(),
+            CounterName::Bytes => c.bytes as f64,
+            CounterName::DroppedArrivals => c.dropped_arrivals as f64,
+        },
+        MetricKey::ErrorsClass(class) => c.errors_of_class(*class) as f64,
+        MetricKey::ErrorsKind(kind) => c.errors_of(*kind) as f64,
+        MetricKey::Fault(stat) => {
+            let values = s.faults.iter().map(|f| match stat {
+                FaultStat::RetryAmplification => f.retry_amplification,
+                FaultStat::RecoveryBurst => f.recovery_burst,
+            });
+            return values.reduce(f64::max);
+        }
+    })
+}
+
+/// Writes every end-of-run file of the report folder.
+///
+/// # Errors
+/// When a file cannot be written.
+pub fn write_final(
+    dir: &Path,
+    s: &RunSummary,
+    results: &[ThresholdResult],
+) -> Result<(), ReportError> {
+    let passed = results.iter().all(|r| r.passed);
+    csv::write_summary(&dir.join("summary.csv"), s, passed)?;
+    csv::write_latency(&dir.join("latency.csv"), &s.latencies)?;
+    csv::write_errors(&dir.join("errors.csv"), &s.counters, &s.errors)?;
+    csv::write_sessions(&dir.join("sessions.csv"), &s.sessions)?;
+    csv::write_faults(&dir.join("faults.csv"), &s.faults)?;
+    csv::write_thresholds(&dir.join("thresholds.csv"), results)?;
+    Ok(())
+}
+
+/// The short block printed at the end of `run`.
+pub fn console_summary(s: &RunSummary, results: &[ThresholdResult], dir: &Path) -> String {
+    let c = &s.counters;
+    let ttfe = s.latency(crate::metrics::LatencyMetric::Ttfe);
+    let stream = s.latency(crate::metrics::LatencyMetric::Stream);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\n=== {} ({:.1}s) ===",
+        s.name,
+        s.duration.as_secs_f64()
+    );
+    let _ = writeln!(
+        out,
+        "streams: {} started, {} ok, {} failed ({:.2}% success); {} attempts, {} retries, {} short-circuited",
+        c.streams_started,
+        c.streams_ok,
+        c.streams_failed,
+        100.0 * c.success_rate(),
+        c.attempts,
+        c.retries,
+        c.short_circuited
+    );
+    let _ = writeln!(
+        out,
+        "events: {} ({:.0}/s); peak sessions {}; breaker opens {}; dropped arrivals {}",
+        c.events,
+        s.events_per_s(),
+        s.peak_sessions,
+        c.breaker_opens,
+        c.dropped_arrivals
+    );
+    let _ = writeln!(
+        out,
+        "ttfe p50 {:.1}ms p99 {:.1}ms; stream p50 {:.1}ms p99 {:.1}ms",
+        ttfe.p50_ms, ttfe.p99_ms, stream.p50_ms, stream.p99_ms
+    );
+    for r in results {
+        let observed = r
+            .observed
+            .map_or_else(|| "no data".to_owned(), |v| format!("{v:.3}"));
+        let _ = writeln!(
+            out,
+            "threshold {} {}: {} (observed {observed})",
+            r.threshold,
+            r.condition,
+            if r.passed { "passed" } else { "FAILED" }
+        );
+    }
+    let verdict = if results.iter().all(|r| r.passed) {
+        "PASSED"
+    } else {
+        "FAILED"
+    };
+    let _ = writeln!(out, "result: {verdict}; report: {}", dir.display());
+    out
+}

@@ -1,0 +1,345 @@
+//! Mapping between key paths and places in the scenario text.
+//!
+//! serde forgets where a value came from, so errors are built from a key path
+//! (`["load", "stages", "1", "to"]`) and [`Locator`] looks that path up in a
+//! span-keeping `toml_edit::ImDocument` of the file as written. Paths set by
+//! `--set` have no place in the file; their errors name the `--set` instead.
+//! [`path_at`] goes the other way (a serde error's byte span → key path), and
+//! [`check_unknown_keys`] walks the document against the serde field lists
+//! before deserializing, so an unknown key gets its own position and a
+//! "did you mean" suggestion.
+
+use std::ops::Range;
+use std::path::Path;
+
+use toml_edit::{ArrayOfTables, ImDocument, InlineTable, Item, Table, Value};
+
+use super::error::{key_string, line_col, unknown_key_message, ScenarioError};
+use super::overrides::Override;
+use super::raw::fields_at;
+
+/// A read-only view of any TOML container or leaf.
+#[derive(Clone, Copy)]
+pub(crate) enum Node<'d> {
+    Table(&'d Table),
+    Inline(&'d InlineTable),
+    Array(&'d toml_edit::Array),
+    Tables(&'d ArrayOfTables),
+    Leaf,
+}
+
+/// One child: (segment, key span, value span, node).
+type Child<'d> = (String, Option<Range<usize>>, Option<Range<usize>>, Node<'d>);
+
+impl<'d> Node<'d> {
+    pub(crate) fn of_item(item: &'d Item) -> Node<'d> {
+        match item {
+            Item::Table(t) => Node::Table(t),
+            Item::ArrayOfTables(a) => Node::Tables(a),
+            Item::Value(v) => Node::of_value(v),
+            Item::None => Node::Leaf,
+        }
+    }
+
+    fn of_value(value: &'d Value) -> Node<'d> {
+        match value {
+            Value::InlineTable(t) => Node::Inline(t),
+            Value::Array(a) => Node::Array(a),
+            _ => Node::Leaf,
+        }
+    }
+
+    /// Whether this node holds keys (a table of either kind).
+    fn is_table(self) -> bool {
+        matches!(self, Node::Table(_) | Node::Inline(_))
+    }
+
+    fn children(self) -> Vec<Child<'d>> {
+        match self {
+            Node::Table(t) => t
+                .iter()
+                .map(|(k, item)| {
+                    (
+                        k.to_owned(),
+                        t.key(k).and_then(|k| k.span()),
+                        item.span(),
+                        Node::of_item(item),
+                    )
+                })
+                .collect(),
+            Node::Inline(t) => t
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.to_owned(),
+                        t.key(k).and_then(|k| k.span()),
+                        v.span(),
+                        Node::of_value(v),
+                    )
+                })
+                .collect(),
+            Node::Array(a) => a
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (i.to_string(), None, v.span(), Node::of_value(v)))
+                .collect(),
+            Node::Tables(a) => a
+                .iter()
+                .enumerate()
+                .map(|(i, t)| (i.to_string(), None, t.span(), Node::Table(t)))
+                .collect(),
+            Node::Leaf => Vec::new(),
+        }
+    }
+
+    fn child(self, seg: &str) -> Option<Child<'d>> {
+        self.children().into_iter().find(|(s, ..)| s == seg)
+    }
+}
+
+fn contains(span: &Option<Range<usize>>, offset: usize) -> bool {
+    span.as_ref()
+        .is_some_and(|s| s.start <= offset && offset < s.end.max(s.start + 1))
+}
+
+/// The deepest key path whose key or value span contains byte `offset`.
+pub(crate) fn path_at(doc: &ImDocument<String>, offset: usize) -> Vec<String> {
+    fn search(node: Node<'_>, offset: usize, path: &mut Vec<String>) -> bool {
+        for (seg, key_span, value_span, child) in node.children() {
+            path.push(seg);
+            if search(child, offset, path)
+                || contains(&key_span, offset)
+                || contains(&value_span, offset)
+            {
+                return true;
+            }
+            path.pop();
+        }
+        false
+    }
+    let mut path = Vec::new();
+    search(Node::Table(doc.as_table()), offset, &mut path);
+    path
+}
+
+/// Finds errors' positions: in the file as written, or in a `--set`.
+pub(crate) struct Locator<'a> {
+    pub(crate) file: &'a Path,
+    pub(crate) original: &'a ImDocument<String>,
+    pub(crate) overrides: &'a [Override],
+}
+
+impl Locator<'_> {
+    /// The `--set` that produced `path` (or one of its ancestors), if any.
+    fn override_for(&self, path: &[String]) -> Option<&Override> {
+        self.overrides
+            .iter()
+            .rev()
+            .find(|o| o.path.len() <= path.len() && o.path.iter().zip(path).all(|(a, b)| a == b))
+    }
+
+    /// 1-based (line, column) of `path` in the file; the nearest existing
+    /// ancestor when the key itself is absent; (1, 1) when nothing matches.
+    pub(crate) fn position(&self, path: &[String]) -> (usize, usize) {
+        let mut node = Node::Table(self.original.as_table());
+        let mut best = None;
+        for seg in path {
+            let Some((_, key_span, value_span, child)) = node.child(seg) else {
+                break;
+            };
+            if let Some(span) = key_span.or(value_span) {
+                best = Some(span.start);
+            }
+            node = child;
+        }
+        best.map_or((1, 1), |offset| line_col(self.original.raw(), offset))
+    }
+
+    /// The line of `path` (for faults and thresholds), 0 if it came from `--set`.
+    pub(crate) fn line(&self, path: &[String]) -> usize {
+        if self.override_for(path).is_some() {
+            0
+        } else {
+            self.position(path).0
+        }
+    }
+
+    /// An error about the value at `path`.
+    pub(crate) fn error(&self, path: &[String], message: impl Into<String>) -> ScenarioError {
+        let mut message = message.into();
+        let key = key_string(path);
+        if let Some(o) = self.override_for(path) {
+            message.push_str(&format!(" (from {})", o.spec));
+            return ScenarioError::unplaced(self.file, key, message);
+        }
+        let (line, column) = self.position(path);
+        ScenarioError {
+            file: self.file.to_path_buf(),
+            line,
+            column,
+            key,
+            message,
+        }
+    }
+
+    /// An error at a byte span of the *current* text (after `--set`):
+    /// serde and parse errors. Without overrides the span is exact.
+    pub(crate) fn error_at_span(
+        &self,
+        current: &ImDocument<String>,
+        span: Option<Range<usize>>,
+        message: &str,
+    ) -> ScenarioError {
+        let Some(span) = span else {
+            return ScenarioError::unplaced(self.file, "", message);
+        };
+        let path = path_at(current, span.start);
+        if self.overrides.is_empty() {
+            let (line, column) = line_col(current.raw(), span.start);
+            return ScenarioError {
+                file: self.file.to_path_buf(),
+                line,
+                column,
+                key: key_string(&path),
+                message: message.to_owned(),
+            };
+        }
+        self.error(&path, message)
+    }
+}
+
+/// Reports the first key that no `Raw*` type declares, with a suggestion.
+pub(crate) fn check_unknown_keys(
+    current: &ImDocument<String>,
+    locator: &Locator<'_>,
+) -> Result<(), ScenarioError> {
+    fn walk(
+        node: Node<'_>,
+        path: &mut Vec<String>,
+        locator: &Locator<'_>,
+    ) -> Result<(), ScenarioError> {
+        let pattern: Vec<&str> = path
+            .iter()
+            .map(|s| {
+                if s.parse::<usize>().is_ok() {
+                    "*"
+                } else {
+                    s.as_str()
+                }
+            })
+            .collect();
+        let fields = if node.is_table() {
+            fields_at(&pattern)
+        } else {
+            None
+        };
+        let checked = matches!(node, Node::Array(_) | Node::Tables(_)) || fields.is_some();
+        if !checked {
+            return Ok(());
+        }
+        for (seg, _, _, child) in node.children() {
+            if let Some(fields) = fields {
+                if !fields.contains(&seg.as_str()) {
+                    path.push(seg.clone());
+                    return Err(locator.error(path, unknown_key_message(&seg, fields)));
+                }
+            }
+            path.push(seg);
+            walk(child, path, locator)?;
+            path.pop();
+        }
+        Ok(())
+    }
+    walk(Node::Table(current.as_table()), &mut Vec::new(), locator)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(text: &str) -> ImDocument<String> {
+        ImDocument::parse(text.to_owned()).expect("valid toml")
+    }
+
+    #[test]
+    fn positions_of_paths() {
+        let d = doc("name = \"x\"\n[load]\nstages = [\n  { for = \"1s\", to = 1 },\n  { for = \"2s\", to = 2 },\n]\n\n[[faults]]\nat = \"1s\"\n\n[[faults]]\nat = \"2s\"\n");
+        let locator = Locator {
+            file: Path::new("s.toml"),
+            original: &d,
+            overrides: &[],
+        };
+        let p = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        for (path, want) in [
+            (p(&["name"]), (1, 1)),
+            (p(&["load", "stages"]), (3, 1)),
+            (p(&["load", "stages", "1"]), (5, 3)),
+            (p(&["load", "stages", "1", "to"]), (5, 17)),
+            (p(&["load", "stages", "1", "missing"]), (5, 3)),
+            (p(&["faults", "1", "at"]), (12, 1)),
+            (p(&["nothing"]), (1, 1)),
+        ] {
+            assert_eq!(locator.position(&path), want, "{path:?}");
+        }
+        assert_eq!(locator.line(&p(&["faults", "1"])), 11);
+    }
+
+    #[test]
+    fn spans_back_to_paths() {
+        let text = "[server]\nevents = 4\n[load]\nstages = [{ for = \"1s\", to = 1 }]\n";
+        let d = doc(text);
+        for (needle, want) in [
+            ("4", vec!["server", "events"]),
+            ("1 }", vec!["load", "stages", "0", "to"]),
+        ] {
+            let offset = text.find(needle).expect("needle");
+            assert_eq!(path_at(&d, offset), want, "{needle}");
+        }
+    }
+
+    #[test]
+    fn unknown_keys_are_found_with_suggestions() {
+        for (text, key, msg) in [
+            (
+                "[server]\nevnts = 4\n",
+                "server.evnts",
+                "did you mean `events`?",
+            ),
+            ("nme = \"x\"\n", "nme", "did you mean `name`?"),
+            (
+                "[load]\nstages = [{ fr = \"1s\", to = 1 }]\n",
+                "load.stages.0.fr",
+                "did you mean `for`?",
+            ),
+            (
+                "[retry]\nbackoff = { bse = \"1s\" }\n",
+                "retry.backoff.bse",
+                "did you mean `base`?",
+            ),
+            (
+                "[[faults]]\nat = \"1s\"\nkindd = \"x\"\n",
+                "faults.0.kindd",
+                "did you mean `kind`?",
+            ),
+            ("[zzzz]\n", "zzzz", "valid keys here: name"),
+        ] {
+            let d = doc(text);
+            let locator = Locator {
+                file: Path::new("s.toml"),
+                original: &d,
+                overrides: &[],
+            };
+            let err = check_unknown_keys(&d, &locator).expect_err(text);
+            assert_eq!(err.key, key);
+            assert!(err.message.contains(msg), "{}", err.message);
+            assert!(err.line > 0);
+        }
+        let free = doc("[request]\nheaders = { X-Any = \"1\" }\nbody = { anything = { deep = 1 } }\n[thresholds]\n\"ttfe.p99\" = \"< 1s\"\n");
+        let locator = Locator {
+            file: Path::new("s.toml"),
+            original: &free,
+            overrides: &[],
+        };
+        assert_eq!(check_unknown_keys(&free, &locator), Ok(()));
+    }
+}

@@ -1,0 +1,331 @@
+//! The resolved plan: stage arithmetic on [`LoadSpec`] and
+//! [`Scenario::describe`], the text `streamsoak check` prints.
+//!
+//! Stage semantics (shared with the engine's executor, which should use
+//! [`LoadSpec::target_at`] rather than re-deriving it):
+//! - ramping-sessions and ramping-arrival-rate move linearly from the previous
+//!   stage's `to` (0 before the first stage) to this stage's `to`; a `0s`
+//!   stage is an instant step;
+//! - constant-arrival-rate holds each stage's `to` for its whole duration.
+//!
+//! The expected stream count is an estimate: for the open model the integral
+//! of the rate; for the closed model session-seconds divided by (stream
+//! length + think time), where the stream length is known only for the
+//! embedded server (`first_event_delay + events × interval`).
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use super::spec::*;
+use super::template::BodyTemplate;
+use super::units::{ByteSize, HumanDuration};
+
+/// One stage placed on the run's timeline.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StageWindow {
+    /// Start, from the beginning of the run.
+    pub start: Duration,
+    /// End (= start + the stage's `for`).
+    pub end: Duration,
+    /// Sessions or streams/s at `start`.
+    pub from: f64,
+    /// Sessions or streams/s at `end`.
+    pub to: f64,
+}
+
+impl LoadSpec {
+    /// Sum of the stages' durations.
+    pub fn total_duration(&self) -> Duration {
+        self.stages.iter().map(|s| s.duration).sum()
+    }
+
+    /// The stages with their start/end times and start/end levels.
+    pub fn stage_windows(&self) -> Vec<StageWindow> {
+        let mut start = Duration::ZERO;
+        let mut level = 0.0;
+        self.stages
+            .iter()
+            .map(|stage| {
+                let from = if self.executor == ExecutorKind::ConstantArrivalRate {
+                    stage.target
+                } else {
+                    level
+                };
+                let window = StageWindow {
+                    start,
+                    end: start + stage.duration,
+                    from,
+                    to: stage.target,
+                };
+                start = window.end;
+                level = stage.target;
+                window
+            })
+            .collect()
+    }
+
+    /// The target (sessions, or streams/s) at `elapsed`; 0 after the last stage.
+    /// At a stage boundary the later stage applies (so a `0s` step takes effect).
+    pub fn target_at(&self, elapsed: Duration) -> f64 {
+        for w in self.stage_windows() {
+            if elapsed < w.end {
+                let span = (w.end - w.start).as_secs_f64();
+                let into = elapsed.saturating_sub(w.start).as_secs_f64();
+                return w.from + (w.to - w.from) * (into / span);
+            }
+        }
+        0.0
+    }
+
+    /// The highest target reached.
+    pub fn peak(&self) -> f64 {
+        self.stages.iter().map(|s| s.target).fold(0.0, f64::max)
+    }
+
+    /// ∫ target dt over the plan: session-seconds (closed) or expected arrivals (open).
+    pub fn integral(&self) -> f64 {
+        self.stage_windows()
+            .iter()
+            .map(|w| (w.from + w.to) / 2.0 * (w.end - w.start).as_secs_f64())
+            .sum()
+    }
+}
+
+impl Scenario {
+    /// Estimated length of one stream, known only for the embedded server.
+    pub fn estimated_stream_time(&self) -> Option<Duration> {
+        (self.target == Target::Embedded)
+            .then(|| self.server.first_event_delay + self.server.interval * self.server.events)
+    }
+
+    /// Expected number of streams started (see the module doc); `None` when
+    /// it cannot be estimated (closed model against an external target).
+    pub fn expected_streams(&self) -> Option<f64> {
+        if self.load.executor.is_open() {
+            return Some(self.load.integral());
+        }
+        let cycle = (self.estimated_stream_time()? + self.load.think_time).as_secs_f64();
+        (cycle > 0.0).then(|| self.load.integral() / cycle)
+    }
+
+    /// Valid but probably unintended settings, for `check` and `run` to show:
+    /// embedded-server timings that make every stream fail, and an open-model
+    /// cap that will drop arrivals.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let d = |d: Duration| HumanDuration(d).to_string();
+        if let Some(stream) = self.estimated_stream_time() {
+            let (s, st) = (&self.server, &self.stream);
+            if s.events > 1 && s.interval >= st.idle_timeout {
+                out.push(format!("server.interval {} >= stream.idle_timeout {}: streams will fail with idle-timeout", d(s.interval), d(st.idle_timeout)));
+            }
+            if s.first_event_delay >= st.first_event_timeout {
+                out.push(format!("server.first_event_delay {} >= stream.first_event_timeout {}: streams will fail with first-event-timeout", d(s.first_event_delay), d(st.first_event_timeout)));
+            }
+            if stream >= st.max_duration {
+                out.push(format!("a stream takes about {} >= stream.max_duration {}: streams will fail with max-duration", d(stream), d(st.max_duration)));
+            }
+            if let (true, Some(cap)) = (self.load.executor.is_open(), self.load.max_sessions) {
+                let needed = self.load.peak() * stream.as_secs_f64();
+                if needed > f64::from(cap) {
+                    out.push(format!("the peak rate needs about {needed:.0} concurrent sessions > max_sessions {cap}: arrivals will be dropped"));
+                }
+            }
+        }
+        out
+    }
+
+    /// The resolved plan printed by `streamsoak check`: every resolved value
+    /// (header values redacted, bodies as written), the stage timeline, peak
+    /// load, expected streams, total duration, fault windows and thresholds.
+    pub fn describe(&self) -> String {
+        let mut o = String::new();
+        // Writing to a String cannot fail.
+        let _ = self.write_plan(&mut o);
+        o
+    }
+
+    fn write_plan(&self, o: &mut String) -> std::fmt::Result {
+        let d = |d: Duration| HumanDuration(d).to_string();
+        writeln!(o, "scenario \"{}\" ({})", self.name, self.file.display())?;
+        writeln!(
+            o,
+            "  target                 {}",
+            self.target.display_redacted()
+        )?;
+        writeln!(o, "  seed                   {}", self.seed)?;
+        writeln!(o, "  proxy                  {}", self.proxy)?;
+        let s = &self.server;
+        let unused = if self.target == Target::Embedded {
+            ""
+        } else {
+            " (unused: external target)"
+        };
+        writeln!(o, "[server]{unused}")?;
+        writeln!(o, "  events                 {}", s.events)?;
+        writeln!(o, "  interval               {}", d(s.interval))?;
+        writeln!(o, "  first_event_delay      {}", d(s.first_event_delay))?;
+        writeln!(o, "  payload_bytes          {}", s.payload_bytes)?;
+        writeln!(o, "  fail_rate              {}", s.fail_rate)?;
+        let r = &self.request;
+        writeln!(o, "[request]")?;
+        writeln!(o, "  method                 {}", r.method)?;
+        writeln!(o, "  path                   {}", r.path)?;
+        for (name, value) in &r.headers {
+            writeln!(o, "  header                 {name}: {value}")?;
+        }
+        match &r.body {
+            BodySource::None => writeln!(o, "  body                   (none)")?,
+            BodySource::Inline(t) => writeln!(o, "  body                   {}", t.source())?,
+            BodySource::Lines(lines) => writeln!(
+                o,
+                "  bodies                 {} lines, round-robin; first: {}",
+                lines.len(),
+                lines.first().map_or("", BodyTemplate::source)
+            )?,
+        }
+        let st = &self.stream;
+        writeln!(o, "[stream]")?;
+        writeln!(o, "  format                 {}", st.format.as_str())?;
+        if st.format == Format::Json {
+            writeln!(o, "  data_field             {}", st.data_field)?;
+            writeln!(o, "  count_field            {}", st.count_field)?;
+            writeln!(o, "  error_field            {}", st.error_field)?;
+        }
+        match &st.done {
+            Some(done) => writeln!(o, "  done                   \"{done}\"")?,
+            None => writeln!(
+                o,
+                "  done                   (unset: a clean end of body completes)"
+            )?,
+        }
+        writeln!(o, "  first_event_timeout    {}", d(st.first_event_timeout))?;
+        writeln!(o, "  idle_timeout           {}", d(st.idle_timeout))?;
+        writeln!(o, "  max_duration           {}", d(st.max_duration))?;
+        writeln!(
+            o,
+            "  max_event_size         {}",
+            ByteSize(st.max_event_size as u64)
+        )?;
+        match st.expect_events {
+            Some(n) => writeln!(o, "  expect_events          {n}")?,
+            None => writeln!(o, "  expect_events          (unset)")?,
+        }
+        self.write_load(o)?;
+        let rt = &self.retry;
+        writeln!(o, "[retry]")?;
+        writeln!(o, "  max_retries            {}", rt.max_retries)?;
+        writeln!(
+            o,
+            "  backoff                base {}, factor {}, max {}, jitter {}",
+            d(rt.base),
+            rt.factor,
+            d(rt.max),
+            rt.jitter.as_str()
+        )?;
+        writeln!(o, "  honor_retry_after      {}", rt.honor_retry_after)?;
+        writeln!(o, "  retry_on               {}", rt.retry_on.join(", "))?;
+        let b = &self.breaker;
+        writeln!(o, "[breaker]")?;
+        writeln!(o, "  failure_threshold      {}", b.failure_threshold)?;
+        writeln!(o, "  open_for               {}", d(b.open_for))?;
+        writeln!(o, "  half_open_probes       {}", b.half_open_probes)?;
+        let h = &self.http;
+        writeln!(o, "[http]")?;
+        writeln!(o, "  timeout                {}", d(h.timeout))?;
+        writeln!(o, "  pool_max_idle_per_host {}", h.pool_max_idle_per_host)?;
+        writeln!(o, "  idle_conn_timeout      {}", d(h.idle_conn_timeout))?;
+        writeln!(o, "  insecure_tls           {}", h.insecure_tls)?;
+        writeln!(o, "faults ({})", self.faults.len())?;
+        for (i, f) in self.faults.iter().enumerate() {
+            let detail = match &f.kind {
+                FaultKind::Latency(l) => format!(" +{}", d(*l)),
+                FaultKind::Status {
+                    status,
+                    retry_after: Some(ra),
+                } => format!(" {status}, Retry-After {}", d(*ra)),
+                FaultKind::Status {
+                    status,
+                    retry_after: None,
+                } => format!(" {status}"),
+                FaultKind::Exec { start, end } => format!(" start `{start}`, end `{end}`"),
+                _ => String::new(),
+            };
+            writeln!(
+                o,
+                "  {}. {}{detail}: {} → {} (line {})",
+                i + 1,
+                f.kind.name(),
+                d(f.at),
+                d(f.at + f.duration),
+                f.line
+            )?;
+        }
+        writeln!(o, "thresholds ({})", self.thresholds.len())?;
+        for t in &self.thresholds {
+            writeln!(o, "  {} {} (line {})", t.key, t.condition, t.line)?;
+        }
+        for warning in self.warnings() {
+            writeln!(o, "note: {warning}")?;
+        }
+        Ok(())
+    }
+
+    fn write_load(&self, o: &mut String) -> std::fmt::Result {
+        let d = |d: Duration| HumanDuration(d).to_string();
+        let l = &self.load;
+        let (model, unit) = if l.executor.is_open() {
+            ("open model", "streams/s")
+        } else {
+            ("closed model", "sessions")
+        };
+        writeln!(o, "[load]")?;
+        writeln!(
+            o,
+            "  executor               {} ({model})",
+            l.executor.as_str()
+        )?;
+        writeln!(o, "  think_time             {}", d(l.think_time))?;
+        writeln!(
+            o,
+            "  interval               {} (report interval)",
+            d(l.interval)
+        )?;
+        if l.executor.is_open() {
+            match l.max_sessions {
+                Some(n) => writeln!(o, "  max_sessions           {n}")?,
+                None => writeln!(o, "  max_sessions           (unset: no cap)")?,
+            }
+        }
+        for (i, w) in l.stage_windows().iter().enumerate() {
+            let level = if w.from == w.to {
+                format!("{} {unit}", w.to)
+            } else {
+                format!("{} → {} {unit}", w.from, w.to)
+            };
+            writeln!(
+                o,
+                "  stage {:<3}              {} → {}: {level}",
+                i + 1,
+                d(w.start),
+                d(w.end)
+            )?;
+        }
+        writeln!(o, "  total duration         {}", d(l.total_duration()))?;
+        writeln!(o, "  peak                   {} {unit}", l.peak())?;
+        if l.executor.is_open() {
+            writeln!(
+                o,
+                "  expected streams       {:.0} (integral of the rate)",
+                l.integral()
+            )?;
+        } else {
+            writeln!(o, "  session-seconds        {:.0}", l.integral())?;
+            match (self.expected_streams(), self.estimated_stream_time()) {
+                (Some(n), Some(stream)) => writeln!(o, "  expected streams       ≈{n:.0} (stream ≈{} + think {})", d(stream), d(l.think_time))?,
+                _ => writeln!(o, "  expected streams       unknown (stream length of an external target is not known)")?,
+            }
+        }
+        Ok(())
+    }
+}

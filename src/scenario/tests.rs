@@ -1,0 +1,539 @@
+//! Loading pipeline tests: defaults, every validation error's key and line,
+//! `--set`, secrets, `bodies_file`, the stage math, and every example file.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::*;
+use crate::report::thresholds::{LatencyMetric, MetricKey, Stat};
+
+fn env(name: &str) -> Option<String> {
+    match name {
+        "STAGING_TOKEN" => Some("tok-123-secret".to_owned()),
+        "HOST" => Some("api.example.com".to_owned()),
+        _ => None,
+    }
+}
+
+fn opts(sets: &[&str]) -> LoadOptions<'static> {
+    LoadOptions {
+        sets: sets.iter().map(|s| (*s).to_owned()).collect(),
+        target: None,
+        env: &env,
+    }
+}
+
+fn load_text(text: &str, sets: &[&str]) -> Result<Scenario, ScenarioError> {
+    load_str(text, Path::new("test.toml"), &opts(sets))
+}
+
+const MS: fn(u64) -> Duration = Duration::from_millis;
+const S: fn(u64) -> Duration = Duration::from_secs;
+
+#[test]
+fn every_default_matches_the_product_contract() {
+    let s = load_text("name = \"x\"\n", &[]).expect("minimal scenario");
+    assert_eq!(s.target, Target::Embedded);
+    assert_eq!((s.seed, s.proxy), (0, false));
+    assert_eq!(
+        s.server,
+        ServerSpec {
+            events: 4,
+            interval: MS(250),
+            first_event_delay: MS(0),
+            payload_bytes: 0,
+            fail_rate: 0.0
+        }
+    );
+    assert_eq!(
+        (s.request.method.as_str(), s.request.path.as_str()),
+        ("POST", "/trigger_invocation")
+    );
+    assert!(s.request.headers.is_empty());
+    let BodySource::Inline(body) = &s.request.body else {
+        panic!("default body is inline")
+    };
+    let mut out = Vec::new();
+    body.render(3, 9, &mut out);
+    assert_eq!(out, br#"{"query":"load 3/9"}"#);
+    assert_eq!(
+        s.stream,
+        StreamSpec {
+            format: Format::Json,
+            data_field: "Data".into(),
+            count_field: "Count".into(),
+            error_field: "error".into(),
+            done: Some("Stream completed".into()),
+            first_event_timeout: S(10),
+            idle_timeout: S(10),
+            max_duration: S(120),
+            max_event_size: 1 << 20,
+            expect_events: None,
+        }
+    );
+    assert_eq!(s.load, LoadSpec::default());
+    assert_eq!(s.load.total_duration(), S(10));
+    assert_eq!(s.load.interval, S(1));
+    assert_eq!(s.retry.max_retries, 3);
+    assert_eq!(
+        (s.retry.base, s.retry.factor, s.retry.max, s.retry.jitter),
+        (S(1), 2.0, S(30), JitterKind::Full)
+    );
+    assert!(s.retry.honor_retry_after);
+    assert_eq!(s.retry.retry_on.join(","), "connect-refused,dns,unreachable,connect-timeout,tls,reset,status-408,status-429,status-5xx,first-event-timeout,idle-timeout,cut");
+    assert_eq!(
+        s.breaker,
+        BreakerSpec {
+            failure_threshold: 3,
+            open_for: S(30),
+            half_open_probes: 1
+        }
+    );
+    assert_eq!(
+        s.http,
+        HttpSpec {
+            timeout: S(30),
+            pool_max_idle_per_host: 10,
+            idle_conn_timeout: S(90),
+            insecure_tls: false
+        }
+    );
+    assert!(s.faults.is_empty() && s.thresholds.is_empty());
+}
+
+#[test]
+fn format_dependent_and_method_dependent_defaults() {
+    let text = load_text("name = \"x\"\n[stream]\nformat = \"text\"\n", &[]).expect("valid");
+    assert_eq!(text.stream.done, None);
+    let explicit = load_text(
+        "name = \"x\"\n[stream]\nformat = \"text\"\ndone = \"[DONE]\"\n",
+        &[],
+    )
+    .expect("valid");
+    assert_eq!(explicit.stream.done.as_deref(), Some("[DONE]"));
+    let unset = load_text("name = \"x\"\n[stream]\ndone = \"\"\n", &[]).expect("valid");
+    assert_eq!(unset.stream.done, None);
+    let get = load_text(
+        "name = \"x\"\n[request]\nmethod = \"get\"\npath = \"/events?x=1\"\n",
+        &[],
+    )
+    .expect("valid");
+    assert_eq!(get.request.method, "GET");
+    assert!(matches!(get.request.body, BodySource::None));
+}
+
+/// (file text, --set args, key, line, message fragment)
+#[test]
+fn errors_name_key_line_and_fix() {
+    const N: &str = "name = \"x\"\n";
+    const L: &str = "name = \"x\"\n[load]\nstages = [{ for = \"1s\", to = 1 }]\n";
+    let cases: &[(&str, &[&str], &str, usize, &str)] = &[
+        ("name = \"x\"\n[load]\nexecutor = \"constant-arrival-rate\"\nrate = 1\nfor = \"1s\"\nthink_time = \"1s\"\n", &[], "load.think_time", 6, "only applies to ramping-sessions"),
+        ("target = \"embedded\"\n", &[], "name", 1, "needs a name"),
+        ("name = \"a b\"\n", &[], "name", 1, "cannot name a report folder"),
+        ("name = \"x\"\nname2 = 1\n", &[], "name2", 2, "did you mean `name`?"),
+        ("name = \"x\"\n[server]\nevnts = 4\n", &[], "server.evnts", 3, "did you mean `events`?"),
+        ("name = \"x\"\n[server]\nfail_rate = 1.5\n", &[], "server.fail_rate", 3, "between 0 and 1"),
+        ("name = \"x\"\n[server]\ninterval = 250\n", &[], "server.interval", 3, "has no unit: write \"250s\""),
+        ("name = \"x\"\n[server]\nevents = \"four\"\n", &[], "server.events", 3, "invalid type"),
+        ("name = \"x\"\ntarget = \"ftp://h\"\n", &[], "target", 2, "unsupported scheme"),
+        ("name = \"x\"\ntarget = \"staging\"\n", &[], "target", 2, "neither \"embedded\" nor a base URL"),
+        ("name = \"x\"\ntarget = \"https://h/?q=1\"\n", &[], "target", 2, "query or fragment"),
+        ("name = \"x\"\ntarget = \"https://${NOPE}\"\n", &[], "target", 2, "`NOPE` is not set"),
+        ("name = \"x\"\n[request]\nmethod = \"PO ST\"\n", &[], "request.method", 3, "not an HTTP method"),
+        ("name = \"x\"\n[request]\npath = \"trigger\"\n", &[], "request.path", 3, "must start with '/'"),
+        ("name = \"x\"\n[request]\npath = \"/s?key=${STAGING_TOKEN}\"\n", &[], "request.path", 3, "put credentials in headers"),
+        ("name = \"x\"\n[request]\nheaders = { Authorization = \"Bearer ${MISSING_TOKEN}\" }\n", &[], "request.headers.Authorization", 3, "environment variable `MISSING_TOKEN` is not set"),
+        ("name = \"x\"\n[request]\nheaders = { \"Bad Name\" = \"v\" }\n", &[], "request.headers.\"Bad Name\"", 3, "not a valid header name"),
+        ("name = \"x\"\n[request]\nbody = { q = \"{{sesion}}\" }\n", &[], "request.body", 3, "unknown placeholder `{{sesion}}`"),
+        ("name = \"x\"\n[request]\nbody = { q = 1 }\nbodies_file = \"b.jsonl\"\n", &[], "request.bodies_file", 4, "not both"),
+        ("name = \"x\"\n[request]\nbodies_file = \"missing.jsonl\"\n", &[], "request.bodies_file", 3, "cannot read"),
+        ("name = \"x\"\n[stream]\nformat = \"jsn\"\n", &[], "stream.format", 3, "did you mean \"json\"?"),
+        ("name = \"x\"\n[stream]\nidle_timeout = \"0s\"\n", &[], "stream.idle_timeout", 3, "longer than 0s"),
+        ("name = \"x\"\n[stream]\nmax_event_size = 0\n", &[], "stream.max_event_size", 3, "larger than 0"),
+        ("name = \"x\"\n[stream]\nexpect_events = 0\n", &[], "stream.expect_events", 3, "at least 1"),
+        ("name = \"x\"\n[stream]\ndata_field = \"\"\n", &[], "stream.data_field", 3, "must not be empty"),
+        ("name = \"x\"\n[load]\nexecutor = \"ramping-session\"\n", &[], "load.executor", 3, "did you mean \"ramping-sessions\"?"),
+        ("name = \"x\"\n[load]\nstages = []\n", &[], "load.stages", 3, "at least one stage"),
+        ("name = \"x\"\n[load]\nstages = [{ for = \"0s\", to = 5 }]\n", &[], "load.stages", 3, "add up to 0s"),
+        ("name = \"x\"\n[load]\nstages = [\n  { for = \"1s\", to = 1 },\n  { for = \"1s\", to = 2.5 },\n]\n", &[], "load.stages.1.to", 5, "not a whole number"),
+        ("name = \"x\"\n[load]\nstages = [{ for = \"1s\", to = -1 }]\n", &[], "load.stages.0.to", 3, "0 or more"),
+        ("name = \"x\"\n[load]\nstages = [{ for = \"1s\" }]\n", &[], "load.stages.0", 3, "missing field `to`"),
+        ("name = \"x\"\n[load]\nstages = [{ for = \"-1s\", to = 1 }]\n", &[], "load.stages.0.for", 3, "negative"),
+        ("name = \"x\"\n[load]\nrate = 5\nfor = \"1m\"\n", &[], "load.rate", 3, "constant-arrival-rate"),
+        ("name = \"x\"\n[load]\nexecutor = \"constant-arrival-rate\"\nrate = 5\n", &[], "load.rate", 4, "go together"),
+        ("name = \"x\"\n[load]\nexecutor = \"ramping-arrival-rate\"\n", &[], "load.executor", 3, "needs `stages`"),
+        ("name = \"x\"\n[load]\nmax_sessions = 10\n", &[], "load.max_sessions", 3, "only applies to arrival-rate"),
+        ("name = \"x\"\n[load]\ninterval = \"0ms\"\n", &[], "load.interval", 3, "longer than 0s"),
+        ("name = \"x\"\n[retry]\nbackoff = { jitter = \"ful\" }\n", &[], "retry.backoff.jitter", 3, "did you mean \"full\"?"),
+        ("name = \"x\"\n[retry]\nbackoff = { base = \"5s\", max = \"1s\" }\n", &[], "retry.backoff.max", 3, "at least base (5s)"),
+        ("name = \"x\"\n[retry]\nbackoff = { factor = 0.5 }\n", &[], "retry.backoff.factor", 3, "1.0 or more"),
+        ("name = \"x\"\n[retry]\nretry_on = [\"cut\", \"status-5xxx\"]\n", &[], "retry.retry_on.1", 3, "did you mean \"status-5xx\"?"),
+        ("name = \"x\"\n[breaker]\nfailure_threshold = 0\n", &[], "breaker.failure_threshold", 3, "at least 1"),
+        ("name = \"x\"\n[http]\ntimeout = \"0s\"\n", &[], "http.timeout", 3, "longer than 0s"),
+        ("name = \"x\"\n\n[[faults]]\nat = \"5s\"\nfor = \"10s\"\nkind = \"shutdown\"\n", &[], "faults.0.for", 5, "ends at 15s, after the plan's total duration of 10s"),
+        ("name = \"x\"\n[[faults]]\nat = \"1s\"\nfor = \"1s\"\nkind = \"explode\"\n", &[], "faults.0.kind", 5, "unknown fault kind"),
+        ("name = \"x\"\n[[faults]]\nat = \"1s\"\nfor = \"1s\"\nkind = \"latency\"\n", &[], "faults.0.kind", 5, "needs latency"),
+        ("name = \"x\"\n[[faults]]\nat = \"1s\"\nfor = \"1s\"\nkind = \"refuse\"\nstatus = 503\n", &[], "faults.0.status", 6, "only applies to kind = \"status\""),
+        ("name = \"x\"\n[[faults]]\nat = \"1s\"\nfor = \"1s\"\nkind = \"status\"\nstatus = 200\n", &[], "faults.0.status", 6, "not an error status"),
+        ("name = \"x\"\n[[faults]]\nat = \"1s\"\nfor = \"1s\"\nkind = \"exec\"\n", &[], "faults.0.start", 2, "needs start"),
+        ("name = \"x\"\n[[faults]]\nat = \"1s\"\nfor = \"0s\"\nkind = \"stall\"\n", &[], "faults.0.for", 4, "longer than 0s"),
+        ("name = \"x\"\ntarget = \"https://h\"\n[[faults]]\nat = \"1s\"\nfor = \"1s\"\nkind = \"shutdown\"\n", &[], "faults.0.kind", 6, "for an external target use \"refuse\""),
+        ("name = \"x\"\n[thresholds]\n\"ttfe.p98\" = \"< 1s\"\n", &[], "thresholds.\"ttfe.p98\"", 3, "did you mean `ttfe.p90`?"),
+        ("name = \"x\"\n[thresholds]\nsuccess_rate = 0.99\n", &[], "thresholds.success_rate", 3, "a condition string such as"),
+        ("name = \"x\"\n[thresholds]\nttfe.p99 = \"< 1s\"\n", &[], "thresholds.ttfe", 3, "must be quoted"),
+        ("name = \"x\"\n[thresholds]\n\"recover.max\" = \"< 45s\"\n", &[], "thresholds.\"recover.max\"", 3, "no [[faults]]"),
+        ("name = \"x\"\n[server\n", &[], "", 2, ""),
+        (L, &["load.stages.0.to=2.5"], "load.stages.0.to", 0, "(from --set load.stages.0.to=2.5)"),
+        (N, &["load.stages.0.to=2"], "load.stages.0.to", 0, "`load.stages` is not set"),
+        (N, &["server.evnts=3"], "server.evnts", 0, "did you mean `events`? (from --set server.evnts=3)"),
+        (L, &["load.stages.9.to=1"], "load.stages.9.to", 0, "past the end"),
+        (N, &["nonsense"], "nonsense", 0, "needs the form key.path=value"),
+    ];
+    for &(text, sets, key, line, fragment) in cases {
+        let err = load_text(text, sets).expect_err(text);
+        assert_eq!(
+            (err.key.as_str(), err.line),
+            (key, line),
+            "{text} {sets:?}: {err}"
+        );
+        assert!(err.message.contains(fragment), "{text}: {}", err.message);
+        assert_eq!(err.file, Path::new("test.toml"));
+        if line > 0 {
+            assert!(
+                err.to_string().starts_with(&format!("test.toml:{line}:")),
+                "{err}"
+            );
+        }
+    }
+}
+
+#[test]
+fn overrides_and_target_apply_before_validation() {
+    let text = "name = \"x\"\n[load]\nstages = [\n  { for = \"1s\", to = 1 },\n  { for = \"1s\", to = 2 },\n]\n";
+    let s = load_text(
+        text,
+        &[
+            "load.stages.1.to=200",
+            "seed=9",
+            "stream.format=text",
+            "thresholds.\"ttfe.p99\"=< 2s",
+        ],
+    )
+    .expect("valid");
+    assert_eq!(s.load.stages[1].target, 200.0);
+    assert_eq!(
+        (s.seed, s.stream.format, s.stream.done.clone()),
+        (9, Format::Text, None)
+    );
+    assert_eq!(
+        s.thresholds[0].metric,
+        MetricKey::Latency {
+            metric: LatencyMetric::Ttfe,
+            stat: Stat::P99
+        }
+    );
+    assert_eq!(s.thresholds[0].line, 0);
+    let o = LoadOptions {
+        target: Some("https://user:pw@${HOST}/".into()),
+        ..opts(&[])
+    };
+    let s = load_str(text, Path::new("t.toml"), &o).expect("valid");
+    assert_eq!(
+        s.target,
+        Target::Url("https://user:pw@api.example.com".into())
+    );
+    assert_eq!(s.target.display_redacted(), "https://api.example.com");
+    let o = LoadOptions {
+        target: Some("nope".into()),
+        ..opts(&[])
+    };
+    let err = load_str(text, Path::new("t.toml"), &o).expect_err("bad target");
+    assert!(err.message.ends_with("(from --target nope)"), "{err}");
+}
+
+#[test]
+fn secrets_never_reach_debug_or_describe() {
+    let text = "name = \"x\"\ntarget = \"https://bob:hunter2@h.example\"\n[request]\nheaders = { Authorization = \"Bearer ${STAGING_TOKEN}\" }\nbody = { key = \"${STAGING_TOKEN}\" }\n";
+    let s = load_text(text, &[]).expect("valid");
+    assert_eq!(s.request.headers[0].1.expose(), "Bearer tok-123-secret");
+    for shown in [
+        format!("{s:?}"),
+        s.describe(),
+        format!("{:?}", s.client_settings()),
+    ] {
+        assert!(
+            !shown.contains("tok-123") && !shown.contains("hunter2"),
+            "{shown}"
+        );
+    }
+    assert!(s.describe().contains("Authorization: <redacted>"));
+}
+
+#[test]
+fn bodies_file_round_robin_and_line_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let scenario = dir.path().join("s.toml");
+    let text = "name = \"x\"\n[request]\nbodies_file = \"q.jsonl\"\n";
+    let write = |body: &str| std::fs::write(dir.path().join("q.jsonl"), body).expect("write");
+    write("{\"q\": \"a {{session}}\"}\n\n{\"q\": \"${STAGING_TOKEN}\"}\n");
+    let s = load_str(text, &scenario, &opts(&[])).expect("valid");
+    let BodySource::Lines(lines) = &s.request.body else {
+        panic!("lines")
+    };
+    assert_eq!(lines.len(), 2);
+    for (session, iteration, want) in [
+        (4, 0, r#"{"q":"a 4"}"#),
+        (4, 1, r#"{"q":"tok-123-secret"}"#),
+        (5, 0, r#"{"q":"tok-123-secret"}"#),
+        (5, 1, r#"{"q":"a 5"}"#),
+    ] {
+        let mut out = Vec::new();
+        s.request.body.render(session, iteration, &mut out);
+        assert_eq!(
+            String::from_utf8(out).expect("utf8"),
+            want,
+            "{session}/{iteration}"
+        );
+    }
+    let mut out = Vec::new();
+    BodySource::None.render(1, 1, &mut out);
+    assert!(out.is_empty() && !BodySource::None.has_body() && s.request.body.has_body());
+    for (body, line, fragment) in [
+        ("{\"q\": 1}\n{\"q\": \n", 2, "not a JSON body"),
+        ("{\"q\": \"${NOPE}\"}\n", 1, "`NOPE` is not set"),
+    ] {
+        write(body);
+        let err = load_str(text, &scenario, &opts(&[])).expect_err(body);
+        assert_eq!(
+            (err.file.clone(), err.line),
+            (dir.path().join("q.jsonl"), line),
+            "{err}"
+        );
+        assert_eq!(err.key, "request.bodies_file");
+        assert!(err.message.contains(fragment), "{err}");
+    }
+    write("\n  \n");
+    let err = load_str(text, &scenario, &opts(&[])).expect_err("empty");
+    assert!(err.message.contains("no JSON lines"), "{err}");
+}
+
+#[test]
+fn warnings_flag_settings_that_make_every_stream_fail() {
+    for (extra, want) in [
+        ("", None),
+        ("[server]\ninterval = \"10s\"\n", Some("idle-timeout")),
+        ("[server]\nfirst_event_delay = \"10s\"\n", Some("first-event-timeout")),
+        ("[stream]\nmax_duration = \"1s\"\n", Some("max-duration")),
+        ("[load]\nexecutor = \"constant-arrival-rate\"\nrate = 50\nfor = \"10s\"\nmax_sessions = 10\n", Some("arrivals will be dropped")),
+        ("target = \"http://h\"\n[server]\ninterval = \"10s\"\n", None),
+    ] {
+        let s = load_text(&format!("name = \"x\"\n{extra}"), &[]).expect("valid");
+        let warnings = s.warnings();
+        match want {
+            None => assert!(warnings.is_empty(), "{extra}: {warnings:?}"),
+            Some(w) => {
+                assert!(warnings.len() == 1 && warnings[0].contains(w), "{extra}: {warnings:?}");
+                assert!(s.describe().contains(&format!("note: {}", warnings[0])));
+            }
+        }
+    }
+}
+
+#[test]
+fn retry_on_expands_classes_and_drops_never_retried_kinds() {
+    use crate::client::classify::FailureKind as K;
+    let text =
+        "name = \"x\"\n[retry]\nretry_on = [\"network\", \"status-4xx\", \"cut\", \"cut\"]\n";
+    let s = load_text(text, &[]).expect("valid");
+    assert_eq!(s.retry.retry_on, ["network", "status-4xx", "cut"]);
+    let kinds = s.retry.retry_kinds();
+    assert_eq!(
+        kinds,
+        [
+            K::ConnectRefused,
+            K::Dns,
+            K::Unreachable,
+            K::ConnectTimeout,
+            K::Tls,
+            K::Reset,
+            K::Cut
+        ]
+    );
+    let none = load_text("name = \"x\"\n[retry]\nretry_on = []\n", &[]).expect("valid");
+    assert!(none.retry.retry_kinds().is_empty());
+}
+
+#[test]
+fn process_env_options() {
+    let o = LoadOptions::from_env();
+    assert!(o.sets.is_empty() && o.target.is_none());
+    assert_eq!((o.env)("STREAMSOAK_SURELY_UNSET_VARIABLE"), None);
+    assert_eq!(
+        format!("{o:?}"),
+        "LoadOptions { sets: [], target: None, .. }"
+    );
+}
+
+#[test]
+fn file_level_errors() {
+    let missing = Path::new("/nonexistent/s.toml");
+    let err = load(missing, &opts(&[])).expect_err("missing file");
+    assert_eq!((err.line, err.key.as_str()), (0, ""));
+    assert!(
+        err.to_string()
+            .starts_with("/nonexistent/s.toml: cannot read the scenario file"),
+        "{err}"
+    );
+    assert!(load_client_settings(missing, &opts(&[])).is_err());
+}
+
+#[test]
+fn client_settings_need_no_name() {
+    let text = "[request]\npath = \"/sse\"\n[retry]\nmax_retries = 7\n";
+    let c = load_client_settings_str(text, Path::new("c.toml"), &opts(&[])).expect("valid");
+    assert_eq!((c.request.path.as_str(), c.retry.max_retries), ("/sse", 7));
+    assert!(
+        load_client_settings_str("[server]\nbad = 1\n", Path::new("c.toml"), &opts(&[])).is_err()
+    );
+}
+
+#[test]
+fn stage_math_per_executor() {
+    let stages = |pairs: &[(u64, f64)]| {
+        pairs
+            .iter()
+            .map(|&(s, t)| StageSpec {
+                duration: S(s),
+                target: t,
+            })
+            .collect()
+    };
+    for (executor, pairs, at, want_at, peak, integral) in [
+        (
+            ExecutorKind::RampingSessions,
+            vec![(10, 10.0), (10, 10.0), (10, 0.0)],
+            5,
+            5.0,
+            10.0,
+            200.0,
+        ),
+        (
+            ExecutorKind::RampingArrivalRate,
+            vec![(10, 20.0), (30, 20.0), (10, 0.0)],
+            45,
+            10.0,
+            20.0,
+            800.0,
+        ),
+        (
+            ExecutorKind::ConstantArrivalRate,
+            vec![(10, 5.0), (10, 15.0)],
+            12,
+            15.0,
+            15.0,
+            200.0,
+        ),
+        (
+            ExecutorKind::RampingSessions,
+            vec![(0, 4.0), (10, 4.0)],
+            0,
+            4.0,
+            4.0,
+            40.0,
+        ),
+    ] {
+        let load = LoadSpec {
+            executor,
+            stages: stages(&pairs),
+            ..LoadSpec::default()
+        };
+        assert!(
+            (load.target_at(S(at)) - want_at).abs() < 1e-9,
+            "{executor:?} at {at}"
+        );
+        assert_eq!(load.peak(), peak);
+        assert!(
+            (load.integral() - integral).abs() < 1e-9,
+            "{executor:?}: {}",
+            load.integral()
+        );
+        assert_eq!(load.target_at(load.total_duration()), 0.0);
+    }
+}
+
+fn examples_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios")
+}
+
+#[test]
+fn every_example_scenario_loads_and_describes() {
+    let mut seen = Vec::new();
+    let mut entries: Vec<_> = std::fs::read_dir(examples_dir())
+        .expect("scenarios/")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    entries.sort();
+    for path in entries
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+    {
+        let s = load(&path, &opts(&[])).unwrap_or_else(|e| panic!("{e}"));
+        let plan = s.describe();
+        assert!(
+            plan.contains("total duration") && plan.contains("expected streams"),
+            "{plan}"
+        );
+        assert!(!plan.contains("tok-123"), "{plan}");
+        assert_eq!(s.warnings(), Vec::<String>::new(), "{}", s.name);
+        seen.push(s.name.clone());
+        match s.name.as_str() {
+            "smoke" => {
+                assert_eq!((s.load.peak(), s.load.total_duration()), (20.0, S(20)));
+                assert_eq!((s.server.events, s.server.interval), (4, MS(250)));
+                assert_eq!(s.thresholds.len(), 5);
+                assert!(
+                    plan.contains("peak                   20 sessions"),
+                    "{plan}"
+                );
+            }
+            "ramp-hold" => {
+                assert_eq!(s.load.total_duration(), S(60));
+                assert_eq!(s.faults[0].kind, FaultKind::Shutdown);
+                assert!(s.faults[0].line > 0);
+            }
+            "arrival-rate" => {
+                assert_eq!(
+                    (s.load.executor, s.load.max_sessions),
+                    (ExecutorKind::RampingArrivalRate, Some(100))
+                );
+                assert_eq!(s.expected_streams(), Some(800.0));
+            }
+            "staging-soak" => {
+                assert_eq!(s.target, Target::Url("https://staging.example.com".into()));
+                assert_eq!(s.request.headers[0].1.expose(), "Bearer tok-123-secret");
+                assert!(s.load.total_duration() >= S(4 * 3600));
+                assert_eq!(
+                    s.faults[1].kind,
+                    FaultKind::Status {
+                        status: 503,
+                        retry_after: Some(S(5))
+                    }
+                );
+                let no_env = LoadOptions {
+                    env: &|_: &str| None,
+                    ..opts(&[])
+                };
+                let err = load(&path, &no_env).expect_err("token unset");
+                assert!(
+                    err.message.contains("`STAGING_TOKEN` is not set") && err.line > 0,
+                    "{err}"
+                );
+            }
+            other => panic!("add assertions for example {other}"),
+        }
+    }
+    seen.sort();
+    assert_eq!(seen, ["arrival-rate", "ramp-hold", "smoke", "staging-soak"]);
+}

@@ -1,0 +1,714 @@
+//! Raw → typed: applies every default (the values in PRODUCT.md's example,
+//! held in `spec.rs`'s `Default` impls) and every check, and names the key
+//! of each problem (ripgrep's "high args").
+//!
+//! Checks are the ones a user would rather hear from `check` than discover
+//! an hour into a soak: zero timeouts, shares outside 0..=1, unknown
+//! enumerations (with the nearest valid spelling), unset `${VAR}`s, faults
+//! that end after the plan, thresholds that can never have data.
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::error::{key_string, unknown_value_message, ScenarioError};
+use super::locate::Locator;
+use super::raw::*;
+use super::spec::*;
+use super::template::{expand_env, BodyTemplate, Secret, TemplateError};
+use super::units::HumanDuration;
+use crate::client::classify::{FailureClass, FailureKind};
+use crate::report::thresholds::{LatencyMetric, MetricKey, Threshold};
+
+/// What validation needs besides the raw tree.
+pub(crate) struct Ctx<'a> {
+    pub(crate) loc: &'a Locator<'a>,
+    pub(crate) env: &'a dyn Fn(&str) -> Option<String>,
+    /// Directory relative paths (`bodies_file`) are resolved against.
+    pub(crate) base_dir: &'a Path,
+}
+
+type Res<T> = Result<T, ScenarioError>;
+
+fn path(parts: &[&str]) -> Vec<String> {
+    parts.iter().map(|s| (*s).to_owned()).collect()
+}
+
+impl Ctx<'_> {
+    fn err(&self, at: &[&str], message: impl Into<String>) -> ScenarioError {
+        self.loc.error(&path(at), message)
+    }
+
+    fn expand(&self, at: &[&str], text: &str) -> Res<String> {
+        expand_env(text, self.env).map_err(|err| self.err(at, err.to_string()))
+    }
+
+    fn positive(
+        &self,
+        at: &[&str],
+        value: Option<HumanDuration>,
+        default: Duration,
+    ) -> Res<Duration> {
+        let d = value.map_or(default, HumanDuration::get);
+        if d.is_zero() {
+            return Err(self.err(at, "must be longer than 0s"));
+        }
+        Ok(d)
+    }
+
+    fn at_least_one(&self, at: &[&str], value: Option<u32>, default: u32) -> Res<u32> {
+        match value.unwrap_or(default) {
+            0 => Err(self.err(at, "must be at least 1")),
+            n => Ok(n),
+        }
+    }
+}
+
+/// Builds the typed scenario. `need_name`: `run`/`check` need `name`, `stream --scenario` does not.
+pub(crate) fn scenario(raw: RawScenario, ctx: &Ctx<'_>, need_name: bool) -> Res<Scenario> {
+    let name = match raw.name {
+        Some(name) => validate_name(ctx, name)?,
+        None if need_name => {
+            return Err(ctx.err(&["name"], "missing: every scenario needs a name (it names the report folder), e.g. name = \"smoke\""));
+        }
+        None => String::new(),
+    };
+    let target = target(ctx, raw.target.as_deref())?;
+    let load = load(ctx, raw.load.unwrap_or_default())?;
+    let faults = faults(
+        ctx,
+        raw.faults.unwrap_or_default(),
+        &target,
+        load.total_duration(),
+    )?;
+    let thresholds = thresholds(ctx, raw.thresholds.unwrap_or_default(), faults.is_empty())?;
+    Ok(Scenario {
+        name,
+        file: ctx.loc.file.to_path_buf(),
+        target,
+        seed: raw.seed.unwrap_or(0),
+        proxy: raw.proxy.unwrap_or(false),
+        server: server(ctx, raw.server.unwrap_or_default())?,
+        request: request(ctx, raw.request.unwrap_or_default())?,
+        stream: stream(ctx, raw.stream.unwrap_or_default())?,
+        load,
+        retry: retry(ctx, raw.retry.unwrap_or_default())?,
+        breaker: breaker(ctx, raw.breaker.unwrap_or_default())?,
+        http: http(ctx, raw.http.unwrap_or_default())?,
+        faults,
+        thresholds,
+    })
+}
+
+fn validate_name(ctx: &Ctx<'_>, name: String) -> Res<String> {
+    let ok = !name.is_empty()
+        && !name.starts_with('.')
+        && name.len() <= 100
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !ok {
+        return Err(ctx.err(&["name"], format!("\"{name}\" cannot name a report folder: use letters, digits, '-', '_' and '.' (not first), at most 100")));
+    }
+    Ok(name)
+}
+
+fn target(ctx: &Ctx<'_>, raw: Option<&str>) -> Res<Target> {
+    let Some(raw) = raw else {
+        return Ok(Target::Embedded);
+    };
+    let url = ctx.expand(&["target"], raw)?;
+    if url == "embedded" {
+        return Ok(Target::Embedded);
+    }
+    // Messages show the value as written: an expanded ${VAR} may hold credentials.
+    let bad = |why: &str| ctx.err(&["target"], format!("\"{raw}\" {why}"));
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err(bad(
+            "is neither \"embedded\" nor a base URL such as \"https://staging.example.com\"",
+        ));
+    };
+    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+        return Err(bad("has an unsupported scheme: use http:// or https://"));
+    }
+    if rest.contains(['?', '#']) {
+        return Err(bad(
+            "has a query or fragment: a target is a base URL; put queries in request.path",
+        ));
+    }
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad("contains whitespace"));
+    }
+    let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
+    if authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, h)| h)
+        .is_empty()
+    {
+        return Err(bad("has no host"));
+    }
+    Ok(Target::Url(format!(
+        "{}://{}",
+        scheme.to_ascii_lowercase(),
+        rest.trim_end_matches('/')
+    )))
+}
+
+fn server(ctx: &Ctx<'_>, raw: RawServer) -> Res<ServerSpec> {
+    let d = ServerSpec::default();
+    let fail_rate = raw.fail_rate.unwrap_or(d.fail_rate);
+    if !(0.0..=1.0).contains(&fail_rate) {
+        return Err(ctx.err(
+            &["server", "fail_rate"],
+            format!("{fail_rate} is not a share between 0 and 1 (0.05 = 5% of requests)"),
+        ));
+    }
+    let payload = raw
+        .payload_bytes
+        .map_or(d.payload_bytes as u64, |b| b.get());
+    Ok(ServerSpec {
+        events: raw.events.unwrap_or(d.events),
+        interval: raw.interval.map_or(d.interval, HumanDuration::get),
+        first_event_delay: raw
+            .first_event_delay
+            .map_or(d.first_event_delay, HumanDuration::get),
+        payload_bytes: usize::try_from(payload)
+            .map_err(|_| ctx.err(&["server", "payload_bytes"], "is too large"))?,
+        fail_rate,
+    })
+}
+
+fn is_token(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c))
+}
+
+fn request(ctx: &Ctx<'_>, raw: RawRequest) -> Res<RequestSpec> {
+    let d = RequestSpec::default();
+    let method = raw.method.unwrap_or(d.method).to_ascii_uppercase();
+    if !is_token(&method) {
+        return Err(ctx.err(
+            &["request", "method"],
+            format!("\"{method}\" is not an HTTP method such as \"POST\" or \"GET\""),
+        ));
+    }
+    let path = raw.path.unwrap_or(d.path);
+    if path.contains("${") {
+        return Err(ctx.err(
+            &["request", "path"],
+            "${VAR} is not expanded in the path (paths are printed in plans and logs); put credentials in headers",
+        ));
+    }
+    if !path.starts_with('/')
+        || path.contains(|c: char| c.is_whitespace() || c.is_control() || c == '#')
+    {
+        return Err(ctx.err(
+            &["request", "path"],
+            "must start with '/' and contain no spaces or '#', e.g. \"/trigger_invocation\"",
+        ));
+    }
+    let mut headers = Vec::new();
+    for (name, value) in raw.headers.unwrap_or_default().0 {
+        let at = ["request", "headers", name.as_str()];
+        if !is_token(&name) {
+            return Err(ctx.err(
+                &at,
+                "is not a valid header name (letters, digits and !#$%&'*+-.^_`|~)",
+            ));
+        }
+        let value = ctx.expand(&at, &value)?;
+        if value.contains(['\r', '\n', '\0']) {
+            return Err(ctx.err(
+                &at,
+                "the value contains a line break or NUL, which HTTP forbids",
+            ));
+        }
+        headers.push((name, Secret::new(value)));
+    }
+    let body = match (raw.body, raw.bodies_file) {
+        (Some(_), Some(_)) => {
+            return Err(ctx.err(
+                &["request", "bodies_file"],
+                "set either `body` or `bodies_file`, not both",
+            ));
+        }
+        (Some(value), None) => {
+            let at = ["request", "body"];
+            let json = toml_to_json(&value).map_err(|m| ctx.err(&at, m))?;
+            BodySource::Inline(
+                BodyTemplate::compile(&json, ctx.env)
+                    .map_err(|err| ctx.err(&at, err.to_string()))?,
+            )
+        }
+        (None, Some(file)) => BodySource::Lines(bodies_file(ctx, &file)?),
+        (None, None)
+            if matches!(
+                method.as_str(),
+                "GET" | "HEAD" | "DELETE" | "OPTIONS" | "TRACE"
+            ) =>
+        {
+            BodySource::None
+        }
+        (None, None) => d.body,
+    };
+    Ok(RequestSpec {
+        method,
+        path,
+        headers,
+        body,
+    })
+}
+
+fn toml_to_json(value: &toml::Value) -> Result<serde_json::Value, String> {
+    use serde_json::Value as J;
+    Ok(match value {
+        toml::Value::String(s) => J::String(s.clone()),
+        toml::Value::Integer(i) => J::from(*i),
+        toml::Value::Float(f) => serde_json::Number::from_f64(*f)
+            .map(J::Number)
+            .ok_or_else(|| format!("{f} cannot be written in JSON"))?,
+        toml::Value::Boolean(b) => J::Bool(*b),
+        toml::Value::Datetime(dt) => J::String(dt.to_string()),
+        toml::Value::Array(items) => {
+            J::Array(items.iter().map(toml_to_json).collect::<Result<_, _>>()?)
+        }
+        toml::Value::Table(table) => J::Object(
+            table
+                .iter()
+                .map(|(k, v)| Ok((k.clone(), toml_to_json(v)?)))
+                .collect::<Result<_, String>>()?,
+        ),
+    })
+}
+
+fn bodies_file(ctx: &Ctx<'_>, file: &str) -> Res<Vec<BodyTemplate>> {
+    let at = ["request", "bodies_file"];
+    let path = ctx.base_dir.join(ctx.expand(&at, file)?);
+    let text = std::fs::read_to_string(&path)
+        .map_err(|err| ctx.err(&at, format!("cannot read {}: {err}", path.display())))?;
+    let mut bodies = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let line_err = |column: usize, message: String| ScenarioError {
+            file: path.clone(),
+            line: i + 1,
+            column,
+            key: key_string(&at),
+            message,
+        };
+        let value: serde_json::Value = serde_json::from_str(line)
+            .map_err(|err| line_err(err.column(), format!("not a JSON body: {err}")))?;
+        let template = BodyTemplate::compile(&value, ctx.env)
+            .map_err(|err: TemplateError| line_err(1, err.to_string()))?;
+        bodies.push(template);
+    }
+    if bodies.is_empty() {
+        return Err(ctx.err(&at, format!("{} has no JSON lines", path.display())));
+    }
+    Ok(bodies)
+}
+
+fn stream(ctx: &Ctx<'_>, raw: RawStream) -> Res<StreamSpec> {
+    let format = match raw.format.as_deref() {
+        None | Some("json") => Format::Json,
+        Some("text") => Format::Text,
+        Some(other) => {
+            return Err(ctx.err(
+                &["stream", "format"],
+                unknown_value_message("format", other, &["json", "text"]),
+            ))
+        }
+    };
+    let d = StreamSpec::defaults_for(format);
+    let field = |key: &str, value: Option<String>, default: String| -> Res<String> {
+        match value {
+            Some(v) if v.is_empty() => Err(ctx.err(&["stream", key], "must not be empty")),
+            Some(v) => Ok(v),
+            None => Ok(default),
+        }
+    };
+    let max_event_size = raw
+        .max_event_size
+        .map_or(d.max_event_size as u64, |b| b.get());
+    if max_event_size == 0 {
+        return Err(ctx.err(
+            &["stream", "max_event_size"],
+            "must be larger than 0 (e.g. \"1MiB\")",
+        ));
+    }
+    if raw.expect_events == Some(0) {
+        return Err(ctx.err(
+            &["stream", "expect_events"],
+            "must be at least 1 (leave it unset to accept any count)",
+        ));
+    }
+    Ok(StreamSpec {
+        format,
+        data_field: field("data_field", raw.data_field, d.data_field)?,
+        count_field: field("count_field", raw.count_field, d.count_field)?,
+        error_field: field("error_field", raw.error_field, d.error_field)?,
+        done: match raw.done {
+            Some(done) if done.is_empty() => None,
+            Some(done) => Some(done),
+            None => d.done,
+        },
+        first_event_timeout: ctx.positive(
+            &["stream", "first_event_timeout"],
+            raw.first_event_timeout,
+            d.first_event_timeout,
+        )?,
+        idle_timeout: ctx.positive(
+            &["stream", "idle_timeout"],
+            raw.idle_timeout,
+            d.idle_timeout,
+        )?,
+        max_duration: ctx.positive(
+            &["stream", "max_duration"],
+            raw.max_duration,
+            d.max_duration,
+        )?,
+        max_event_size: usize::try_from(max_event_size)
+            .map_err(|_| ctx.err(&["stream", "max_event_size"], "is too large"))?,
+        expect_events: raw.expect_events,
+    })
+}
+
+fn load(ctx: &Ctx<'_>, raw: RawLoad) -> Res<LoadSpec> {
+    let d = LoadSpec::default();
+    let names = ExecutorKind::ALL.map(ExecutorKind::as_str);
+    let executor = match raw.executor.as_deref() {
+        None => ExecutorKind::RampingSessions,
+        Some(name) => ExecutorKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == name)
+            .ok_or_else(|| {
+                ctx.err(
+                    &["load", "executor"],
+                    unknown_value_message("executor", name, &names),
+                )
+            })?,
+    };
+    let stages = match (raw.rate, raw.duration, raw.stages) {
+        (Some(_), _, Some(_)) | (_, Some(_), Some(_)) => {
+            return Err(ctx.err(
+                &["load", "stages"],
+                "use either `rate` + `for` or `stages`, not both",
+            ));
+        }
+        (rate @ Some(_), duration, None) | (rate @ None, duration @ Some(_), None) => {
+            let key = if rate.is_some() { "rate" } else { "for" };
+            if executor != ExecutorKind::ConstantArrivalRate {
+                return Err(ctx.err(&["load", key], "`rate` + `for` go with executor = \"constant-arrival-rate\"; other executors use `stages`"));
+            }
+            let (Some(rate), Some(duration)) = (rate, duration) else {
+                return Err(ctx.err(
+                    &["load", key],
+                    "`rate` and `for` go together, e.g. rate = 50 and for = \"1m\"",
+                ));
+            };
+            if !rate.is_finite() || rate < 0.0 {
+                return Err(ctx.err(
+                    &["load", "rate"],
+                    "must be a number of streams per second, 0 or more",
+                ));
+            }
+            vec![StageSpec {
+                duration: duration.get(),
+                target: rate,
+            }]
+        }
+        (_, _, Some(raw_stages)) => {
+            if raw_stages.is_empty() {
+                return Err(ctx.err(
+                    &["load", "stages"],
+                    "needs at least one stage, e.g. [{ for = \"30s\", to = 10 }]",
+                ));
+            }
+            let mut stages = Vec::with_capacity(raw_stages.len());
+            for (i, stage) in raw_stages.iter().enumerate() {
+                let i = i.to_string();
+                let at = ["load", "stages", i.as_str(), "to"];
+                let to = stage.to;
+                if !to.is_finite() || to < 0.0 {
+                    return Err(ctx.err(&at, "must be 0 or more"));
+                }
+                if executor == ExecutorKind::RampingSessions
+                    && (to.fract() != 0.0 || to > f64::from(u32::MAX))
+                {
+                    return Err(ctx.err(&at, format!("{to} is not a whole number of sessions")));
+                }
+                stages.push(StageSpec {
+                    duration: stage.duration.get(),
+                    target: to,
+                });
+            }
+            stages
+        }
+        (None, None, None) if executor == ExecutorKind::RampingSessions => d.stages,
+        (None, None, None) => {
+            return Err(ctx.err(
+                &["load", "executor"],
+                format!(
+                    "{} needs `stages` (streams per second){}",
+                    executor.as_str(),
+                    if executor == ExecutorKind::ConstantArrivalRate {
+                        " or `rate` + `for`"
+                    } else {
+                        ""
+                    }
+                ),
+            ));
+        }
+    };
+    if stages.iter().all(|s| s.duration.is_zero()) {
+        return Err(ctx.err(
+            &["load", "stages"],
+            "the stages add up to 0s; a run needs a positive duration",
+        ));
+    }
+    let max_sessions = match raw.max_sessions {
+        Some(_) if !executor.is_open() => {
+            return Err(ctx.err(&["load", "max_sessions"], "only applies to arrival-rate executors; ramping-sessions sets sessions with `stages`"));
+        }
+        Some(0) => return Err(ctx.err(&["load", "max_sessions"], "must be at least 1")),
+        other => other,
+    };
+    if raw.think_time.is_some() && executor.is_open() {
+        return Err(ctx.err(
+            &["load", "think_time"],
+            "only applies to ramping-sessions; arrival-rate executors start each stream at its scheduled time",
+        ));
+    }
+    Ok(LoadSpec {
+        executor,
+        stages,
+        think_time: raw.think_time.map_or(d.think_time, HumanDuration::get),
+        max_sessions,
+        interval: ctx.positive(&["load", "interval"], raw.interval, d.interval)?,
+    })
+}
+
+fn retry(ctx: &Ctx<'_>, raw: RawRetry) -> Res<RetrySpec> {
+    let d = RetrySpec::default();
+    let backoff = raw.backoff.unwrap_or_default();
+    let base = ctx.positive(&["retry", "backoff", "base"], backoff.base, d.base)?;
+    let max = backoff.max.map_or(d.max, HumanDuration::get);
+    if max < base {
+        return Err(ctx.err(
+            &["retry", "backoff", "max"],
+            format!("must be at least base ({})", HumanDuration(base)),
+        ));
+    }
+    let factor = backoff.factor.unwrap_or(d.factor);
+    if !factor.is_finite() || factor < 1.0 {
+        return Err(ctx.err(
+            &["retry", "backoff", "factor"],
+            "must be 1.0 or more (2.0 doubles each delay)",
+        ));
+    }
+    let jitter_names = JitterKind::ALL.map(JitterKind::as_str);
+    let jitter = match backoff.jitter.as_deref() {
+        None => d.jitter,
+        Some(name) => JitterKind::ALL
+            .into_iter()
+            .find(|j| j.as_str() == name)
+            .ok_or_else(|| {
+                ctx.err(
+                    &["retry", "backoff", "jitter"],
+                    unknown_value_message("jitter", name, &jitter_names),
+                )
+            })?,
+    };
+    let retry_on = match raw.retry_on {
+        None => d.retry_on,
+        Some(names) => {
+            let valid: Vec<&str> = FailureClass::ALL
+                .iter()
+                .map(|c| c.as_str())
+                .chain(FailureKind::ALL.iter().map(|k| k.as_str()))
+                .collect();
+            let mut out: Vec<String> = Vec::new();
+            for (i, name) in names.into_iter().enumerate() {
+                if !valid.contains(&name.as_str()) {
+                    let i = i.to_string();
+                    return Err(ctx.err(
+                        &["retry", "retry_on", i.as_str()],
+                        unknown_value_message("error kind or class", &name, &valid),
+                    ));
+                }
+                if !out.contains(&name) {
+                    out.push(name);
+                }
+            }
+            out
+        }
+    };
+    Ok(RetrySpec {
+        max_retries: raw.max_retries.unwrap_or(d.max_retries),
+        base,
+        factor,
+        max,
+        jitter,
+        honor_retry_after: raw.honor_retry_after.unwrap_or(d.honor_retry_after),
+        retry_on,
+    })
+}
+
+fn breaker(ctx: &Ctx<'_>, raw: RawBreaker) -> Res<BreakerSpec> {
+    let d = BreakerSpec::default();
+    Ok(BreakerSpec {
+        failure_threshold: ctx.at_least_one(
+            &["breaker", "failure_threshold"],
+            raw.failure_threshold,
+            d.failure_threshold,
+        )?,
+        open_for: ctx.positive(&["breaker", "open_for"], raw.open_for, d.open_for)?,
+        half_open_probes: ctx.at_least_one(
+            &["breaker", "half_open_probes"],
+            raw.half_open_probes,
+            d.half_open_probes,
+        )?,
+    })
+}
+
+fn http(ctx: &Ctx<'_>, raw: RawHttp) -> Res<HttpSpec> {
+    let d = HttpSpec::default();
+    Ok(HttpSpec {
+        timeout: ctx.positive(&["http", "timeout"], raw.timeout, d.timeout)?,
+        pool_max_idle_per_host: raw
+            .pool_max_idle_per_host
+            .unwrap_or(d.pool_max_idle_per_host),
+        idle_conn_timeout: ctx.positive(
+            &["http", "idle_conn_timeout"],
+            raw.idle_conn_timeout,
+            d.idle_conn_timeout,
+        )?,
+        insecure_tls: raw.insecure_tls.unwrap_or(d.insecure_tls),
+    })
+}
+
+const FAULT_KINDS: [&str; 7] = [
+    "shutdown", "refuse", "reset", "stall", "latency", "status", "exec",
+];
+
+fn faults(
+    ctx: &Ctx<'_>,
+    raw: Vec<RawFault>,
+    target: &Target,
+    total: Duration,
+) -> Res<Vec<FaultSpec>> {
+    let mut out = Vec::with_capacity(raw.len());
+    for (i, f) in raw.into_iter().enumerate() {
+        let i = i.to_string();
+        let at = |key: &'static str| ["faults", i.as_str(), key];
+        let kind_name = f.kind.as_str();
+        if !FAULT_KINDS.contains(&kind_name) {
+            return Err(ctx.err(
+                &at("kind"),
+                unknown_value_message("fault kind", kind_name, &FAULT_KINDS),
+            ));
+        }
+        // Keys that belong to one kind only.
+        for (key, given, owner) in [
+            ("latency", f.latency.is_some(), "latency"),
+            ("status", f.status.is_some(), "status"),
+            ("retry_after", f.retry_after.is_some(), "status"),
+            ("start", f.start.is_some(), "exec"),
+            ("end", f.end.is_some(), "exec"),
+        ] {
+            if given && kind_name != owner {
+                return Err(ctx.err(&at(key), format!("only applies to kind = \"{owner}\"")));
+            }
+        }
+        let kind = match kind_name {
+            "shutdown" => {
+                if *target != Target::Embedded {
+                    return Err(ctx.err(&at("kind"), "\"shutdown\" stops the embedded server; for an external target use \"refuse\" (fault proxy) or \"exec\" (your own stop/start commands)"));
+                }
+                FaultKind::Shutdown
+            }
+            "refuse" => FaultKind::Refuse,
+            "reset" => FaultKind::Reset,
+            "stall" => FaultKind::Stall,
+            "latency" => match f.latency {
+                Some(latency) if !latency.get().is_zero() => FaultKind::Latency(latency.get()),
+                Some(_) => return Err(ctx.err(&at("latency"), "must be longer than 0s")),
+                None => {
+                    return Err(ctx.err(
+                        &at("kind"),
+                        "kind = \"latency\" needs latency = \"300ms\" (the added delay)",
+                    ))
+                }
+            },
+            "status" => {
+                let status = f.status.unwrap_or(503);
+                if !(400..=599).contains(&status) {
+                    return Err(ctx.err(
+                        &at("status"),
+                        format!("{status} is not an error status (400..=599)"),
+                    ));
+                }
+                FaultKind::Status {
+                    status,
+                    retry_after: f.retry_after.map(HumanDuration::get),
+                }
+            }
+            _ => match f.start {
+                Some(start) if !start.trim().is_empty() => FaultKind::Exec {
+                    start,
+                    end: f.end.unwrap_or_default(),
+                },
+                _ => return Err(ctx.err(
+                    &at("start"),
+                    "kind = \"exec\" needs start = \"command\" (and optionally end = \"command\")",
+                )),
+            },
+        };
+        let duration = ctx.positive(&at("for"), Some(f.duration), Duration::ZERO)?;
+        let end = f.at.get() + duration;
+        if end > total {
+            return Err(ctx.err(
+                &at("for"),
+                format!(
+                    "the fault ends at {}, after the plan's total duration of {}",
+                    HumanDuration(end),
+                    HumanDuration(total)
+                ),
+            ));
+        }
+        out.push(FaultSpec {
+            at: f.at.get(),
+            duration,
+            kind,
+            line: ctx.loc.line(&path(&["faults", i.as_str()])),
+        });
+    }
+    Ok(out)
+}
+
+fn thresholds(ctx: &Ctx<'_>, raw: OrderedMap<Condition>, no_faults: bool) -> Res<Vec<Threshold>> {
+    let mut out = Vec::with_capacity(raw.0.len());
+    for (key, Condition(condition)) in raw.0 {
+        let at = ["thresholds", key.as_str()];
+        let mut threshold = Threshold::parse(&key, &condition).map_err(|m| ctx.err(&at, m))?;
+        let fault_metric = matches!(
+            threshold.metric,
+            MetricKey::Latency {
+                metric: LatencyMetric::Open | LatencyMetric::Recover,
+                ..
+            } | MetricKey::Fault(_)
+        );
+        if no_faults && fault_metric {
+            return Err(ctx.err(
+                &at,
+                "measures faults, but this scenario has no [[faults]], so it could never pass",
+            ));
+        }
+        threshold.line = ctx.loc.line(&path(&at));
+        out.push(threshold);
+    }
+    Ok(out)
+}

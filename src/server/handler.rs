@@ -1,0 +1,106 @@
+//! The HTTP surface of the embedded server: routes, and the translation of a
+//! [`Reply`] into an actix response. Decisions live in `config.rs`, the body
+//! in `stream.rs`; these handlers only glue them to actix-web.
+//!
+//! | route | answer |
+//! |---|---|
+//! | `POST /trigger_invocation` | the seed's SSE stream, or an injected status |
+//! | `GET /stats` | [`StatsSnapshot`](super::StatsSnapshot) as JSON |
+//! | `POST /stats/reset` | zeroes the counters, answers the zeroed snapshot |
+//!
+//! Any other path is actix's 404; a wrong method on a known path is 405.
+
+use std::sync::Arc;
+
+use actix_web::{
+    http::{
+        header::{self, HeaderValue},
+        StatusCode,
+    },
+    web, HttpResponse,
+};
+use bytes::Bytes;
+
+use super::{
+    config::{plan_request, Reply, ServerConfig},
+    stats::Stats,
+    stream::EventStream,
+};
+
+/// State shared by every worker (one `Arc`, no lock: the config is read-only
+/// and the counters are atomics).
+pub(crate) struct Shared {
+    pub(crate) config: ServerConfig,
+    pub(crate) stats: Arc<Stats>,
+    /// `"xxx…"` of `config.payload_bytes`, shared by every stream that keeps the default.
+    pub(crate) pad: Bytes,
+}
+
+impl Shared {
+    pub(crate) fn new(config: ServerConfig, stats: Arc<Stats>) -> Self {
+        let pad = pad(config.payload_bytes.min(super::config::MAX_PAYLOAD_BYTES));
+        Shared { config, stats, pad }
+    }
+}
+
+/// Registers the routes on an actix-web `App`.
+pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/trigger_invocation").route(web::post().to(trigger_invocation)))
+        .service(web::resource("/stats").route(web::get().to(stats)))
+        .service(web::resource("/stats/reset").route(web::post().to(reset_stats)));
+}
+
+/// `POST /trigger_invocation`: any content type; the body's knobs are parsed
+/// leniently (see `config::plan_request`).
+async fn trigger_invocation(shared: web::Data<Shared>, body: Bytes) -> HttpResponse {
+    let request_no = shared.stats.request();
+    match plan_request(&shared.config, &body, request_no) {
+        Reply::Status {
+            status,
+            retry_after,
+        } => {
+            shared.stats.rejected();
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+            let mut response = HttpResponse::build(status);
+            if let Some(seconds) = retry_after {
+                response.insert_header((header::RETRY_AFTER, seconds));
+            }
+            response.content_type("application/json").body(format!(
+                "{{\"error\": \"injected status {}\"}}",
+                status.as_u16()
+            ))
+        }
+        Reply::Stream(plan) => {
+            let content_type = match plan.content_type.as_deref() {
+                None => HeaderValue::from_static("text/event-stream"),
+                Some(wrong) => HeaderValue::from_str(wrong)
+                    .unwrap_or(HeaderValue::from_static("application/octet-stream")),
+            };
+            let pad = if plan.payload_bytes == shared.pad.len() {
+                shared.pad.clone()
+            } else {
+                pad(plan.payload_bytes)
+            };
+            let body = EventStream::new(plan, pad, Arc::clone(&shared.stats));
+            HttpResponse::Ok()
+                .insert_header((header::CONTENT_TYPE, content_type))
+                .insert_header((header::CACHE_CONTROL, "no-cache"))
+                .streaming(body)
+        }
+    }
+}
+
+/// `GET /stats`.
+async fn stats(shared: web::Data<Shared>) -> HttpResponse {
+    HttpResponse::Ok().json(shared.stats.snapshot())
+}
+
+/// `POST /stats/reset`.
+async fn reset_stats(shared: web::Data<Shared>) -> HttpResponse {
+    shared.stats.reset();
+    HttpResponse::Ok().json(shared.stats.snapshot())
+}
+
+fn pad(len: usize) -> Bytes {
+    Bytes::from(vec![b'x'; len])
+}

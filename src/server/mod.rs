@@ -1,0 +1,157 @@
+//! The embedded reference SSE server (`target = "embedded"`, `streamsoak serve`):
+//! an actix-web emulation of the seed's FastAPI app, with knobs for load
+//! tests and the `shutdown` fault.
+//!
+//! `POST /trigger_invocation` answers `200`, `Content-Type: text/event-stream`,
+//! `Cache-Control: no-cache` and the events
+//! `data: {"Count": 1, "Data": "Event 1"}` … `data: {"Data": "Stream completed"}`.
+//! Request body fields override the [`ServerConfig`] per request (`events`,
+//! `interval_ms`, `first_delay_ms`, `payload_bytes`) and inject faults
+//! (`status` + `retry_after`, `content_type`, `malformed_at`, `error_at`,
+//! `cut_after`, `stall_after`); `GET /stats` serves the server's own counters
+//! ([`StatsSnapshot`]) for tests to cross-check, `POST /stats/reset` zeroes them.
+//!
+//! # Layout
+//! - `config.rs`: [`ServerConfig`] and the pure per-request decision.
+//! - `stream.rs`: the response body, a hand-written `Stream` (no locks, one timer).
+//! - `handler.rs`: routes; glue between actix-web and the two above.
+//! - `stats.rs`: `Relaxed` atomic counters, kept across restarts.
+//!
+//! # Shutdown and restart
+//! [`EmbeddedServer::shut_down`] stops the listener (a new connect is refused)
+//! and stops the workers without grace: each worker's arbiter ends, dropping
+//! its connections, so every in-flight stream is cut at once — what a crashed
+//! server looks like to the client. [`EmbeddedServer::restart`] binds the same
+//! port again (actix sets `SO_REUSEADDR`) with the same config and counters.
+
+mod config;
+mod handler;
+mod stats;
+mod stream;
+#[cfg(test)]
+mod tests;
+
+use std::{io, net::SocketAddr, sync::Arc};
+
+use actix_web::dev::ServerHandle;
+use actix_web::{web, App, HttpServer};
+
+pub use config::{ServerConfig, MAX_PAYLOAD_BYTES};
+pub use stats::StatsSnapshot;
+
+use handler::Shared;
+use stats::Stats;
+
+/// Listen backlog: a load test opens thousands of connections at once.
+const BACKLOG: u32 = 4096;
+
+/// A running (or shut down) embedded server; see the module doc.
+///
+/// Dropping it stops the server without waiting; prefer [`EmbeddedServer::stop`].
+pub struct EmbeddedServer {
+    shared: web::Data<Shared>,
+    addr: SocketAddr,
+    running: Option<Running>,
+}
+
+struct Running {
+    handle: ServerHandle,
+    task: actix_rt::task::JoinHandle<io::Result<()>>,
+}
+
+impl EmbeddedServer {
+    /// Binds `addr` (use `127.0.0.1:0` in tests) and starts serving on the
+    /// current actix System, with `config.workers` worker threads.
+    ///
+    /// Must be called inside an actix System (e.g. `#[actix_rt::test]`).
+    pub async fn start(config: ServerConfig, addr: SocketAddr) -> io::Result<EmbeddedServer> {
+        let stats = Arc::new(Stats::default());
+        let shared = web::Data::new(Shared::new(config, stats));
+        let (addr, running) = launch(&shared, addr)?;
+        Ok(EmbeddedServer {
+            shared,
+            addr,
+            running: Some(running),
+        })
+    }
+
+    /// The bound address (the real port when started on port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://IP:PORT`, without a trailing slash.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The server's counters now (also served as `GET /stats`).
+    pub fn stats(&self) -> StatsSnapshot {
+        self.shared.stats.snapshot()
+    }
+
+    /// Whether the server is listening (not shut down).
+    pub fn is_running(&self) -> bool {
+        self.running.is_some()
+    }
+
+    /// The `shutdown` fault: stops listening (a new connect is refused once
+    /// this returns) and cuts every in-flight stream now. No-op when already down.
+    pub async fn shut_down(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.handle.stop(false).await;
+            // The server future ends right after the stop; its result carries nothing new.
+            let _ = running.task.await;
+        }
+    }
+
+    /// Listens again on the same port with the same config; counters are kept.
+    /// No-op when already running.
+    ///
+    /// # Errors
+    /// Binding fails if another process took the port meanwhile.
+    pub async fn restart(&mut self) -> io::Result<()> {
+        if self.running.is_none() {
+            let (_, running) = launch(&self.shared, self.addr)?;
+            self.running = Some(running);
+        }
+        Ok(())
+    }
+
+    /// Shuts the server down (as [`EmbeddedServer::shut_down`]) and consumes the handle.
+    pub async fn stop(mut self) {
+        self.shut_down().await;
+    }
+}
+
+impl Drop for EmbeddedServer {
+    fn drop(&mut self) {
+        if let Some(running) = self.running.take() {
+            // The stop command is sent when `stop` is called; awaiting it is optional.
+            drop(running.handle.stop(false));
+        }
+    }
+}
+
+/// Binds `addr` and spawns an actix-web server on the current System.
+fn launch(shared: &web::Data<Shared>, addr: SocketAddr) -> io::Result<(SocketAddr, Running)> {
+    let data = shared.clone();
+    let server =
+        HttpServer::new(move || App::new().app_data(data.clone()).configure(handler::routes))
+            .workers(shared.config.workers.max(1))
+            .backlog(BACKLOG)
+            .disable_signals()
+            .shutdown_timeout(0)
+            // A stalled stream is dropped as soon as its client closes the connection.
+            .h1_allow_half_closed(false)
+            .bind(addr)?;
+    let bound = server
+        .addrs()
+        .first()
+        .copied()
+        .ok_or_else(|| io::Error::other("actix bound no address"))?;
+    let server = server.run();
+    let handle = server.handle();
+    let task = actix_rt::spawn(server);
+    Ok((bound, Running { handle, task }))
+}

@@ -1,0 +1,193 @@
+"""FastAPI twin of streamsoak's embedded reference server (src/server/).
+
+The seed's server: ``POST /trigger_invocation`` with ``{"query": "..."}``
+answers ``text/event-stream`` with ``data: {"Count": 1, "Data": "Event 1"}``
+... then ``data: {"Data": "Stream completed"}``. Integration tests run
+streamsoak against this real FastAPI + uvicorn server, so behaviour that only
+a real Python server shows (its framing, its way of dying) is covered too.
+
+Same body knobs as the embedded server, all optional, read leniently (any
+content type; an empty or invalid body means defaults):
+
+- ``events``, ``interval_ms``, ``first_delay_ms``, ``payload_bytes``: per-request
+  overrides of the defaults below (``payload_bytes`` adds ``"Pad": "xxx..."``).
+- ``status`` (+ ``retry_after`` seconds): answer that status instead of a stream;
+  429 and 503 get ``Retry-After: 1`` unless ``retry_after`` says otherwise.
+- ``content_type``: stream with that Content-Type instead of text/event-stream.
+- ``malformed_at: k``: event k's data is not JSON (the stream goes on).
+- ``error_at: k``: event k is ``{"error": "..."}`` and the stream ends.
+- ``cut_after: k``: the connection is closed after k events (no last chunk).
+- ``stall_after: k``: after k events nothing more is sent; the connection stays
+  open until the client leaves.
+
+Defaults come from the environment: SSE_EVENTS (4), SSE_INTERVAL_MS (250),
+SSE_FIRST_DELAY_MS (0), SSE_PAYLOAD_BYTES (0), SSE_FAIL_RATE (0.0: share of
+requests answered 503 with Retry-After: 1), SSE_SEED (0).
+
+``GET /stats`` serves the same counters as the embedded server (the oracle
+for cross-checks); ``POST /stats/reset`` zeroes them. One uvicorn worker is
+assumed: the counters live in this process.
+
+Difference from the embedded server: Starlette sends
+``Content-Type: text/event-stream; charset=utf-8`` (as the seed's server does).
+
+Run: ``.venv-fastapi/bin/python -m uvicorn app:app --port 8000`` from this folder.
+"""
+
+import asyncio
+import json
+import math
+import os
+import random
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+
+MAX_PAYLOAD_BYTES = 16 * 1024 * 1024
+COMPLETION = 'data: {"Data": "Stream completed"}\n\n'
+
+
+def _env_number(name, default):
+    try:
+        return float(os.environ.get(name, default))
+    except ValueError:
+        return float(default)
+
+
+DEFAULTS = {
+    "events": int(_env_number("SSE_EVENTS", 4)),
+    "interval_ms": int(_env_number("SSE_INTERVAL_MS", 250)),
+    "first_delay_ms": int(_env_number("SSE_FIRST_DELAY_MS", 0)),
+    "payload_bytes": int(_env_number("SSE_PAYLOAD_BYTES", 0)),
+}
+FAIL_RATE = _env_number("SSE_FAIL_RATE", 0.0)
+RNG = random.Random(int(_env_number("SSE_SEED", 0)))
+
+STAT_KEYS = (
+    "streams_started",
+    "streams_completed",
+    "streams_cut",
+    "events_sent",
+    "requests",
+    "rejected",
+)
+STATS = dict.fromkeys(STAT_KEYS, 0)
+
+app = FastAPI(title="streamsoak FastAPI test server")
+
+
+class InjectedCut(Exception):
+    """Raised inside the body generator: uvicorn then drops the connection mid-body."""
+
+
+def number(value):
+    """A non-negative JSON number as int (floats truncated); anything else is None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, float) and math.isfinite(value) and value >= 0:
+        return int(value)
+    return None
+
+
+def event(count, pad):
+    fields = {"Count": count, "Data": f"Event {count}"}
+    if pad:
+        fields["Pad"] = pad
+    return f"data: {json.dumps(fields)}\n\n"
+
+
+async def event_stream(knobs):
+    """The seed's event sequence with the knobs' faults; counts into STATS."""
+    STATS["streams_started"] += 1
+    completed = False
+    cut_after = knobs["cut_after"]
+    stall_after = knobs["stall_after"]
+    pad = "x" * knobs["payload_bytes"]
+    try:
+        if cut_after == 0:
+            raise InjectedCut("cut_after 0")
+        if stall_after == 0:
+            await asyncio.Event().wait()
+        if knobs["first_delay_ms"]:
+            await asyncio.sleep(knobs["first_delay_ms"] / 1000)
+        for count in range(1, knobs["events"] + 1):
+            STATS["events_sent"] += 1
+            if knobs["error_at"] == count:
+                yield f'data: {json.dumps({"error": f"injected error at event {count}"})}\n\n'
+                return
+            if knobs["malformed_at"] == count:
+                yield f'data: {{"Count": {count}, "Data": malformed\n\n'
+            else:
+                yield event(count, pad)
+            if cut_after == count:
+                # Let the events already yielded reach the socket first.
+                await asyncio.sleep(0)
+                raise InjectedCut(f"cut_after {count}")
+            if stall_after == count:
+                # Never set: Starlette cancels this when the client disconnects.
+                await asyncio.Event().wait()
+            if knobs["interval_ms"]:
+                await asyncio.sleep(knobs["interval_ms"] / 1000)
+        STATS["events_sent"] += 1
+        STATS["streams_completed"] += 1
+        completed = True
+        yield COMPLETION
+    finally:
+        if not completed:
+            STATS["streams_cut"] += 1
+
+
+@app.post("/trigger_invocation")
+async def trigger_invocation(request: Request):
+    STATS["requests"] += 1
+    try:
+        body = json.loads(await request.body())
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        body = {}
+
+    def knob(name):
+        return number(body.get(name))
+
+    status = knob("status")
+    if status is not None and 100 <= status <= 999 and status != 200:
+        STATS["rejected"] += 1
+        retry_after = knob("retry_after")
+        if retry_after is None and status in (429, 503):
+            retry_after = 1
+        headers = {} if retry_after is None else {"Retry-After": str(retry_after)}
+        return JSONResponse({"error": f"injected status {status}"}, status_code=status, headers=headers)
+    if FAIL_RATE > 0 and (FAIL_RATE >= 1 or RNG.random() < FAIL_RATE):
+        STATS["rejected"] += 1
+        return JSONResponse({"error": "injected status 503"}, status_code=503, headers={"Retry-After": "1"})
+
+    knobs = {name: knob(name) for name in DEFAULTS}
+    knobs = {name: DEFAULTS[name] if value is None else value for name, value in knobs.items()}
+    knobs["payload_bytes"] = min(knobs["payload_bytes"], MAX_PAYLOAD_BYTES)
+    for name in ("malformed_at", "error_at"):
+        value = knob(name)
+        knobs[name] = value if value else None
+    knobs["cut_after"] = knob("cut_after")
+    knobs["stall_after"] = knob("stall_after")
+    content_type = body.get("content_type")
+    media_type = content_type if isinstance(content_type, str) else "text/event-stream"
+    return StreamingResponse(
+        event_stream(knobs),
+        media_type=media_type,
+        headers={"Cache-Control": "no-cache"},
+    )
+
+
+@app.get("/stats")
+async def stats():
+    return dict(STATS)
+
+
+@app.post("/stats/reset")
+async def reset_stats():
+    for key in STAT_KEYS:
+        STATS[key] = 0
+    return dict(STATS)
