@@ -565,7 +565,7 @@ fn classify_io(err: &std::io::Error) -> FailureKind {
 }
 
 fn is_tls_error(err: &std::io::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = err.get_ref().map(|e| e as _);
+    let mut source: Option<&(dyn std::error::Error + 'static)> = err.get_ref().map(|err| err as _);
     while let Some(inner) = source {
         if inner.is::<rustls::Error>() {
             return true;

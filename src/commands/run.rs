@@ -112,11 +112,11 @@ fn prepare_out_dir(out: Option<&Path>, name: &str, force: bool) -> Result<PathBu
 /// 10,000 streams need more than the default 1,024 descriptors.
 fn raise_open_file_limit() {
     match rlimit::increase_nofile_limit(u64::MAX) {
-        Ok(limit) if limit < 65_536 => log::warn!(
+        Ok(limit) if limit < 16_384 => log::warn!(
             "open-file limit is {limit}: runs above ~{} sessions may fail with `too many open files` (raise it with ulimit -n)",
             limit / 2
         ),
-        Ok(_) => {}
+        Ok(limit) => log::debug!("open-file limit {limit}"),
         Err(err) => log::warn!("cannot raise the open-file limit: {err}"),
     }
 }

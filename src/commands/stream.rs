@@ -27,7 +27,7 @@ const DEFAULT_URL: &str = "http://localhost:8000/trigger_invocation";
 pub(super) fn run(args: StreamArgs) -> Result<u8, Error> {
     let (settings, url, body) = resolve(&args)?;
     let events_out = match &args.events_out {
-        Some(path) => Some(EventsWriter::create(path).map_err(|e| Error::io(path, e))?),
+        Some(path) => Some(EventsWriter::create(path).map_err(|err| Error::io(path, err))?),
         None => None,
     };
     let system = actix_rt::System::new();
@@ -69,7 +69,7 @@ fn resolve(args: &StreamArgs) -> Result<(ClientSettings, String, Bytes), Error> 
     };
     let body = if let Some(json) = &args.body {
         let value: serde_json::Value = serde_json::from_str(json)
-            .map_err(|e| Error::Usage(format!("--body is not valid JSON: {e}")))?;
+            .map_err(|err| Error::Usage(format!("--body is not valid JSON: {err}")))?;
         Bytes::from(value.to_string())
     } else if let Some(query) = &args.query {
         Bytes::from(serde_json::json!({ "query": query }).to_string())
@@ -111,7 +111,7 @@ async fn stream(
             .iter()
             .map(|(k, v)| (k.as_str(), v.expose())),
     )
-    .map_err(|e| Error::Usage(e.to_string()))?;
+    .map_err(|err| Error::Usage(err.to_string()))?;
     let (retry, breaker) = crate::client::policies(&settings.retry, &settings.breaker)?;
     let client = http::build_client(&settings.http, 4);
     let mut service = StreamService::new(

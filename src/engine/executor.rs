@@ -682,11 +682,11 @@ mod tests {
         let mut drain =
             |elapsed| std::iter::from_fn(|| schedule.next_due(elapsed)).collect::<Vec<_>>();
         assert_eq!(drain(ms(0)), [ms(0)]);
-        assert_eq!(drain(ms(50)), []);
+        assert!(drain(ms(50)).is_empty());
         assert_eq!(drain(ms(250)), [ms(100), ms(200)]);
-        assert_eq!(drain(ms(250)), []);
+        assert!(drain(ms(250)).is_empty());
         assert_eq!(drain(s(5)).len(), 7);
-        assert_eq!(drain(s(6)), []);
+        assert!(drain(s(6)).is_empty());
         let mut fresh = ArrivalSchedule::new(&p);
         assert_eq!((fresh.peek(), fresh.peek()), (Some(ms(0)), Some(ms(0))));
         assert_eq!(

@@ -72,7 +72,7 @@ impl FaultClock {
         let t = self.offset(now);
         for i in 0..self.windows.len() {
             if let Some((start, end)) = self.window(i) {
-                if start <= t && end.is_none_or(|e| t <= e) {
+                if start <= t && end.is_none_or(|err| t <= err) {
                     set(affected, i);
                 }
             }

@@ -29,6 +29,6 @@ pub(crate) fn events_buffer() -> Rc<RefCell<Vec<u8>>> {
 /// Takes what this thread recorded since the last call.
 pub(crate) fn take() -> (IntervalDelta, Vec<u8>) {
     let delta = DELTA.with(|d| d.borrow_mut().take());
-    let events = EVENTS.with(|e| std::mem::take(&mut *e.borrow_mut()));
+    let events = EVENTS.with(|err| std::mem::take(&mut *err.borrow_mut()));
     (delta, events)
 }

@@ -89,12 +89,11 @@ async fn run_in_system(scenario: &Scenario, opts: &RunOptions) -> Result<RunSumm
                 fail_rate: scenario.server.fail_rate,
                 seed: scenario.seed,
                 workers: cores.clamp(1, 4),
-                ..ServerConfig::default()
             };
             let addr = SocketAddr::from(([127, 0, 0, 1], 0));
-            let server = EmbeddedServer::start(config, addr)
-                .await
-                .map_err(|e| Error::Runtime(format!("the embedded server could not start: {e}")))?;
+            let server = EmbeddedServer::start(config, addr).await.map_err(|err| {
+                Error::Runtime(format!("the embedded server could not start: {err}"))
+            })?;
             Some(server)
         }
         Target::Url(_) => None,
@@ -114,7 +113,7 @@ async fn run_in_system(scenario: &Scenario, opts: &RunOptions) -> Result<RunSumm
             .iter()
             .map(|(k, v)| (k.as_str(), v.expose())),
     )
-    .map_err(|e| Error::Usage(e.to_string()))?;
+    .map_err(|err| Error::Usage(err.to_string()))?;
     let (retry, breaker) = crate::client::policies(&scenario.retry, &scenario.breaker)?;
     let plan = scenario_plan(scenario, opts.shard)?;
     let max_sessions = match opts.shard {
@@ -259,7 +258,7 @@ pub fn scenario_plan(scenario: &Scenario, shard: Option<(u32, u32)>) -> Result<P
                 .collect(),
         ),
     };
-    let plan = Plan::new(kind, stages).map_err(|e| Error::Usage(format!("load plan: {e}")))?;
+    let plan = Plan::new(kind, stages).map_err(|err| Error::Usage(format!("load plan: {err}")))?;
     Ok(match shard {
         Some((i, n)) => plan.shard(i - 1, n),
         None => plan,

@@ -174,13 +174,9 @@ impl Supervisor {
         let elapsed = self.elapsed();
         let mut dropped = 0;
         let mut ended = false;
-        loop {
-            let Some(schedule) = self.schedule.as_mut() else {
-                break;
-            };
+        while let Some(schedule) = self.schedule.as_mut() {
             let Some(at) = schedule.next_due(elapsed) else {
-                let mut peek = schedule.clone();
-                ended = peek.next_arrival().is_none();
+                ended = schedule.peek().is_none();
                 break;
             };
             let scheduled = self.cfg.run_start + at;

@@ -144,14 +144,14 @@ mod tests {
         s.note(FailureKind::Reset, Duration::from_secs(2), "early");
         s.note(FailureKind::Reset, Duration::from_secs(3), "middle");
         assert_eq!(
-            s.get(FailureKind::Reset).map(|e| e.1.as_str()),
+            s.get(FailureKind::Reset).map(|err| err.1.as_str()),
             Some("early")
         );
         let mut other = ErrorSamples::default();
         other.note(FailureKind::Reset, Duration::from_secs(1), "earliest");
         s.merge(&other);
         assert_eq!(
-            s.get(FailureKind::Reset).map(|e| e.0),
+            s.get(FailureKind::Reset).map(|err| err.0),
             Some(Duration::from_secs(1))
         );
         assert!(s.get(FailureKind::Dns).is_none());

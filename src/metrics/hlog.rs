@@ -64,7 +64,7 @@ impl HlogWriter {
             }
             writer
                 .write_histogram(h, start, length, Tag::new(metric.as_str()))
-                .map_err(|e| io::Error::other(e.to_string()))?;
+                .map_err(|err| io::Error::other(err.to_string()))?;
         }
         self.out.flush()
     }
@@ -99,7 +99,7 @@ pub fn read(text: &[u8]) -> Result<Vec<HlogEntry>, String> {
     let mut deserializer = Deserializer::new();
     let mut entries = Vec::new();
     for entry in IntervalLogIterator::new(text) {
-        let entry = entry.map_err(|e| format!("unreadable hlog line: {e:?}"))?;
+        let entry = entry.map_err(|err| format!("unreadable hlog line: {err:?}"))?;
         let LogEntry::Interval(interval) = entry else {
             continue;
         };
@@ -110,11 +110,11 @@ pub fn read(text: &[u8]) -> Result<Vec<HlogEntry>, String> {
             .ok_or_else(|| "hlog histogram is not valid base64".to_owned())?;
         let decoded: Histogram<u64> = deserializer
             .deserialize(&mut io::Cursor::new(bytes))
-            .map_err(|e| format!("hlog histogram cannot be decoded: {e:?}"))?;
+            .map_err(|err| format!("hlog histogram cannot be decoded: {err:?}"))?;
         let mut histogram = crate::metrics::latency::new_histogram();
         histogram
             .add(&decoded)
-            .map_err(|e| format!("hlog histogram out of range: {e:?}"))?;
+            .map_err(|err| format!("hlog histogram out of range: {err:?}"))?;
         entries.push(HlogEntry {
             metric,
             start: interval.start_timestamp(),

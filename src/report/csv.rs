@@ -225,7 +225,7 @@ pub fn write_errors(path: &Path, c: &Counters, samples: &ErrorSamples) -> Result
         }
         let (first, example) = samples
             .get(kind)
-            .map(|(t, e)| (format!("{:.3}", t.as_secs_f64()), e.as_str()))
+            .map(|(t, example)| (format!("{:.3}", t.as_secs_f64()), example.as_str()))
             .unwrap_or_default();
         w.write_record([
             kind.class().as_str(),

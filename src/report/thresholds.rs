@@ -576,7 +576,7 @@ mod tests {
                 2.0,
             ),
         ] {
-            let t = Threshold::parse(key, cond).unwrap_or_else(|e| panic!("{key}: {e}"));
+            let t = Threshold::parse(key, cond).unwrap_or_else(|err| panic!("{key}: {err}"));
             assert_eq!((t.metric, t.op), (metric, op), "{key}");
             assert!((t.value - value).abs() < 1e-9, "{key}: {}", t.value);
             assert_eq!((t.key.as_str(), t.condition.as_str()), (key, cond));
@@ -605,7 +605,7 @@ mod tests {
     #[test]
     fn every_canonical_name_parses_back() {
         for name in all_metric_names() {
-            let metric = MetricKey::parse(&name).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let metric = MetricKey::parse(&name).unwrap_or_else(|err| panic!("{name}: {err}"));
             assert_eq!(metric.to_string(), name);
         }
     }
@@ -641,7 +641,7 @@ mod tests {
             assert_eq!(result.passed, passed, "{key} {cond}");
             match (result.observed, observed) {
                 (Some(a), Some(b)) => assert!((a - b).abs() < 1e-9, "{key}"),
-                (a, b) => assert!(a.map_or(true, f64::is_nan) && b.is_none(), "{key}: {a:?}"),
+                (a, b) => assert!(a.is_none_or(f64::is_nan) && b.is_none(), "{key}: {a:?}"),
             }
         }
     }

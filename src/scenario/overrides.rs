@@ -243,7 +243,7 @@ mod tests {
         for set in sets {
             Override::parse(set)?.apply(&mut doc)?;
         }
-        toml::from_str(&doc.to_string()).map_err(|e| e.to_string())
+        toml::from_str(&doc.to_string()).map_err(|err| err.to_string())
     }
 
     fn get<'a>(table: &'a toml::Table, path: &str) -> &'a toml::Value {
@@ -311,7 +311,7 @@ mod tests {
             ),
             ("a.b.c=1", "a.b.c", V::Integer(1)),
         ] {
-            let table = apply(&[set]).unwrap_or_else(|e| panic!("{set}: {e}"));
+            let table = apply(&[set]).unwrap_or_else(|err| panic!("{set}: {err}"));
             assert_eq!(get(&table, path), &want, "{set}");
         }
     }

@@ -472,14 +472,14 @@ fn every_example_scenario_loads_and_describes() {
     let mut entries: Vec<_> = std::fs::read_dir(examples_dir())
         .expect("scenarios/")
         .flatten()
-        .map(|e| e.path())
+        .map(|err| err.path())
         .collect();
     entries.sort();
     for path in entries
         .into_iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .filter(|p| p.extension().is_some_and(|err| err == "toml"))
     {
-        let s = load(&path, &opts(&[])).unwrap_or_else(|e| panic!("{e}"));
+        let s = load(&path, &opts(&[])).unwrap_or_else(|err| panic!("{err}"));
         let plan = s.describe();
         assert!(
             plan.contains("total duration") && plan.contains("expected streams"),

@@ -145,7 +145,7 @@ fn parse(raw: &[u8]) -> RawResponse {
             .iter()
             .find(|(k, _)| k == "content-length")
             .and_then(|(_, v)| v.parse::<usize>().ok());
-        (rest.to_vec(), length.map_or(true, |n| n == rest.len()))
+        (rest.to_vec(), length.is_none_or(|n| n == rest.len()))
     };
     RawResponse {
         status,
