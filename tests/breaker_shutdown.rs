@@ -1,0 +1,132 @@
+//! `scenarios/breaker-shutdown.toml`: the story its comments promise, read
+//! back from the report files of a real run against the embedded server.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+fn read_csv(path: &Path) -> Vec<BTreeMap<String, String>> {
+    let mut reader = csv::Reader::from_path(path).expect("report file exists");
+    let headers = reader.headers().expect("header row").clone();
+    reader
+        .records()
+        .map(|r| {
+            let r = r.expect("valid CSV row");
+            headers
+                .iter()
+                .zip(r.iter())
+                .map(|(h, v)| (h.to_owned(), v.to_owned()))
+                .collect()
+        })
+        .collect()
+}
+
+fn num(row: &BTreeMap<String, String>, key: &str) -> f64 {
+    row.get(key)
+        .unwrap_or_else(|| panic!("column {key}"))
+        .parse()
+        .unwrap_or_else(|_| panic!("{key} is a number"))
+}
+
+fn summary(dir: &Path) -> BTreeMap<String, String> {
+    read_csv(&dir.join("summary.csv"))
+        .into_iter()
+        .map(|row| (row["key"].clone(), row["value"].clone()))
+        .collect()
+}
+
+#[test]
+fn breakers_open_short_circuit_probe_and_recover() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let dir = out.path().join("report");
+    let status = Command::new(env!("CARGO_BIN_EXE_streamsoak"))
+        .args(["run", "scenarios/breaker-shutdown.toml", "--quiet", "--out"])
+        .arg(&dir)
+        .status()
+        .expect("streamsoak runs");
+    assert_eq!(status.code(), Some(0), "thresholds of the scenario hold");
+
+    // Scenario constants (see the file's comments).
+    let (fault_start_ms, fault_end_ms, open_for_ms) = (10_000.0, 25_000.0, 5_000.0);
+
+    let faults = read_csv(&dir.join("faults.csv"));
+    assert_eq!(faults.len(), 1);
+    let fault = &faults[0];
+    assert_eq!(fault["kind"], "shutdown");
+    let real_start_ms = num(fault, "start_s") * 1000.0;
+    let real_end_ms = num(fault, "end_s") * 1000.0;
+    assert!((real_start_ms - fault_start_ms).abs() < 500.0, "{fault:?}");
+    assert!((real_end_ms - fault_end_ms).abs() < 500.0, "{fault:?}");
+    let sessions = num(fault, "sessions");
+    assert_eq!(sessions, 20.0, "every session felt the shutdown");
+    assert_eq!(num(fault, "opened"), sessions, "every breaker opened");
+    assert_eq!(num(fault, "recovered"), sessions, "every session recovered");
+    assert!(
+        num(fault, "short_circuited") > 0.0,
+        "open breakers short-circuit calls"
+    );
+    assert!(
+        num(fault, "recover_max_ms") < open_for_ms + 1_500.0,
+        "recovery within open_for + one stream: {fault:?}"
+    );
+
+    let transitions = read_csv(&dir.join("breaker.csv"));
+    let mut by_session: BTreeMap<String, Vec<&BTreeMap<String, String>>> = BTreeMap::new();
+    for t in &transitions {
+        by_session.entry(t["session"].clone()).or_default().push(t);
+    }
+    assert_eq!(by_session.len(), 20);
+    for (session, ts) in &by_session {
+        let first = ts[0];
+        assert_eq!(
+            (
+                first["from"].as_str(),
+                first["to"].as_str(),
+                first["reason"].as_str()
+            ),
+            ("closed", "open", "failure-threshold"),
+            "session {session}"
+        );
+        assert!(
+            num(first, "t_ms") >= real_start_ms,
+            "session {session} opened before the fault: {first:?}"
+        );
+        let half_open = ts
+            .iter()
+            .find(|t| t["to"] == "half-open")
+            .unwrap_or_else(|| panic!("session {session} probed"));
+        assert!(
+            num(half_open, "t_ms") - num(first, "t_ms") >= open_for_ms - 1.0,
+            "session {session} probed before open_for"
+        );
+        let last = ts.last().expect("non-empty");
+        assert_eq!(last["to"], "closed", "session {session} ends closed");
+        assert!(
+            num(last, "t_ms") <= real_end_ms + open_for_ms + 1_500.0,
+            "session {session} stayed open past open_for after the server returned: {last:?}"
+        );
+        for pair in ts.windows(2) {
+            assert_eq!(
+                pair[0]["to"], pair[1]["from"],
+                "session {session}: transitions chain"
+            );
+        }
+    }
+
+    let s = summary(&dir);
+    let get = |k: &str| s[k].parse::<u64>().expect("integer");
+    assert_eq!(
+        get("streams_started"),
+        get("streams_ok") + get("streams_failed"),
+        "no stream counted twice or lost"
+    );
+    assert!(get("short_circuited") > 0);
+    assert_eq!(
+        get("breaker_opens"),
+        transitions.iter().filter(|t| t["to"] == "open").count() as u64
+    );
+    let sessions_rows = read_csv(&dir.join("sessions.csv"));
+    let streams: f64 = sessions_rows.iter().map(|r| num(r, "streams")).sum();
+    assert_eq!(streams as u64, get("streams_started"));
+    assert!(sessions_rows.iter().all(|r| r["final_state"] == "closed"));
+}
