@@ -3,6 +3,8 @@
 
 pub mod csv;
 pub mod events;
+pub mod junit;
+pub mod markdown;
 pub mod summary;
 pub mod thresholds;
 
@@ -98,7 +100,16 @@ pub fn write_final(
     csv::write_sessions(&dir.join("sessions.csv"), &s.sessions)?;
     csv::write_faults(&dir.join("faults.csv"), &s.faults)?;
     csv::write_thresholds(&dir.join("thresholds.csv"), results)?;
+    write_text(&dir.join("junit.xml"), &junit::render(s, results))?;
+    write_text(&dir.join("summary.md"), &markdown::render(s, results))?;
     Ok(())
+}
+
+fn write_text(path: &Path, text: &str) -> Result<(), ReportError> {
+    std::fs::write(path, text).map_err(|source| ReportError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// The short block printed at the end of `run`.

@@ -1,0 +1,93 @@
+//! `summary.md`: the verdict, key figures and failed thresholds, for a CI
+//! job summary (`$GITHUB_STEP_SUMMARY`) or a pull-request comment.
+
+use std::fmt::Write as _;
+
+use crate::metrics::LatencyMetric;
+use crate::report::summary::RunSummary;
+use crate::report::thresholds::ThresholdResult;
+
+/// Renders the markdown summary.
+pub fn render(s: &RunSummary, results: &[ThresholdResult]) -> String {
+    let c = &s.counters;
+    let passed = results.iter().all(|r| r.passed);
+    let mut out = String::new();
+    let verdict = if passed { "✅ passed" } else { "❌ failed" };
+    let _ = writeln!(out, "## streamsoak: {} — {verdict}\n", s.name);
+    let _ = writeln!(
+        out,
+        "Target `{}`, {:.1} s, peak {} sessions.\n",
+        s.target,
+        s.duration.as_secs_f64(),
+        s.peak_sessions
+    );
+    let _ = writeln!(out, "| figure | value |\n|---|---|");
+    let rows = [
+        (
+            "streams ok / started",
+            format!("{} / {}", c.streams_ok, c.streams_started),
+        ),
+        ("success rate", format!("{:.2} %", 100.0 * c.success_rate())),
+        (
+            "attempts / retries",
+            format!("{} / {}", c.attempts, c.retries),
+        ),
+        ("short-circuited", c.short_circuited.to_string()),
+        ("breaker opens", c.breaker_opens.to_string()),
+        (
+            "events",
+            format!("{} ({:.0}/s)", c.events, s.events_per_s()),
+        ),
+        ("dropped arrivals", c.dropped_arrivals.to_string()),
+    ];
+    for (k, v) in rows {
+        let _ = writeln!(out, "| {k} | {v} |");
+    }
+    for metric in [
+        LatencyMetric::Ttfe,
+        LatencyMetric::Stream,
+        LatencyMetric::Recover,
+    ] {
+        let l = s.latency(metric);
+        if l.count > 0 {
+            let _ = writeln!(
+                out,
+                "| {} p50 / p99 / max | {:.1} / {:.1} / {:.1} ms |",
+                metric.as_str(),
+                l.p50_ms,
+                l.p99_ms,
+                l.max_ms
+            );
+        }
+    }
+    if !results.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n| threshold | condition | observed | result |\n|---|---|---|---|"
+        );
+        for r in results {
+            let observed = r
+                .observed
+                .map_or_else(|| "no data".to_owned(), |v| format!("{v:.3}"));
+            let mark = if r.passed { "✅" } else { "❌" };
+            let _ = writeln!(
+                out,
+                "| `{}` | `{}` | {observed} | {mark} |",
+                r.threshold, r.condition
+            );
+        }
+    }
+    let failed: Vec<&ThresholdResult> = results.iter().filter(|r| !r.passed).collect();
+    if !failed.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n**Failed thresholds:** {}",
+            failed
+                .iter()
+                .map(|r| format!("`{} {}`", r.threshold, r.condition))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    out
+}
