@@ -1,6 +1,7 @@
 //! One module per command; each turns validated arguments into behaviour
 //! and returns the process exit code (0/1) or an [`Error`] (2/3).
 
+mod report;
 mod run;
 mod serve;
 mod stream;
@@ -31,7 +32,8 @@ pub fn dispatch(cli: Cli) -> Result<u8, Error> {
         Command::Serve(args) => serve::run(args),
         Command::Run(args) => run::run(args),
         Command::Check(args) => run::check(args),
-        Command::Merge(_) | Command::Report(_) => Err(Error::Usage(
+        Command::Report(args) => report::run(args),
+        Command::Merge(_) => Err(Error::Usage(
             "this command is not available in this build yet".into(),
         )),
     }

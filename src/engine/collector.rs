@@ -12,7 +12,6 @@ use std::time::{Duration, Instant, SystemTime};
 
 use actix::prelude::*;
 
-use crate::engine::fault_actions::kind_name;
 use crate::engine::faults::FaultClock;
 use crate::engine::local;
 use crate::engine::messages::{ArrivalsDropped, Finish, Flushed};
@@ -290,7 +289,8 @@ impl Collector {
             name: self.name.clone(),
             target: self.target.clone(),
             started_at: self.started_at,
-            duration: self.run_start.elapsed(),
+            // Millisecond precision, as summary.csv keeps it, so `report` recomputes identical rates.
+            duration: Duration::from_millis(self.run_start.elapsed().as_millis() as u64),
             peak_sessions: finish.peak_sessions,
             counters: self.totals.clone(),
             latencies: self.latencies.clone(),
@@ -369,7 +369,7 @@ impl Collector {
                 .fold(0.0, f64::max);
             out.push(FaultReport {
                 fault: i + 1,
-                kind: kind_name(&fault.kind).to_owned(),
+                kind: fault.kind.name().to_owned(),
                 start_s: start.as_secs_f64(),
                 end_s: end.as_secs_f64(),
                 sessions: affected.len() as u64,

@@ -5,6 +5,7 @@ pub mod csv;
 pub mod events;
 pub mod junit;
 pub mod markdown;
+pub mod reader;
 pub mod summary;
 pub mod thresholds;
 
@@ -84,6 +85,23 @@ pub fn metric_value(s: &RunSummary, key: &MetricKey) -> Option<f64> {
     })
 }
 
+/// Writes the files `streamsoak report` regenerates: summaries, thresholds, JUnit, markdown.
+///
+/// # Errors
+/// When a file cannot be written.
+pub fn write_summaries(
+    dir: &Path,
+    s: &RunSummary,
+    results: &[ThresholdResult],
+) -> Result<(), ReportError> {
+    let passed = results.iter().all(|r| r.passed);
+    csv::write_summary(&dir.join("summary.csv"), s, passed)?;
+    csv::write_latency(&dir.join("latency.csv"), &s.latencies)?;
+    csv::write_thresholds(&dir.join("thresholds.csv"), results)?;
+    write_text(&dir.join("junit.xml"), &junit::render(s, results))?;
+    write_text(&dir.join("summary.md"), &markdown::render(s, results))
+}
+
 /// Writes every end-of-run file of the report folder.
 ///
 /// # Errors
@@ -93,16 +111,10 @@ pub fn write_final(
     s: &RunSummary,
     results: &[ThresholdResult],
 ) -> Result<(), ReportError> {
-    let passed = results.iter().all(|r| r.passed);
-    csv::write_summary(&dir.join("summary.csv"), s, passed)?;
-    csv::write_latency(&dir.join("latency.csv"), &s.latencies)?;
     csv::write_errors(&dir.join("errors.csv"), &s.counters, &s.errors)?;
     csv::write_sessions(&dir.join("sessions.csv"), &s.sessions)?;
     csv::write_faults(&dir.join("faults.csv"), &s.faults)?;
-    csv::write_thresholds(&dir.join("thresholds.csv"), results)?;
-    write_text(&dir.join("junit.xml"), &junit::render(s, results))?;
-    write_text(&dir.join("summary.md"), &markdown::render(s, results))?;
-    Ok(())
+    write_summaries(dir, s, results)
 }
 
 fn write_text(path: &Path, text: &str) -> Result<(), ReportError> {
