@@ -44,7 +44,7 @@ impl Error {
     /// 2 for usage and scenario errors, 3 for everything the tool failed at.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Usage(_) | Error::Scenario(_) => 2,
+            Error::Usage(_) | Error::Scenario(_) | Error::Report(ReportError::Mismatch { .. }) => 2,
             Error::Io { .. } | Error::Report(_) | Error::Runtime(_) => 3,
         }
     }

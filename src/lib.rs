@@ -12,6 +12,7 @@
 //! | [`metrics`] | histograms, counters, interval deltas, the hlog |
 //! | [`report`] | CSV writers, thresholds, `--events-out` |
 //! | [`server`] | the embedded reference SSE server |
+//! | [`faults`] | fault schedule and the built-in TCP fault proxy |
 //! | [`cli`], [`commands`] | argument parsing and the commands |
 //!
 //! Pure logic (parser, breaker, backoff, retry, stage math, thresholds) owns
@@ -27,6 +28,8 @@ pub mod client;
 pub mod commands;
 pub mod engine;
 pub mod error;
+#[warn(missing_docs)]
+pub mod faults;
 #[warn(missing_docs)]
 pub mod metrics;
 pub mod report;

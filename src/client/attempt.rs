@@ -22,7 +22,7 @@ use tokio::time::{sleep_until, Instant as TokioInstant};
 
 use crate::client::cancel::Cancel;
 use crate::client::classify::FailureKind;
-use crate::client::fields::{self, FieldNames, Fields};
+use crate::client::fields::{self, Fields};
 use crate::client::retry::parse_retry_after;
 use crate::client::PreparedRequest;
 use crate::scenario::{Format, StreamSpec};
@@ -111,52 +111,13 @@ impl EventSink for () {
     fn event(&mut self, _: &SeenEvent<'_>) {}
 }
 
-/// The stream settings an attempt needs, resolved once per client.
-#[derive(Debug, Clone)]
-pub struct StreamRules {
-    /// `json` or `text`.
-    pub format: Format,
-    /// Field names read in `json` format.
-    pub names: FieldNames,
-    /// Data marking completion.
-    pub done: Option<String>,
-    /// Headers → first event.
-    pub first_event_timeout: Duration,
-    /// Longest gap between events.
-    pub idle_timeout: Duration,
-    /// Whole attempt.
-    pub max_duration: Duration,
-    /// Largest event or line.
-    pub max_event_size: usize,
-    /// Fewer events in a completed stream is a failure.
-    pub expect_events: Option<u64>,
-}
-
-impl From<&StreamSpec> for StreamRules {
-    fn from(spec: &StreamSpec) -> Self {
-        StreamRules {
-            format: spec.format,
-            names: FieldNames {
-                data: spec.data_field.clone(),
-                count: spec.count_field.clone(),
-                error: spec.error_field.clone(),
-            },
-            done: spec.done.clone(),
-            first_event_timeout: spec.first_event_timeout,
-            idle_timeout: spec.idle_timeout,
-            max_duration: spec.max_duration,
-            max_event_size: spec.max_event_size,
-            expect_events: spec.expect_events,
-        }
-    }
-}
-
-/// Runs one attempt to completion, failure or cancellation.
+/// Runs one attempt to completion, failure or cancellation, reading and
+/// judging the stream as `stream` (the scenario's `[stream]`) says.
 pub async fn run(
     client: &awc::Client,
     request: &PreparedRequest,
     body: Bytes,
-    rules: &StreamRules,
+    stream: &StreamSpec,
     sink: &mut impl EventSink,
     cancel: &mut Cancel,
 ) -> AttemptOutcome {
@@ -172,7 +133,7 @@ pub async fn run(
         status: None,
         result: Ok(()),
     };
-    out.result = drive(client, request, body, rules, sink, cancel, &mut out).await;
+    out.result = drive(client, request, body, stream, sink, cancel, &mut out).await;
     out.duration = started.elapsed();
     if let Err(failure) = &out.result {
         log::debug!(
@@ -189,13 +150,13 @@ async fn drive(
     client: &awc::Client,
     request: &PreparedRequest,
     body: Bytes,
-    rules: &StreamRules,
+    stream: &StreamSpec,
     sink: &mut impl EventSink,
     cancel: &mut Cancel,
     out: &mut AttemptOutcome,
 ) -> Result<(), Failure> {
     let started = out.started;
-    let hard_deadline = started + rules.max_duration;
+    let hard_deadline = started + stream.max_duration;
     let mut req = client.request(request.method.clone(), &request.url);
     for (name, value) in &request.headers {
         req = req.insert_header((name.clone(), value.clone()));
@@ -216,9 +177,9 @@ async fn drive(
     check_head(status.as_u16(), response.headers())?;
     let mut decoder = Decoder::for_headers(response.headers())?;
 
-    let mut parser = sse::Parser::new(rules.max_event_size);
+    let mut parser = sse::Parser::new(stream.max_event_size);
     let mut last_event: Option<Instant> = None;
-    let mut deadline = (headers_at + rules.first_event_timeout).min(hard_deadline);
+    let mut deadline = (headers_at + stream.first_event_timeout).min(hard_deadline);
     let timer = sleep_until(TokioInstant::from_std(deadline));
     tokio::pin!(timer);
     let mut completed = false;
@@ -234,7 +195,7 @@ async fn drive(
                     timer.as_mut().reset(TokioInstant::from_std(deadline));
                     continue;
                 }
-                return Err(timeout_failure(last_event.is_some(), deadline == hard_deadline, rules));
+                return Err(timeout_failure(last_event.is_some(), deadline == hard_deadline, stream));
             }
         };
         let bytes = match chunk {
@@ -262,7 +223,7 @@ async fn drive(
                 out.ttfe = Some(now - started);
             }
             last_event = Some(now);
-            let verdict = judge(&event, rules, sink, now, gap);
+            let verdict = judge(&event, stream, sink, now, gap);
             match verdict {
                 Verdict::Continue => {}
                 Verdict::Malformed => out.malformed_events += 1,
@@ -280,10 +241,10 @@ async fn drive(
             break;
         }
         if let Some(t) = last_event {
-            deadline = (t + rules.idle_timeout).min(hard_deadline);
+            deadline = (t + stream.idle_timeout).min(hard_deadline);
         }
     }
-    if !completed && rules.done.is_some() {
+    if !completed && stream.done.is_some() {
         return Err(Failure::new(
             FailureKind::Cut,
             format!(
@@ -292,7 +253,7 @@ async fn drive(
             ),
         ));
     }
-    if let Some(expected) = rules.expect_events {
+    if let Some(expected) = stream.expect_events {
         if out.events < expected {
             return Err(Failure::new(
                 FailureKind::Cut,
@@ -312,12 +273,12 @@ enum Verdict {
 
 fn judge(
     event: &sse::Event<'_>,
-    rules: &StreamRules,
+    stream: &StreamSpec,
     sink: &mut impl EventSink,
     at: Instant,
     gap: Option<Duration>,
 ) -> Verdict {
-    match rules.format {
+    match stream.format {
         Format::Text => {
             sink.event(&SeenEvent {
                 at,
@@ -327,13 +288,13 @@ fn judge(
             });
             if event.kind == "error" {
                 Verdict::ServerError(format!("error event: {}", truncate(event.data)))
-            } else if rules.done.as_deref() == Some(event.data) {
+            } else if stream.done.as_deref() == Some(event.data) {
                 Verdict::Done
             } else {
                 Verdict::Continue
             }
         }
-        Format::Json => match fields::parse(&rules.names, event.data) {
+        Format::Json => match fields::parse(stream.field_names(), event.data) {
             Err(_) => {
                 sink.event(&SeenEvent {
                     at,
@@ -352,7 +313,8 @@ fn judge(
                 });
                 if let Some(error) = &parsed.error {
                     Verdict::ServerError(format!("server-sent error: {}", truncate(error)))
-                } else if rules.done.is_some() && parsed.data.as_deref() == rules.done.as_deref() {
+                } else if stream.done.is_some() && parsed.data.as_deref() == stream.done.as_deref()
+                {
                     Verdict::Done
                 } else {
                     Verdict::Continue
@@ -381,26 +343,26 @@ where
     .await;
 }
 
-fn timeout_failure(had_event: bool, at_hard_deadline: bool, rules: &StreamRules) -> Failure {
+fn timeout_failure(had_event: bool, at_hard_deadline: bool, stream: &StreamSpec) -> Failure {
     if at_hard_deadline {
         Failure::new(
             FailureKind::MaxDuration,
             format!(
                 "stream still open after max_duration {:?}",
-                rules.max_duration
+                stream.max_duration
             ),
         )
     } else if had_event {
         Failure::new(
             FailureKind::IdleTimeout,
-            format!("no event for idle_timeout {:?}", rules.idle_timeout),
+            format!("no event for idle_timeout {:?}", stream.idle_timeout),
         )
     } else {
         Failure::new(
             FailureKind::FirstEventTimeout,
             format!(
                 "no event within first_event_timeout {:?}",
-                rules.first_event_timeout
+                stream.first_event_timeout
             ),
         )
     }

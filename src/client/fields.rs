@@ -12,25 +12,17 @@ use std::fmt;
 
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 
-/// The configured names of the fields we read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldNames {
-    /// Field holding the event's payload text (`Data`).
-    pub data: String,
-    /// Field holding the event's sequence number (`Count`).
-    pub count: String,
-    /// Field whose presence (not null) marks a server-sent error (`error`).
-    pub error: String,
-}
-
-impl Default for FieldNames {
-    fn default() -> Self {
-        FieldNames {
-            data: "Data".into(),
-            count: "Count".into(),
-            error: "error".into(),
-        }
-    }
+/// The configured names of the fields we read, borrowed from the scenario's
+/// `[stream]` ([`StreamSpec::field_names`](crate::scenario::StreamSpec::field_names)),
+/// which also holds their defaults (`Data`, `Count`, `error`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FieldNames<'n> {
+    /// Field holding the event's payload text (`stream.data_field`).
+    pub data: &'n str,
+    /// Field holding the event's sequence number (`stream.count_field`).
+    pub count: &'n str,
+    /// Field whose presence (not null) marks a server-sent error (`stream.error_field`).
+    pub error: &'n str,
 }
 
 /// The fields of one JSON event; borrowed from the event's data where possible.
@@ -53,7 +45,7 @@ pub struct MalformedEvent(#[source] serde_json::Error);
 ///
 /// # Errors
 /// [`MalformedEvent`] when `data` is not one JSON object (trailing text included).
-pub fn parse<'a>(names: &FieldNames, data: &'a str) -> Result<Fields<'a>, MalformedEvent> {
+pub fn parse<'a>(names: FieldNames<'_>, data: &'a str) -> Result<Fields<'a>, MalformedEvent> {
     let mut de = serde_json::Deserializer::from_str(data);
     let fields = FieldsSeed(names)
         .deserialize(&mut de)
@@ -62,7 +54,7 @@ pub fn parse<'a>(names: &FieldNames, data: &'a str) -> Result<Fields<'a>, Malfor
     Ok(fields)
 }
 
-struct FieldsSeed<'n>(&'n FieldNames);
+struct FieldsSeed<'n>(FieldNames<'n>);
 
 impl<'de> DeserializeSeed<'de> for FieldsSeed<'_> {
     type Value = Fields<'de>;
@@ -101,7 +93,7 @@ enum Which {
     Other,
 }
 
-struct KeySeed<'n>(&'n FieldNames);
+struct KeySeed<'n>(FieldNames<'n>);
 
 impl<'de> DeserializeSeed<'de> for KeySeed<'_> {
     type Value = Which;
@@ -196,14 +188,16 @@ impl<'de> de::Deserialize<'de> for Count {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scenario::StreamSpec;
 
-    fn names() -> FieldNames {
-        FieldNames::default()
+    /// [`parse`] with the scenario's default names (`Data`, `Count`, `error`).
+    fn parse_default(data: &str) -> Result<Fields<'_>, MalformedEvent> {
+        parse(StreamSpec::default().field_names(), data)
     }
 
     #[test]
     fn seed_events() {
-        let f = parse(&names(), r#"{"Count": 1, "Data": "Event 1"}"#).expect("valid");
+        let f = parse_default(r#"{"Count": 1, "Data": "Event 1"}"#).expect("valid");
         assert_eq!(f.count, Some(1));
         assert_eq!(f.data.as_deref(), Some("Event 1"));
         assert!(
@@ -212,30 +206,24 @@ mod tests {
         );
         assert_eq!(f.error, None);
 
-        let f = parse(&names(), r#"{"Data": "Stream completed"}"#).expect("valid");
+        let f = parse_default(r#"{"Data": "Stream completed"}"#).expect("valid");
         assert_eq!(
             (f.count, f.data.as_deref()),
             (None, Some("Stream completed"))
         );
 
-        let f = parse(&names(), r#"{"error": "boom"}"#).expect("valid");
+        let f = parse_default(r#"{"error": "boom"}"#).expect("valid");
         assert_eq!(f.error.as_deref(), Some("boom"));
     }
 
     #[test]
     fn escapes_nulls_and_other_values() {
-        let f = parse(
-            &names(),
-            r#"{"Data": "a\"b", "error": null, "x": [1, {"y": 2}]}"#,
-        )
-        .expect("valid");
+        let f =
+            parse_default(r#"{"Data": "a\"b", "error": null, "x": [1, {"y": 2}]}"#).expect("valid");
         assert_eq!(f.data.as_deref(), Some("a\"b"));
         assert_eq!(f.error, None, "null error is not an error");
-        let f = parse(
-            &names(),
-            r#"{"Data": {"k": 1}, "error": {"code": 5}, "Count": "7"}"#,
-        )
-        .expect("valid");
+        let f = parse_default(r#"{"Data": {"k": 1}, "error": {"code": 5}, "Count": "7"}"#)
+            .expect("valid");
         assert_eq!(f.data.as_deref(), Some(r#"{"k":1}"#));
         assert_eq!(f.error.as_deref(), Some(r#"{"code":5}"#));
         assert_eq!(f.count, Some(7));
@@ -244,11 +232,11 @@ mod tests {
     #[test]
     fn custom_names() {
         let n = FieldNames {
-            data: "text".into(),
-            count: "n".into(),
-            error: "err".into(),
+            data: "text",
+            count: "n",
+            error: "err",
         };
-        let f = parse(&n, r#"{"n": 3, "text": "hi", "Data": "ignored"}"#).expect("valid");
+        let f = parse(n, r#"{"n": 3, "text": "hi", "Data": "ignored"}"#).expect("valid");
         assert_eq!((f.count, f.data.as_deref()), (Some(3), Some("hi")));
     }
 
@@ -263,7 +251,7 @@ mod tests {
             "{} trailing",
             "42",
         ] {
-            assert!(parse(&names(), bad).is_err(), "{bad:?} must be malformed");
+            assert!(parse_default(bad).is_err(), "{bad:?} must be malformed");
         }
     }
 }

@@ -19,7 +19,7 @@ pub mod service;
 use awc::http::header::{HeaderName, HeaderValue};
 use awc::http::Method;
 
-pub use attempt::{AttemptOutcome, EventSink, Failure, SeenEvent, StreamRules};
+pub use attempt::{AttemptOutcome, EventSink, Failure, SeenEvent};
 pub use cancel::{Cancel, CancelHandle};
 pub use classify::{FailureClass, FailureKind};
 pub use service::{Observer, StreamOutcome, StreamService};
@@ -112,17 +112,10 @@ pub fn policies(
     retry: &crate::scenario::RetrySpec,
     breaker: &crate::scenario::BreakerSpec,
 ) -> Result<(retry::RetryPolicy, breaker::BreakerConfig), crate::error::Error> {
-    use crate::scenario::JitterKind;
-    let jitter = match retry.jitter {
-        JitterKind::None => backoff::Jitter::None,
-        JitterKind::Full => backoff::Jitter::Full,
-        JitterKind::Equal => backoff::Jitter::Equal,
-        JitterKind::Decorrelated => backoff::Jitter::Decorrelated,
-    };
     let usage = |table: &str, err: &dyn std::fmt::Display| {
         crate::error::Error::Usage(format!("[{table}]: {err}"))
     };
-    let backoff = backoff::Backoff::new(retry.base, retry.factor, retry.max, jitter)
+    let backoff = backoff::Backoff::new(retry.base, retry.factor, retry.max, retry.jitter)
         .map_err(|err| usage("retry.backoff", &err))?;
     let policy = retry::RetryPolicy {
         max_retries: retry.max_retries,

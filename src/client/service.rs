@@ -14,12 +14,13 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use rand::rngs::SmallRng;
 
-use crate::client::attempt::{self, AttemptOutcome, EventSink, Failure, StreamRules};
+use crate::client::attempt::{self, AttemptOutcome, EventSink, Failure};
 use crate::client::breaker::{Admission, Breaker, BreakerState, Transition};
 use crate::client::cancel::Cancel;
 use crate::client::classify::FailureKind;
 use crate::client::retry::{Decision, RetryPolicy};
 use crate::client::PreparedRequest;
+use crate::scenario::StreamSpec;
 
 /// Everything that happens during a wanted stream, besides events.
 pub trait Observer: EventSink {
@@ -54,7 +55,7 @@ pub struct StreamOutcome {
 pub struct StreamService {
     client: awc::Client,
     request: PreparedRequest,
-    rules: StreamRules,
+    stream: StreamSpec,
     retry: RetryPolicy,
     breaker: Breaker,
     rng: SmallRng,
@@ -65,7 +66,7 @@ impl StreamService {
     pub fn new(
         client: awc::Client,
         request: PreparedRequest,
-        rules: StreamRules,
+        stream: StreamSpec,
         retry: RetryPolicy,
         breaker: Breaker,
         rng: SmallRng,
@@ -73,7 +74,7 @@ impl StreamService {
         StreamService {
             client,
             request,
-            rules,
+            stream,
             retry,
             breaker,
             rng,
@@ -130,7 +131,7 @@ impl StreamService {
                 &self.client,
                 &self.request,
                 body.clone(),
-                &self.rules,
+                &self.stream,
                 observer,
                 cancel,
             )

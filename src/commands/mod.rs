@@ -1,6 +1,7 @@
 //! One module per command; each turns validated arguments into behaviour
 //! and returns the process exit code (0/1) or an [`Error`] (2/3).
 
+mod merge;
 mod report;
 mod run;
 mod serve;
@@ -33,8 +34,6 @@ pub fn dispatch(cli: Cli) -> Result<u8, Error> {
         Command::Run(args) => run::run(args),
         Command::Check(args) => run::check(args),
         Command::Report(args) => report::run(args),
-        Command::Merge(_) => Err(Error::Usage(
-            "this command is not available in this build yet".into(),
-        )),
+        Command::Merge(args) => merge::run(args),
     }
 }

@@ -37,6 +37,17 @@ pub(super) fn run(args: ReportArgs) -> Result<u8, Error> {
     })
 }
 
+/// Parses (key, condition) pairs as written in a report folder or TOML file.
+pub(super) fn parse_thresholds(pairs: &[(String, String)]) -> Result<Vec<Threshold>, Error> {
+    pairs
+        .iter()
+        .map(|(key, condition)| {
+            Threshold::parse(key, condition)
+                .map_err(|msg| Error::Usage(format!("threshold `{key}` = \"{condition}\": {msg}")))
+        })
+        .collect()
+}
+
 /// The `[thresholds]` table of a TOML file (a scenario or a file with only that table).
 fn thresholds_from_file(file: &std::path::Path) -> Result<Vec<(String, String)>, Error> {
     let text = std::fs::read_to_string(file).map_err(|err| Error::io(file, err))?;

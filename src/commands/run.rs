@@ -69,7 +69,11 @@ pub(super) fn run(args: RunArgs) -> Result<u8, Error> {
 
 /// Creates the report folder (or checks `--out`), and proves it writable now
 /// rather than after an hour of load.
-fn prepare_out_dir(out: Option<&Path>, name: &str, force: bool) -> Result<PathBuf, Error> {
+pub(super) fn prepare_out_dir(
+    out: Option<&Path>,
+    name: &str,
+    force: bool,
+) -> Result<PathBuf, Error> {
     let dir = match out {
         Some(dir) => dir.to_path_buf(),
         None => {

@@ -117,7 +117,7 @@ async fn stream(
     let mut service = StreamService::new(
         client,
         request,
-        (&settings.stream).into(),
+        settings.stream.clone(),
         retry,
         crate::client::breaker::Breaker::new(breaker),
         rand::rngs::SmallRng::seed_from_u64(settings.seed),

@@ -1,11 +1,15 @@
 //! Load-shape math for the three executors (`[load]`): pure, no actors, no clock.
 //!
-//! A [`Plan`] is a list of [`Stage`]s with k6 semantics: each stage moves its
-//! target linearly from the previous stage's target (0 before the first stage)
-//! to its own over its duration; a zero-length stage is an instant jump. For
-//! `ramping-sessions` the target is concurrent sessions (closed model); for
-//! the arrival-rate executors it is streams started per second (open model),
-//! and `constant-arrival-rate` is one flat stage.
+//! A [`Plan`] is a list of [`Stage`]s with k6 semantics: for `ramping-sessions`
+//! and `ramping-arrival-rate` each stage moves its target linearly from the
+//! previous stage's target (0 before the first stage) to its own over its
+//! duration, and a zero-length stage is an instant jump; for
+//! `constant-arrival-rate` each stage holds its target for its duration (a step
+//! at each stage start). For `ramping-sessions` the target is concurrent
+//! sessions (closed model); for the arrival-rate executors it is streams
+//! started per second (open model). This is the one implementation of the
+//! stage math: the scenario builds its plan with `LoadSpec::plan` and
+//! `check` describes it through [`Plan::segments`].
 //!
 //! The supervisor asks [`Plan::sessions_at`] on each tick, or drains an
 //! [`ArrivalSchedule`]: arrival `i` is due when the integral of the rate reaches
@@ -36,11 +40,12 @@ pub struct Stage {
 /// Which executor drives the load (`[load].executor`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ExecutorKind {
-    /// Closed model: a number of sessions, each looping stream after stream.
+    /// Closed model: stages' `to` is the number of concurrent sessions, ramped
+    /// linearly; each session loops stream after stream.
     RampingSessions,
-    /// Open model: a fixed rate of stream starts.
+    /// Open model: each stage holds `to` streams/s for its duration (steps).
     ConstantArrivalRate,
-    /// Open model: a rate of stream starts that follows the stages.
+    /// Open model: the rate ramps linearly from the previous stage's `to` (0 at first).
     RampingArrivalRate,
 }
 
@@ -97,9 +102,6 @@ pub enum InvalidPlan {
         /// The offending value.
         target: f64,
     },
-    /// constant-arrival-rate takes one `rate` and one `for`, not stages.
-    #[error("constant-arrival-rate takes exactly one stage (rate and for), got {0}")]
-    ConstantRateStages(usize),
     /// Every stage lasts zero: nothing would run; give a stage a duration.
     #[error("load stages last zero seconds in total")]
     ZeroDuration,
@@ -130,16 +132,26 @@ pub struct Plan {
     stages: Vec<Stage>,
 }
 
-/// A stage resolved against its neighbours: absolute start, start and end value.
-#[derive(Clone, Copy, Debug)]
-struct Segment {
-    start: Duration,
-    duration: Duration,
-    from: f64,
-    to: f64,
+/// A stage resolved against its neighbours: absolute start, start and end
+/// value. The target moves linearly from `from` to `to` over the segment.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Segment {
+    /// Start, from the beginning of the run.
+    pub start: Duration,
+    /// The stage's duration (zero for an instant jump).
+    pub duration: Duration,
+    /// Sessions or streams/s at `start`.
+    pub from: f64,
+    /// Sessions or streams/s at the end.
+    pub to: f64,
 }
 
 impl Segment {
+    /// `start + duration` (saturating).
+    pub fn end(&self) -> Duration {
+        self.start.saturating_add(self.duration)
+    }
+
     fn secs(&self) -> f64 {
         self.duration.as_secs_f64()
     }
@@ -167,14 +179,11 @@ impl Segment {
 }
 
 impl Plan {
-    /// Validates and builds a plan: at least one stage, finite targets ≥ 0, a
-    /// positive total duration, exactly one stage for constant-arrival-rate.
+    /// Validates and builds a plan: at least one stage, finite targets ≥ 0 and
+    /// a positive total duration.
     pub fn new(kind: ExecutorKind, stages: Vec<Stage>) -> Result<Plan, InvalidPlan> {
         if stages.is_empty() {
             return Err(InvalidPlan::NoStages);
-        }
-        if kind == ExecutorKind::ConstantArrivalRate && stages.len() != 1 {
-            return Err(InvalidPlan::ConstantRateStages(stages.len()));
         }
         if let Some((stage, s)) = stages
             .iter()
@@ -219,22 +228,23 @@ impl Plan {
             .fold(Duration::ZERO, |sum, s| sum.saturating_add(s.duration))
     }
 
-    fn segments(&self) -> impl Iterator<Item = Segment> + '_ {
-        let first = match self.kind {
-            ExecutorKind::ConstantArrivalRate => self.stages[0].target,
-            _ => 0.0,
-        };
+    /// The stages placed on the run's timeline, one segment per stage, in
+    /// order. A constant-arrival-rate stage is flat (`from == to`), so the
+    /// rate steps at each stage start; otherwise `from` is the previous
+    /// stage's target (0 for the first).
+    pub fn segments(&self) -> impl Iterator<Item = Segment> + '_ {
+        let steps = self.kind == ExecutorKind::ConstantArrivalRate;
         let mut start = Duration::ZERO;
-        let mut from = first;
+        let mut previous = 0.0;
         self.stages.iter().map(move |s| {
             let seg = Segment {
                 start,
                 duration: s.duration,
-                from,
+                from: if steps { s.target } else { previous },
                 to: s.target,
             };
-            start = start.saturating_add(s.duration);
-            from = s.target;
+            start = seg.end();
+            previous = s.target;
             seg
         })
     }
@@ -244,7 +254,7 @@ impl Plan {
     /// (the supervisor stops at [`total_duration`](Plan::total_duration)).
     pub fn target_at(&self, elapsed: Duration) -> f64 {
         for seg in self.segments() {
-            if elapsed < seg.start.saturating_add(seg.duration) {
+            if elapsed < seg.end() {
                 let frac = (elapsed - seg.start).as_secs_f64() / seg.secs();
                 return seg.from + (seg.to - seg.from) * frac;
             }
@@ -264,10 +274,10 @@ impl Plan {
         self.stages.iter().fold(0.0, |m, s| s.target.max(m))
     }
 
-    /// The integral of the rate over the plan: how many streams an arrival-rate
-    /// plan starts (the [`ArrivalSchedule`] yields `ceil` of it). Meaningless
-    /// for ramping-sessions (it would be session-seconds).
-    pub fn expected_arrivals(&self) -> f64 {
+    /// The integral of the target over the plan: for an arrival-rate plan the
+    /// number of streams it starts (the [`ArrivalSchedule`] yields `ceil` of
+    /// it); for ramping-sessions, session-seconds.
+    pub fn integral(&self) -> f64 {
         self.segments().map(|seg| seg.area()).sum()
     }
 
@@ -475,10 +485,19 @@ mod tests {
                     target: f64::INFINITY,
                 }),
             ),
+            (ConstantArrivalRate, vec![st(1, 5.0), st(1, 5.0)], None),
             (
                 ConstantArrivalRate,
-                vec![st(1, 5.0), st(1, 5.0)],
-                Some(InvalidPlan::ConstantRateStages(2)),
+                vec![st(1, 5.0), st(1, -5.0)],
+                Some(InvalidPlan::BadTarget {
+                    stage: 1,
+                    target: -5.0,
+                }),
+            ),
+            (
+                ConstantArrivalRate,
+                vec![st(0, 5.0), st(0, 5.0)],
+                Some(InvalidPlan::ZeroDuration),
             ),
             (
                 RampingSessions,
@@ -606,7 +625,7 @@ mod tests {
         ];
         for (p, total, peak, arrivals) in cases {
             assert_eq!((p.total_duration(), p.peak()), (total, peak), "{p:?}");
-            assert!((p.expected_arrivals() - arrivals).abs() < 1e-9, "{p:?}");
+            assert!((p.integral() - arrivals).abs() < 1e-9, "{p:?}");
             assert_eq!(ArrivalSchedule::new(&p).count(), arrivals as usize, "{p:?}");
         }
     }
@@ -653,6 +672,52 @@ mod tests {
         assert_eq!(arrivals, [s(5), ms(5_250), ms(5_500), ms(5_750)]);
         let idle = Plan::constant_rate(0.0, s(100)).unwrap();
         assert_eq!(ArrivalSchedule::new(&idle).next_arrival(), None);
+    }
+
+    #[test]
+    fn constant_rate_stages_are_steps() {
+        // 5/s for 2 s, then 10/s for 3 s: 10 + 30 arrivals, the step at 2 s.
+        let p = plan(ConstantArrivalRate, &[(2, 5.0), (3, 10.0)]);
+        let arrivals: Vec<Duration> = ArrivalSchedule::new(&p).collect();
+        let want: Vec<Duration> = (0..10)
+            .map(|i| ms(200 * i))
+            .chain((0..30).map(|i| ms(2_000 + 100 * i)))
+            .collect();
+        assert_eq!(arrivals, want);
+        assert_eq!(
+            (p.total_duration(), p.peak(), p.integral()),
+            (s(5), 10.0, 40.0)
+        );
+        for (at, want) in [
+            (s(0), 5.0),
+            (ms(1_999), 5.0),
+            (s(2), 10.0),
+            (s(4), 10.0),
+            (s(9), 10.0),
+        ] {
+            assert_eq!(p.target_at(at), want, "{at:?}");
+        }
+        let segments: Vec<(Duration, Duration, f64, f64)> = p
+            .segments()
+            .map(|seg| (seg.start, seg.end(), seg.from, seg.to))
+            .collect();
+        assert_eq!(segments, [(s(0), s(2), 5.0, 5.0), (s(2), s(5), 10.0, 10.0)]);
+        // A zero-rate stage in between pauses arrivals; a 0 s stage changes nothing.
+        let gap = plan(
+            ConstantArrivalRate,
+            &[(1, 4.0), (2, 0.0), (0, 9.0), (1, 2.0)],
+        );
+        let arrivals: Vec<Duration> = ArrivalSchedule::new(&gap).collect();
+        assert_eq!(arrivals, [s(0), ms(250), ms(500), ms(750), s(3), ms(3_500)]);
+        assert_eq!(gap.integral(), 6.0);
+        // Sharded, the two steps split evenly and the shards partition the schedule.
+        let mut union: Vec<Duration> = (0..3)
+            .flat_map(|i| ArrivalSchedule::sharded(&p, i, 3))
+            .collect();
+        union.sort();
+        assert_eq!(union, want);
+        let halves: Vec<f64> = p.shard(1, 2).stages().iter().map(|st| st.target).collect();
+        assert_eq!(halves, [2.5, 5.0]);
     }
 
     #[test]
@@ -778,7 +843,7 @@ mod tests {
             let arrivals: Vec<Duration> = ArrivalSchedule::new(&p).collect();
             prop_assert!(arrivals.windows(2).all(|w| w[0] <= w[1]));
             prop_assert!(arrivals.iter().all(|&at| at <= p.total_duration()));
-            let expected = p.expected_arrivals();
+            let expected = p.integral();
             prop_assert!((arrivals.len() as f64 - expected.ceil()).abs() <= 1.0, "{} vs {}", arrivals.len(), expected);
             let mut union: Vec<Duration> = (0..3).flat_map(|i| ArrivalSchedule::sharded(&p, i, 3)).collect();
             union.sort();

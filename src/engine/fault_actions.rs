@@ -52,11 +52,7 @@ impl FaultActions {
             return;
         };
         self.active[i] = true;
-        self.log(&format!(
-            "fault {} ({}) started",
-            i + 1,
-            kind_name(&fault.kind)
-        ));
+        self.log(&format!("fault {} ({}) started", i + 1, fault.kind.name()));
         match &fault.kind {
             FaultKind::Shutdown => {
                 let server = Rc::clone(&self.server);
@@ -71,7 +67,7 @@ impl FaultActions {
             FaultKind::Exec { start, .. } => self.exec(i, "start", start.clone()),
             other => log::warn!(
                 "fault kind `{}` needs the fault proxy, which this build does not have; ignored",
-                kind_name(other)
+                other.name()
             ),
         }
     }
@@ -85,11 +81,7 @@ impl FaultActions {
         let Some(fault) = self.faults.get(i).cloned() else {
             return;
         };
-        self.log(&format!(
-            "fault {} ({}) ended",
-            i + 1,
-            kind_name(&fault.kind)
-        ));
+        self.log(&format!("fault {} ({}) ended", i + 1, fault.kind.name()));
         match &fault.kind {
             FaultKind::Shutdown => {
                 let server = Rc::clone(&self.server);
@@ -175,18 +167,5 @@ fn append(path: Option<&PathBuf>, run_start: Instant, line: &str) {
         .and_then(|mut f| writeln!(f, "[{t:.3}s] {line}"));
     if let Err(err) = written {
         log::warn!("cannot write {}: {err}", path.display());
-    }
-}
-
-/// The scenario spelling of a fault kind.
-pub fn kind_name(kind: &FaultKind) -> &'static str {
-    match kind {
-        FaultKind::Shutdown => "shutdown",
-        FaultKind::Refuse => "refuse",
-        FaultKind::Reset => "reset",
-        FaultKind::Stall => "stall",
-        FaultKind::Latency(_) => "latency",
-        FaultKind::Status { .. } => "status",
-        FaultKind::Exec { .. } => "exec",
     }
 }

@@ -32,7 +32,7 @@ use std::time::{Instant, SystemTime};
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
-use crate::client::{CancelHandle, PreparedRequest, StreamRules};
+use crate::client::{CancelHandle, PreparedRequest};
 use crate::engine::collector::{Collector, CollectorParts, LiveWriters};
 use crate::engine::executor::Plan;
 use crate::engine::fault_actions::FaultActions;
@@ -133,7 +133,7 @@ async fn run_in_system(scenario: &Scenario, opts: &RunOptions) -> Result<RunSumm
     let clock = Arc::new(FaultClock::new(run_start, scenario.faults.len()));
     let cfg = Arc::new(SessionConfig {
         request,
-        rules: StreamRules::from(&scenario.stream),
+        stream: scenario.stream.clone(),
         retry,
         breaker,
         http: scenario.http.clone(),
@@ -216,49 +216,16 @@ async fn run_in_system(scenario: &Scenario, opts: &RunOptions) -> Result<RunSumm
     Ok(summary)
 }
 
-/// The executor plan of a scenario, sliced for a shard.
+/// The executor plan of a scenario ([`crate::scenario::LoadSpec::plan`]),
+/// sliced for a shard (`shard` is `--shard I/N`, I from 1).
 ///
 /// # Errors
 /// [`Error::Usage`] when the stages do not make a plan.
 pub fn scenario_plan(scenario: &Scenario, shard: Option<(u32, u32)>) -> Result<Plan, Error> {
-    use crate::scenario::ExecutorKind as Kind;
-    let stage = |duration, target| executor::Stage { duration, target };
-    let (kind, stages) = match scenario.load.executor {
-        Kind::RampingSessions => (
-            executor::ExecutorKind::RampingSessions,
-            scenario
-                .load
-                .stages
-                .iter()
-                .map(|s| stage(s.duration, s.target))
-                .collect(),
-        ),
-        // Constant rates per stage are steps: a 0 s jump, then a hold.
-        Kind::ConstantArrivalRate => (
-            executor::ExecutorKind::RampingArrivalRate,
-            scenario
-                .load
-                .stages
-                .iter()
-                .flat_map(|s| {
-                    [
-                        stage(std::time::Duration::ZERO, s.target),
-                        stage(s.duration, s.target),
-                    ]
-                })
-                .collect(),
-        ),
-        Kind::RampingArrivalRate => (
-            executor::ExecutorKind::RampingArrivalRate,
-            scenario
-                .load
-                .stages
-                .iter()
-                .map(|s| stage(s.duration, s.target))
-                .collect(),
-        ),
-    };
-    let plan = Plan::new(kind, stages).map_err(|err| Error::Usage(format!("load plan: {err}")))?;
+    let plan = scenario
+        .load
+        .plan()
+        .map_err(|err| Error::Usage(format!("load plan: {err}")))?;
     Ok(match shard {
         Some((i, n)) => plan.shard(i - 1, n),
         None => plan,

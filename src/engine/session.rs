@@ -17,7 +17,7 @@ use actix::prelude::*;
 use bytes::Bytes;
 use rand::SeedableRng;
 
-use crate::client::attempt::{AttemptOutcome, EventSink, Failure, SeenEvent, StreamRules};
+use crate::client::attempt::{AttemptOutcome, EventSink, Failure, SeenEvent};
 use crate::client::breaker::{Breaker, BreakerConfig, BreakerState, Transition};
 use crate::client::retry::RetryPolicy;
 use crate::client::{
@@ -35,8 +35,8 @@ use crate::scenario::BodySource;
 pub struct SessionConfig {
     /// Method, URL, headers.
     pub request: PreparedRequest,
-    /// Stream rules.
-    pub rules: StreamRules,
+    /// `[stream]`: how each stream is read and judged.
+    pub stream: crate::scenario::StreamSpec,
     /// Retry policy.
     pub retry: RetryPolicy,
     /// Breaker settings.
@@ -127,7 +127,7 @@ impl Session {
         let service = StreamService::new(
             client,
             cfg.request.clone(),
-            cfg.rules.clone(),
+            cfg.stream.clone(),
             cfg.retry,
             Breaker::new(cfg.breaker),
             rng,

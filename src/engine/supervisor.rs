@@ -100,7 +100,7 @@ impl Supervisor {
     /// A supervisor from its parts.
     pub fn new(parts: SupervisorParts) -> Supervisor {
         let open = parts.plan.kind().is_arrival_rate();
-        let end_grace = parts.cfg.rules.max_duration.min(END_GRACE);
+        let end_grace = parts.cfg.stream.max_duration.min(END_GRACE);
         Supervisor {
             schedule: open.then(|| ArrivalSchedule::new(&parts.plan)),
             plan: parts.plan,

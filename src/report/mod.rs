@@ -5,6 +5,7 @@ pub mod csv;
 pub mod events;
 pub mod junit;
 pub mod markdown;
+pub mod merge;
 pub mod reader;
 pub mod summary;
 pub mod thresholds;
@@ -28,6 +29,14 @@ pub enum ReportError {
         /// The cause.
         #[source]
         source: std::io::Error,
+    },
+    /// Folders given to `merge` are not shards of one run (exit 2).
+    #[error("{}: {message}", path.display())]
+    Mismatch {
+        /// The offending folder.
+        path: PathBuf,
+        /// What does not match.
+        message: String,
     },
     /// A report folder's raw data is not what streamsoak writes.
     #[error("report folder {}: {message}", path.display())]

@@ -18,7 +18,7 @@
 //! - `template.rs` — `${VAR}`, [`BodyTemplate`], [`Secret`]
 //! - `overrides.rs` — `--set`
 //! - `locate.rs`, `error.rs` — positions, [`ScenarioError`], suggestions
-//! - `plan.rs` — stage math and [`Scenario::describe`]
+//! - `plan.rs` — [`LoadSpec::plan`] (the engine's stage math) and [`Scenario::describe`]
 
 mod error;
 mod locate;
@@ -36,7 +36,6 @@ use std::path::Path;
 use toml_edit::ImDocument;
 
 pub use error::{nearest, ScenarioError};
-pub use plan::StageWindow;
 pub use spec::*;
 pub use template::{BodyTemplate, Secret};
 pub use units::{ByteSize, HumanDuration};

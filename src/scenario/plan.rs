@@ -1,12 +1,9 @@
-//! The resolved plan: stage arithmetic on [`LoadSpec`] and
-//! [`Scenario::describe`], the text `streamsoak check` prints.
+//! The resolved plan: [`LoadSpec::plan`] and [`Scenario::describe`], the
+//! text `streamsoak check` prints.
 //!
-//! Stage semantics (shared with the engine's executor, which should use
-//! [`LoadSpec::target_at`] rather than re-deriving it):
-//! - ramping-sessions and ramping-arrival-rate move linearly from the previous
-//!   stage's `to` (0 before the first stage) to this stage's `to`; a `0s`
-//!   stage is an instant step;
-//! - constant-arrival-rate holds each stage's `to` for its whole duration.
+//! The stage math itself lives in one place, the engine's
+//! [`Plan`](crate::engine::executor::Plan) (what each executor does with its
+//! stages is documented there); everything here reads it through the plan.
 //!
 //! The expected stream count is an estimate: for the open model the integral
 //! of the rate; for the closed model session-seconds divided by (stream
@@ -19,75 +16,17 @@ use std::time::Duration;
 use super::spec::*;
 use super::template::BodyTemplate;
 use super::units::{ByteSize, HumanDuration};
-
-/// One stage placed on the run's timeline.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct StageWindow {
-    /// Start, from the beginning of the run.
-    pub start: Duration,
-    /// End (= start + the stage's `for`).
-    pub end: Duration,
-    /// Sessions or streams/s at `start`.
-    pub from: f64,
-    /// Sessions or streams/s at `end`.
-    pub to: f64,
-}
+use crate::engine::executor::{InvalidPlan, Plan};
 
 impl LoadSpec {
-    /// Sum of the stages' durations.
-    pub fn total_duration(&self) -> Duration {
-        self.stages.iter().map(|s| s.duration).sum()
-    }
-
-    /// The stages with their start/end times and start/end levels.
-    pub fn stage_windows(&self) -> Vec<StageWindow> {
-        let mut start = Duration::ZERO;
-        let mut level = 0.0;
-        self.stages
-            .iter()
-            .map(|stage| {
-                let from = if self.executor == ExecutorKind::ConstantArrivalRate {
-                    stage.target
-                } else {
-                    level
-                };
-                let window = StageWindow {
-                    start,
-                    end: start + stage.duration,
-                    from,
-                    to: stage.target,
-                };
-                start = window.end;
-                level = stage.target;
-                window
-            })
-            .collect()
-    }
-
-    /// The target (sessions, or streams/s) at `elapsed`; 0 after the last stage.
-    /// At a stage boundary the later stage applies (so a `0s` step takes effect).
-    pub fn target_at(&self, elapsed: Duration) -> f64 {
-        for w in self.stage_windows() {
-            if elapsed < w.end {
-                let span = (w.end - w.start).as_secs_f64();
-                let into = elapsed.saturating_sub(w.start).as_secs_f64();
-                return w.from + (w.to - w.from) * (into / span);
-            }
-        }
-        0.0
-    }
-
-    /// The highest target reached.
-    pub fn peak(&self) -> f64 {
-        self.stages.iter().map(|s| s.target).fold(0.0, f64::max)
-    }
-
-    /// ∫ target dt over the plan: session-seconds (closed) or expected arrivals (open).
-    pub fn integral(&self) -> f64 {
-        self.stage_windows()
-            .iter()
-            .map(|w| (w.from + w.to) / 2.0 * (w.end - w.start).as_secs_f64())
-            .sum()
+    /// The executor's plan for these stages (whole run, not sharded).
+    ///
+    /// # Errors
+    /// [`InvalidPlan`] when the stages do not make a plan (no stage, a
+    /// negative or non-finite target, zero total duration); a loaded
+    /// [`Scenario`] has already passed this check.
+    pub fn plan(&self) -> Result<Plan, InvalidPlan> {
+        Plan::new(self.executor, self.stages.clone())
     }
 }
 
@@ -101,11 +40,12 @@ impl Scenario {
     /// Expected number of streams started (see the module doc); `None` when
     /// it cannot be estimated (closed model against an external target).
     pub fn expected_streams(&self) -> Option<f64> {
-        if self.load.executor.is_open() {
-            return Some(self.load.integral());
+        let integral = self.load.plan().ok()?.integral();
+        if self.load.executor.is_arrival_rate() {
+            return Some(integral);
         }
         let cycle = (self.estimated_stream_time()? + self.load.think_time).as_secs_f64();
-        (cycle > 0.0).then(|| self.load.integral() / cycle)
+        (cycle > 0.0).then(|| integral / cycle)
     }
 
     /// Valid but probably unintended settings, for `check` and `run` to show:
@@ -125,8 +65,12 @@ impl Scenario {
             if stream >= st.max_duration {
                 out.push(format!("a stream takes about {} >= stream.max_duration {}: streams will fail with max-duration", d(stream), d(st.max_duration)));
             }
-            if let (true, Some(cap)) = (self.load.executor.is_open(), self.load.max_sessions) {
-                let needed = self.load.peak() * stream.as_secs_f64();
+            if let (true, Some(cap), Ok(plan)) = (
+                self.load.executor.is_arrival_rate(),
+                self.load.max_sessions,
+                self.load.plan(),
+            ) {
+                let needed = plan.peak() * stream.as_secs_f64();
                 if needed > f64::from(cap) {
                     out.push(format!("the peak rate needs about {needed:.0} concurrent sessions > max_sessions {cap}: arrivals will be dropped"));
                 }
@@ -274,7 +218,7 @@ impl Scenario {
     fn write_load(&self, o: &mut String) -> std::fmt::Result {
         let d = |d: Duration| HumanDuration(d).to_string();
         let l = &self.load;
-        let (model, unit) = if l.executor.is_open() {
+        let (model, unit) = if l.executor.is_arrival_rate() {
             ("open model", "streams/s")
         } else {
             ("closed model", "sessions")
@@ -291,36 +235,40 @@ impl Scenario {
             "  interval               {} (report interval)",
             d(l.interval)
         )?;
-        if l.executor.is_open() {
+        if l.executor.is_arrival_rate() {
             match l.max_sessions {
                 Some(n) => writeln!(o, "  max_sessions           {n}")?,
                 None => writeln!(o, "  max_sessions           (unset: no cap)")?,
             }
         }
-        for (i, w) in l.stage_windows().iter().enumerate() {
-            let level = if w.from == w.to {
-                format!("{} {unit}", w.to)
+        let plan = match l.plan() {
+            Ok(plan) => plan,
+            Err(err) => return writeln!(o, "  stages                 invalid: {err}"),
+        };
+        for (i, seg) in plan.segments().enumerate() {
+            let level = if seg.from == seg.to {
+                format!("{} {unit}", seg.to)
             } else {
-                format!("{} → {} {unit}", w.from, w.to)
+                format!("{} → {} {unit}", seg.from, seg.to)
             };
             writeln!(
                 o,
                 "  stage {:<3}              {} → {}: {level}",
                 i + 1,
-                d(w.start),
-                d(w.end)
+                d(seg.start),
+                d(seg.end())
             )?;
         }
-        writeln!(o, "  total duration         {}", d(l.total_duration()))?;
-        writeln!(o, "  peak                   {} {unit}", l.peak())?;
-        if l.executor.is_open() {
+        writeln!(o, "  total duration         {}", d(plan.total_duration()))?;
+        writeln!(o, "  peak                   {} {unit}", plan.peak())?;
+        if l.executor.is_arrival_rate() {
             writeln!(
                 o,
                 "  expected streams       {:.0} (integral of the rate)",
-                l.integral()
+                plan.integral()
             )?;
         } else {
-            writeln!(o, "  session-seconds        {:.0}", l.integral())?;
+            writeln!(o, "  session-seconds        {:.0}", plan.integral())?;
             match (self.expected_streams(), self.estimated_stream_time()) {
                 (Some(n), Some(stream)) => writeln!(o, "  expected streams       ≈{n:.0} (stream ≈{} + think {})", d(stream), d(l.think_time))?,
                 _ => writeln!(o, "  expected streams       unknown (stream length of an external target is not known)")?,

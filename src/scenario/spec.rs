@@ -11,6 +11,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::template::{BodyTemplate, Secret};
+pub use crate::client::backoff::Jitter;
+pub use crate::engine::executor::{ExecutorKind, Stage};
 use crate::report::thresholds::Threshold;
 
 /// A complete scenario (`streamsoak run` / `check`).
@@ -110,13 +112,15 @@ pub struct ServerSpec {
 }
 
 impl Default for ServerSpec {
+    /// The embedded server's own defaults ([`ServerConfig`](crate::server::ServerConfig)).
     fn default() -> Self {
+        let d = crate::server::ServerConfig::default();
         ServerSpec {
-            events: 4,
-            interval: Duration::from_millis(250),
-            first_event_delay: Duration::ZERO,
-            payload_bytes: 0,
-            fail_rate: 0.0,
+            events: d.events,
+            interval: d.interval,
+            first_event_delay: d.first_event_delay,
+            payload_bytes: d.payload_bytes,
+            fail_rate: d.fail_rate,
         }
     }
 }
@@ -217,6 +221,15 @@ pub struct StreamSpec {
 }
 
 impl StreamSpec {
+    /// The JSON field names, borrowed, for [`crate::client::fields::parse`].
+    pub fn field_names(&self) -> crate::client::fields::FieldNames<'_> {
+        crate::client::fields::FieldNames {
+            data: &self.data_field,
+            count: &self.count_field,
+            error: &self.error_field,
+        }
+    }
+
     /// The defaults for `format` (only `done` differs).
     pub fn defaults_for(format: Format) -> StreamSpec {
         StreamSpec {
@@ -240,57 +253,15 @@ impl Default for StreamSpec {
     }
 }
 
-/// `[load] executor`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ExecutorKind {
-    /// Closed model: stages' `to` is the number of concurrent sessions, ramped linearly.
-    RampingSessions,
-    /// Open model: each stage holds `to` streams/s for its duration (steps).
-    ConstantArrivalRate,
-    /// Open model: the rate ramps linearly from the previous stage's `to` (0 at first).
-    RampingArrivalRate,
-}
-
-impl ExecutorKind {
-    /// Every executor, for messages.
-    pub const ALL: [ExecutorKind; 3] = [
-        ExecutorKind::RampingSessions,
-        ExecutorKind::ConstantArrivalRate,
-        ExecutorKind::RampingArrivalRate,
-    ];
-
-    /// The spelling in scenario files.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ExecutorKind::RampingSessions => "ramping-sessions",
-            ExecutorKind::ConstantArrivalRate => "constant-arrival-rate",
-            ExecutorKind::RampingArrivalRate => "ramping-arrival-rate",
-        }
-    }
-
-    /// Whether this is an open model (arrival rate) executor.
-    pub fn is_open(self) -> bool {
-        self != ExecutorKind::RampingSessions
-    }
-}
-
-/// One stage: over `duration`, move (or, for constant-arrival-rate, hold) to `target`.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct StageSpec {
-    /// `for`; may be zero for an instant step.
-    pub duration: Duration,
-    /// `to`: sessions (closed model, a whole number) or streams/s (open model).
-    pub target: f64,
-}
-
-/// `[load]`: how many streams, when. See `plan.rs` for the stage math.
+/// `[load]`: how many streams, when. [`LoadSpec::plan`] turns it into the
+/// engine's `Plan`, the one home of the stage math.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LoadSpec {
     /// Default ramping-sessions.
     pub executor: ExecutorKind,
     /// Never empty; total duration > 0. `rate` + `for` become one stage.
     /// Default: one session for 10 s (`[{for="0s",to=1},{for="10s",to=1}]`).
-    pub stages: Vec<StageSpec>,
+    pub stages: Vec<Stage>,
     /// Pause between a session's streams (default 0s).
     pub think_time: Duration,
     /// Open model only: concurrency cap; arrivals past it are dropped (default unset = no cap).
@@ -304,11 +275,11 @@ impl Default for LoadSpec {
         LoadSpec {
             executor: ExecutorKind::RampingSessions,
             stages: vec![
-                StageSpec {
+                Stage {
                     duration: Duration::ZERO,
                     target: 1.0,
                 },
-                StageSpec {
+                Stage {
                     duration: Duration::from_secs(10),
                     target: 1.0,
                 },
@@ -316,39 +287,6 @@ impl Default for LoadSpec {
             think_time: Duration::ZERO,
             max_sessions: None,
             interval: Duration::from_secs(1),
-        }
-    }
-}
-
-/// `backoff.jitter`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum JitterKind {
-    /// Exactly the exponential delay.
-    None,
-    /// Uniform in [0, delay] (default).
-    Full,
-    /// delay/2 + uniform in [0, delay/2].
-    Equal,
-    /// AWS "decorrelated": uniform in [base, previous × 3], capped.
-    Decorrelated,
-}
-
-impl JitterKind {
-    /// Every jitter kind.
-    pub const ALL: [JitterKind; 4] = [
-        JitterKind::None,
-        JitterKind::Full,
-        JitterKind::Equal,
-        JitterKind::Decorrelated,
-    ];
-
-    /// The spelling in scenario files.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            JitterKind::None => "none",
-            JitterKind::Full => "full",
-            JitterKind::Equal => "equal",
-            JitterKind::Decorrelated => "decorrelated",
         }
     }
 }
@@ -366,7 +304,7 @@ pub struct RetrySpec {
     /// `backoff.max`, ≥ base (default 30s); also caps Retry-After.
     pub max: Duration,
     /// `backoff.jitter` (default full).
-    pub jitter: JitterKind,
+    pub jitter: Jitter,
     /// Use Retry-After on 429/503 (default true).
     pub honor_retry_after: bool,
     /// Kind or class names (validated, deduplicated, as written); default
@@ -377,38 +315,32 @@ pub struct RetrySpec {
 impl RetrySpec {
     /// `retry_on` expanded to kinds (classes become their kinds), without
     /// the kinds that are never retried whatever it says.
+    /// Kinds are in report order; a name that is neither a kind nor a class
+    /// (only in a hand-built spec: loading rejects it) adds nothing.
     pub fn retry_kinds(&self) -> Vec<crate::client::classify::FailureKind> {
-        use crate::client::classify::{FailureClass, FailureKind};
-        FailureKind::ALL
-            .into_iter()
-            .filter(|kind| !kind.never_retried())
-            .filter(|kind| {
-                self.retry_on.iter().any(|name| {
-                    name == kind.as_str()
-                        || name
-                            .parse::<FailureClass>()
-                            .is_ok_and(|c| c == kind.class())
-                })
-            })
-            .collect()
+        use crate::client::retry::RetrySet;
+        let set: RetrySet = self
+            .retry_on
+            .iter()
+            .filter_map(|name| RetrySet::from_names(&[name]).ok())
+            .flat_map(RetrySet::iter)
+            .collect();
+        set.iter().filter(|kind| !kind.never_retried()).collect()
     }
 }
 
 impl Default for RetrySpec {
+    /// The client's own defaults ([`RetryPolicy`](crate::client::retry::RetryPolicy)).
     fn default() -> Self {
-        use crate::client::classify::FailureKind;
+        let d = crate::client::retry::RetryPolicy::default();
         RetrySpec {
-            max_retries: 3,
-            base: Duration::from_secs(1),
-            factor: 2.0,
-            max: Duration::from_secs(30),
-            jitter: JitterKind::Full,
-            honor_retry_after: true,
-            retry_on: FailureKind::ALL
-                .into_iter()
-                .filter(|k| k.retried_by_default())
-                .map(|k| k.as_str().to_owned())
-                .collect(),
+            max_retries: d.max_retries,
+            base: d.backoff.base(),
+            factor: d.backoff.factor(),
+            max: d.backoff.max(),
+            jitter: d.backoff.jitter(),
+            honor_retry_after: d.honor_retry_after,
+            retry_on: d.retry_on.iter().map(|k| k.as_str().to_owned()).collect(),
         }
     }
 }
@@ -425,11 +357,13 @@ pub struct BreakerSpec {
 }
 
 impl Default for BreakerSpec {
+    /// The client's own defaults ([`BreakerConfig`](crate::client::breaker::BreakerConfig)).
     fn default() -> Self {
+        let d = crate::client::breaker::BreakerConfig::default();
         BreakerSpec {
-            failure_threshold: 3,
-            open_for: Duration::from_secs(30),
-            half_open_probes: 1,
+            failure_threshold: d.failure_threshold,
+            open_for: d.open_for,
+            half_open_probes: d.half_open_probes,
         }
     }
 }

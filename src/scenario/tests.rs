@@ -72,12 +72,12 @@ fn every_default_matches_the_product_contract() {
         }
     );
     assert_eq!(s.load, LoadSpec::default());
-    assert_eq!(s.load.total_duration(), S(10));
+    assert_eq!(s.load.plan().expect("valid").total_duration(), S(10));
     assert_eq!(s.load.interval, S(1));
     assert_eq!(s.retry.max_retries, 3);
     assert_eq!(
         (s.retry.base, s.retry.factor, s.retry.max, s.retry.jitter),
-        (S(1), 2.0, S(30), JitterKind::Full)
+        (S(1), 2.0, S(30), Jitter::Full)
     );
     assert!(s.retry.honor_retry_after);
     assert_eq!(s.retry.retry_on.join(","), "connect-refused,dns,unreachable,connect-timeout,tls,reset,status-408,status-429,status-5xx,first-event-timeout,idle-timeout,cut");
@@ -162,6 +162,8 @@ fn errors_name_key_line_and_fix() {
         ("name = \"x\"\n[load]\nstages = [{ for = \"-1s\", to = 1 }]\n", &[], "load.stages.0.for", 3, "negative"),
         ("name = \"x\"\n[load]\nrate = 5\nfor = \"1m\"\n", &[], "load.rate", 3, "constant-arrival-rate"),
         ("name = \"x\"\n[load]\nexecutor = \"constant-arrival-rate\"\nrate = 5\n", &[], "load.rate", 4, "go together"),
+        ("name = \"x\"\n[load]\nexecutor = \"constant-arrival-rate\"\nrate = -2\nfor = \"1m\"\n", &[], "load.rate", 4, "0 or more"),
+        ("name = \"x\"\n[load]\nexecutor = \"constant-arrival-rate\"\nstages = [{ for = \"1s\", to = 5 }, { for = \"1s\", to = nan }]\n", &[], "load.stages.1.to", 4, "0 or more"),
         ("name = \"x\"\n[load]\nexecutor = \"ramping-arrival-rate\"\n", &[], "load.executor", 3, "needs `stages`"),
         ("name = \"x\"\n[load]\nmax_sessions = 10\n", &[], "load.max_sessions", 3, "only applies to arrival-rate"),
         ("name = \"x\"\n[load]\ninterval = \"0ms\"\n", &[], "load.interval", 3, "longer than 0s"),
@@ -170,6 +172,8 @@ fn errors_name_key_line_and_fix() {
         ("name = \"x\"\n[retry]\nbackoff = { factor = 0.5 }\n", &[], "retry.backoff.factor", 3, "1.0 or more"),
         ("name = \"x\"\n[retry]\nretry_on = [\"cut\", \"status-5xxx\"]\n", &[], "retry.retry_on.1", 3, "did you mean \"status-5xx\"?"),
         ("name = \"x\"\n[breaker]\nfailure_threshold = 0\n", &[], "breaker.failure_threshold", 3, "at least 1"),
+        ("name = \"x\"\n[breaker]\nhalf_open_probes = 0\n", &[], "breaker.half_open_probes", 3, "at least 1"),
+        ("name = \"x\"\n[breaker]\nopen_for = \"400d\"\n", &[], "breaker.open_for", 3, "at most one year"),
         ("name = \"x\"\n[http]\ntimeout = \"0s\"\n", &[], "http.timeout", 3, "longer than 0s"),
         ("name = \"x\"\n\n[[faults]]\nat = \"5s\"\nfor = \"10s\"\nkind = \"shutdown\"\n", &[], "faults.0.for", 5, "ends at 15s, after the plan's total duration of 10s"),
         ("name = \"x\"\n[[faults]]\nat = \"1s\"\nfor = \"1s\"\nkind = \"explode\"\n", &[], "faults.0.kind", 5, "unknown fault kind"),
@@ -403,7 +407,7 @@ fn stage_math_per_executor() {
     let stages = |pairs: &[(u64, f64)]| {
         pairs
             .iter()
-            .map(|&(s, t)| StageSpec {
+            .map(|&(s, t)| Stage {
                 duration: S(s),
                 target: t,
             })
@@ -448,17 +452,20 @@ fn stage_math_per_executor() {
             stages: stages(&pairs),
             ..LoadSpec::default()
         };
+        let plan = load.plan().expect("valid stages");
         assert!(
-            (load.target_at(S(at)) - want_at).abs() < 1e-9,
+            (plan.target_at(S(at)) - want_at).abs() < 1e-9,
             "{executor:?} at {at}"
         );
-        assert_eq!(load.peak(), peak);
+        assert_eq!(plan.peak(), peak);
         assert!(
-            (load.integral() - integral).abs() < 1e-9,
+            (plan.integral() - integral).abs() < 1e-9,
             "{executor:?}: {}",
-            load.integral()
+            plan.integral()
         );
-        assert_eq!(load.target_at(load.total_duration()), 0.0);
+        // From the end on, the plan stays at the last stage's target.
+        let last = pairs.last().map_or(f64::NAN, |&(_, t)| t);
+        assert_eq!(plan.target_at(plan.total_duration()), last);
     }
 }
 
@@ -490,7 +497,8 @@ fn every_example_scenario_loads_and_describes() {
         seen.push(s.name.clone());
         match s.name.as_str() {
             "smoke" => {
-                assert_eq!((s.load.peak(), s.load.total_duration()), (20.0, S(20)));
+                let load = s.load.plan().expect("valid");
+                assert_eq!((load.peak(), load.total_duration()), (20.0, S(20)));
                 assert_eq!((s.server.events, s.server.interval), (4, MS(250)));
                 assert_eq!(s.thresholds.len(), 5);
                 assert!(
@@ -498,8 +506,16 @@ fn every_example_scenario_loads_and_describes() {
                     "{plan}"
                 );
             }
+            "breaker-shutdown" => {
+                assert_eq!(s.load.plan().expect("valid").total_duration(), S(40));
+                assert_eq!((s.breaker.failure_threshold, s.breaker.open_for), (3, S(5)));
+                assert_eq!(
+                    (s.faults[0].kind.clone(), s.faults[0].at),
+                    (FaultKind::Shutdown, S(10))
+                );
+            }
             "ramp-hold" => {
-                assert_eq!(s.load.total_duration(), S(60));
+                assert_eq!(s.load.plan().expect("valid").total_duration(), S(60));
                 assert_eq!(s.faults[0].kind, FaultKind::Shutdown);
                 assert!(s.faults[0].line > 0);
             }
@@ -513,7 +529,7 @@ fn every_example_scenario_loads_and_describes() {
             "staging-soak" => {
                 assert_eq!(s.target, Target::Url("https://staging.example.com".into()));
                 assert_eq!(s.request.headers[0].1.expose(), "Bearer tok-123-secret");
-                assert!(s.load.total_duration() >= S(4 * 3600));
+                assert!(s.load.plan().expect("valid").total_duration() >= S(4 * 3600));
                 assert_eq!(
                     s.faults[1].kind,
                     FaultKind::Status {
@@ -535,5 +551,14 @@ fn every_example_scenario_loads_and_describes() {
         }
     }
     seen.sort();
-    assert_eq!(seen, ["arrival-rate", "ramp-hold", "smoke", "staging-soak"]);
+    assert_eq!(
+        seen,
+        [
+            "arrival-rate",
+            "breaker-shutdown",
+            "ramp-hold",
+            "smoke",
+            "staging-soak"
+        ]
+    );
 }

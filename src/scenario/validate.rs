@@ -16,7 +16,10 @@ use super::raw::*;
 use super::spec::*;
 use super::template::{expand_env, BodyTemplate, Secret, TemplateError};
 use super::units::HumanDuration;
+use crate::client::backoff::{Backoff, InvalidBackoff};
+use crate::client::breaker::{BreakerConfig, InvalidBreaker};
 use crate::client::classify::{FailureClass, FailureKind};
+use crate::engine::executor::{InvalidPlan, Plan};
 use crate::report::thresholds::{LatencyMetric, MetricKey, Threshold};
 
 /// What validation needs besides the raw tree.
@@ -54,13 +57,6 @@ impl Ctx<'_> {
         }
         Ok(d)
     }
-
-    fn at_least_one(&self, at: &[&str], value: Option<u32>, default: u32) -> Res<u32> {
-        match value.unwrap_or(default) {
-            0 => Err(self.err(at, "must be at least 1")),
-            n => Ok(n),
-        }
-    }
 }
 
 /// Builds the typed scenario. `need_name`: `run`/`check` need `name`, `stream --scenario` does not.
@@ -73,12 +69,12 @@ pub(crate) fn scenario(raw: RawScenario, ctx: &Ctx<'_>, need_name: bool) -> Res<
         None => String::new(),
     };
     let target = target(ctx, raw.target.as_deref())?;
-    let load = load(ctx, raw.load.unwrap_or_default())?;
+    let (load, plan) = load(ctx, raw.load.unwrap_or_default())?;
     let faults = faults(
         ctx,
         raw.faults.unwrap_or_default(),
         &target,
-        load.total_duration(),
+        plan.total_duration(),
     )?;
     let thresholds = thresholds(ctx, raw.thresholds.unwrap_or_default(), faults.is_empty())?;
     Ok(Scenario {
@@ -376,21 +372,23 @@ fn stream(ctx: &Ctx<'_>, raw: RawStream) -> Res<StreamSpec> {
     })
 }
 
-fn load(ctx: &Ctx<'_>, raw: RawLoad) -> Res<LoadSpec> {
+/// The `[load]` table and the plan it makes (checked once, by [`Plan::new`]).
+fn load(ctx: &Ctx<'_>, raw: RawLoad) -> Res<(LoadSpec, Plan)> {
     let d = LoadSpec::default();
-    let names = ExecutorKind::ALL.map(ExecutorKind::as_str);
     let executor = match raw.executor.as_deref() {
-        None => ExecutorKind::RampingSessions,
-        Some(name) => ExecutorKind::ALL
-            .into_iter()
-            .find(|kind| kind.as_str() == name)
-            .ok_or_else(|| {
-                ctx.err(
-                    &["load", "executor"],
-                    unknown_value_message("executor", name, &names),
-                )
-            })?,
+        None => d.executor,
+        Some(name) => name.parse::<ExecutorKind>().map_err(|_| {
+            ctx.err(
+                &["load", "executor"],
+                unknown_value_message(
+                    "executor",
+                    name,
+                    &ExecutorKind::ALL.map(ExecutorKind::as_str),
+                ),
+            )
+        })?,
     };
+    let rate_form = raw.rate.is_some() || raw.duration.is_some();
     let stages = match (raw.rate, raw.duration, raw.stages) {
         (Some(_), _, Some(_)) | (_, Some(_), Some(_)) => {
             return Err(ctx.err(
@@ -409,44 +407,18 @@ fn load(ctx: &Ctx<'_>, raw: RawLoad) -> Res<LoadSpec> {
                     "`rate` and `for` go together, e.g. rate = 50 and for = \"1m\"",
                 ));
             };
-            if !rate.is_finite() || rate < 0.0 {
-                return Err(ctx.err(
-                    &["load", "rate"],
-                    "must be a number of streams per second, 0 or more",
-                ));
-            }
-            vec![StageSpec {
+            vec![Stage {
                 duration: duration.get(),
                 target: rate,
             }]
         }
-        (_, _, Some(raw_stages)) => {
-            if raw_stages.is_empty() {
-                return Err(ctx.err(
-                    &["load", "stages"],
-                    "needs at least one stage, e.g. [{ for = \"30s\", to = 10 }]",
-                ));
-            }
-            let mut stages = Vec::with_capacity(raw_stages.len());
-            for (i, stage) in raw_stages.iter().enumerate() {
-                let i = i.to_string();
-                let at = ["load", "stages", i.as_str(), "to"];
-                let to = stage.to;
-                if !to.is_finite() || to < 0.0 {
-                    return Err(ctx.err(&at, "must be 0 or more"));
-                }
-                if executor == ExecutorKind::RampingSessions
-                    && (to.fract() != 0.0 || to > f64::from(u32::MAX))
-                {
-                    return Err(ctx.err(&at, format!("{to} is not a whole number of sessions")));
-                }
-                stages.push(StageSpec {
-                    duration: stage.duration.get(),
-                    target: to,
-                });
-            }
-            stages
-        }
+        (_, _, Some(raw_stages)) => raw_stages
+            .iter()
+            .map(|stage| Stage {
+                duration: stage.duration.get(),
+                target: stage.to,
+            })
+            .collect(),
         (None, None, None) if executor == ExecutorKind::RampingSessions => d.stages,
         (None, None, None) => {
             return Err(ctx.err(
@@ -463,32 +435,67 @@ fn load(ctx: &Ctx<'_>, raw: RawLoad) -> Res<LoadSpec> {
             ));
         }
     };
-    if stages.iter().all(|s| s.duration.is_zero()) {
-        return Err(ctx.err(
+    let plan = Plan::new(executor, stages).map_err(|err| match err {
+        InvalidPlan::NoStages => ctx.err(
+            &["load", "stages"],
+            "needs at least one stage, e.g. [{ for = \"30s\", to = 10 }]",
+        ),
+        InvalidPlan::BadTarget { .. } if rate_form => ctx.err(
+            &["load", "rate"],
+            "must be a number of streams per second, 0 or more",
+        ),
+        InvalidPlan::BadTarget { stage, .. } => ctx.err(
+            &["load", "stages", stage.to_string().as_str(), "to"],
+            "must be 0 or more",
+        ),
+        InvalidPlan::ZeroDuration => ctx.err(
             &["load", "stages"],
             "the stages add up to 0s; a run needs a positive duration",
-        ));
+        ),
+        InvalidPlan::UnknownExecutor(name) => ctx.err(
+            &["load", "executor"],
+            unknown_value_message(
+                "executor",
+                &name,
+                &ExecutorKind::ALL.map(ExecutorKind::as_str),
+            ),
+        ),
+    })?;
+    if executor == ExecutorKind::RampingSessions {
+        // Plan::new has ruled out negative and non-finite targets.
+        if let Some((i, stage)) = plan
+            .stages()
+            .iter()
+            .enumerate()
+            .find(|(_, s)| s.target.fract() != 0.0 || s.target > f64::from(u32::MAX))
+        {
+            return Err(ctx.err(
+                &["load", "stages", i.to_string().as_str(), "to"],
+                format!("{} is not a whole number of sessions", stage.target),
+            ));
+        }
     }
     let max_sessions = match raw.max_sessions {
-        Some(_) if !executor.is_open() => {
+        Some(_) if !executor.is_arrival_rate() => {
             return Err(ctx.err(&["load", "max_sessions"], "only applies to arrival-rate executors; ramping-sessions sets sessions with `stages`"));
         }
         Some(0) => return Err(ctx.err(&["load", "max_sessions"], "must be at least 1")),
         other => other,
     };
-    if raw.think_time.is_some() && executor.is_open() {
+    if raw.think_time.is_some() && executor.is_arrival_rate() {
         return Err(ctx.err(
             &["load", "think_time"],
             "only applies to ramping-sessions; arrival-rate executors start each stream at its scheduled time",
         ));
     }
-    Ok(LoadSpec {
+    let load = LoadSpec {
         executor,
-        stages,
+        stages: plan.stages().to_vec(),
         think_time: raw.think_time.map_or(d.think_time, HumanDuration::get),
         max_sessions,
         interval: ctx.positive(&["load", "interval"], raw.interval, d.interval)?,
-    })
+    };
+    Ok((load, plan))
 }
 
 fn retry(ctx: &Ctx<'_>, raw: RawRetry) -> Res<RetrySpec> {
@@ -496,32 +503,31 @@ fn retry(ctx: &Ctx<'_>, raw: RawRetry) -> Res<RetrySpec> {
     let backoff = raw.backoff.unwrap_or_default();
     let base = ctx.positive(&["retry", "backoff", "base"], backoff.base, d.base)?;
     let max = backoff.max.map_or(d.max, HumanDuration::get);
-    if max < base {
-        return Err(ctx.err(
-            &["retry", "backoff", "max"],
-            format!("must be at least base ({})", HumanDuration(base)),
-        ));
-    }
     let factor = backoff.factor.unwrap_or(d.factor);
-    if !factor.is_finite() || factor < 1.0 {
-        return Err(ctx.err(
-            &["retry", "backoff", "factor"],
-            "must be 1.0 or more (2.0 doubles each delay)",
-        ));
-    }
-    let jitter_names = JitterKind::ALL.map(JitterKind::as_str);
     let jitter = match backoff.jitter.as_deref() {
         None => d.jitter,
-        Some(name) => JitterKind::ALL
-            .into_iter()
-            .find(|j| j.as_str() == name)
-            .ok_or_else(|| {
-                ctx.err(
-                    &["retry", "backoff", "jitter"],
-                    unknown_value_message("jitter", name, &jitter_names),
-                )
-            })?,
+        Some(name) => name.parse::<Jitter>().map_err(|_| {
+            ctx.err(
+                &["retry", "backoff", "jitter"],
+                unknown_value_message("jitter", name, &Jitter::ALL.map(Jitter::as_str)),
+            )
+        })?,
     };
+    // The client's own checks, so `check` refuses what `run` would.
+    Backoff::new(base, factor, max, jitter).map_err(|err| match err {
+        InvalidBackoff::BaseAboveMax { base, .. } => ctx.err(
+            &["retry", "backoff", "max"],
+            format!("must be at least base ({})", HumanDuration(base)),
+        ),
+        InvalidBackoff::Factor(_) => ctx.err(
+            &["retry", "backoff", "factor"],
+            "must be 1.0 or more (2.0 doubles each delay)",
+        ),
+        // A zero base is refused above; jitter names are parsed above.
+        other @ (InvalidBackoff::ZeroBase(_) | InvalidBackoff::UnknownJitter(_)) => {
+            ctx.err(&["retry", "backoff"], other.to_string())
+        }
+    })?;
     let retry_on = match raw.retry_on {
         None => d.retry_on,
         Some(names) => {
@@ -559,19 +565,23 @@ fn retry(ctx: &Ctx<'_>, raw: RawRetry) -> Res<RetrySpec> {
 
 fn breaker(ctx: &Ctx<'_>, raw: RawBreaker) -> Res<BreakerSpec> {
     let d = BreakerSpec::default();
-    Ok(BreakerSpec {
-        failure_threshold: ctx.at_least_one(
-            &["breaker", "failure_threshold"],
-            raw.failure_threshold,
-            d.failure_threshold,
-        )?,
+    let spec = BreakerSpec {
+        failure_threshold: raw.failure_threshold.unwrap_or(d.failure_threshold),
         open_for: ctx.positive(&["breaker", "open_for"], raw.open_for, d.open_for)?,
-        half_open_probes: ctx.at_least_one(
-            &["breaker", "half_open_probes"],
-            raw.half_open_probes,
-            d.half_open_probes,
-        )?,
-    })
+        half_open_probes: raw.half_open_probes.unwrap_or(d.half_open_probes),
+    };
+    // The client's own checks, so `check` refuses what `run` would.
+    BreakerConfig::new(spec.failure_threshold, spec.open_for, spec.half_open_probes).map_err(
+        |err| {
+            let (key, message) = match err {
+                InvalidBreaker::ZeroThreshold => ("failure_threshold", "must be at least 1"),
+                InvalidBreaker::ZeroProbes => ("half_open_probes", "must be at least 1"),
+                InvalidBreaker::OpenForTooLong => ("open_for", "must be at most one year"),
+            };
+            ctx.err(&["breaker", key], message)
+        },
+    )?;
+    Ok(spec)
 }
 
 fn http(ctx: &Ctx<'_>, raw: RawHttp) -> Res<HttpSpec> {

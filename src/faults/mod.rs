@@ -1,0 +1,65 @@
+//! Timed faults for an external target: the schedule ([`plan`]) and the
+//! built-in TCP fault proxy that applies it ([`proxy`]).
+//!
+//! # Why a TCP proxy
+//!
+//! The embedded server can fail on command; a real target cannot. To test a
+//! breaker against a real target, sessions connect to a [`FaultProxy`] on a
+//! loopback port instead, and the proxy forwards each connection to the
+//! target's address. It works at the TCP level and never reads the bytes it
+//! forwards, so it works the same for `http://` and `https://` targets (TLS
+//! passes through untouched; the client still checks the target's
+//! certificate against the target's host name, only the socket address
+//! changes). The one exception is `status`, which must speak HTTP itself.
+//!
+//! The [`FaultPlan`] is pure: it says which fault is active at a time since
+//! the start of the run and when that next changes. The caller (the engine)
+//! owns the clock, sets a timer for [`FaultPlan::next_change_after`] and calls
+//! [`ProxyControl::set`] with what [`FaultPlan::active_at`] returns.
+//!
+//! # What each kind does on the wire
+//!
+//! | kind | new connections | open connections |
+//! |---|---|---|
+//! | `refuse` | the listener is closed: the kernel answers SYN with RST, the client gets ECONNREFUSED (`connect-refused`) | untouched |
+//! | `reset` | accepted, then closed with SO_LINGER 0: the client gets an RST (`reset`) | closed with SO_LINGER 0 on both legs (client and target get an RST) |
+//! | `stall` | accepted and connected upstream, but no byte flows | no byte flows either way; held bytes (≤ 16 KiB per direction) are delivered when the stall ends, nothing is lost |
+//! | `latency` | forwarded | each chunk from the target to the client is written after sleeping the delay (order kept; a burst is slowed to one 16 KiB chunk per delay) |
+//! | `status` | answered by the proxy: request headers read (≤ 64 KiB), then `HTTP/1.1 <status> <reason>`, `Content-Length: 0`, `Connection: close`, `Retry-After: <s>` when set; then closed | untouched |
+//!
+//! With no fault the proxy copies bytes both ways, propagating half-closes
+//! (FIN) in each direction; an error on either leg resets both, so the
+//! client sees a reset where it would have without the proxy.
+//!
+//! Caveats: `status` only changes *new* connections, and a client that
+//! keeps connections alive (awc's pool) sends later requests on its open
+//! ones, so those still reach the target; and against an `https://` target
+//! the plain-text answer shows up as a TLS error, not a status. Connections
+//! to the target are only made while a client is connected, and a failed
+//! upstream connect resets the client's connection.
+//!
+//! # How `refuse` is implemented
+//!
+//! A TCP listener cannot refuse one connection: the kernel completes the
+//! handshake before `accept` returns. Accepting and then resetting gives the
+//! client a successful connect followed by a reset — the wrong error kind.
+//! So for the window the proxy **closes its listening socket**, and binds
+//! the same address again (SO_REUSEADDR, which accepted connections inherit,
+//! so those still open do not block the bind) when the window ends. Clients
+//! then get a real ECONNREFUSED, which the tests assert.
+//! [`ProxyControl::settled`] resolves once the listener has been closed or
+//! re-bound. Connections that arrive in the instant between `set` and the
+//! close are accepted and reset (counted in [`ProxyStats::refused`]), as
+//! are those still in the kernel's accept queue when it closes. While closed,
+//! another program could in principle take the port; the proxy then keeps
+//! retrying the bind (1 s at most between tries) and logs a warning.
+
+mod conn;
+pub mod plan;
+pub mod proxy;
+
+pub use plan::{FaultPlan, FaultWindow, OverlapError, ProxyFault};
+pub use proxy::{FaultProxy, ProxyControl, ProxyStats};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,371 @@
+//! The fault schedule: which proxy fault is active when, as pure data.
+//!
+//! A [`FaultPlan`] owns no clock. Times are [`Duration`]s since the start of
+//! the run, and the caller asks "what is active at `t`?" ([`FaultPlan::active_at`])
+//! and "when does that next change?" ([`FaultPlan::next_change_after`]), then
+//! sets a timer for the answer itself. That keeps the schedule testable
+//! without a runtime and lets the engine drive it from its own tick.
+//!
+//! Windows are half-open, `[at, at + duration)`: a fault that starts at
+//! 2 min and lasts 30 s is active at 2 min and no longer at 2 min 30 s, so
+//! back-to-back windows do not overlap. A zero-length window is never active
+//! and never overlaps anything.
+
+use std::time::Duration;
+
+use thiserror::Error;
+
+/// One fault the built-in TCP proxy can apply; see the `faults` module doc
+/// for what each does on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProxyFault {
+    /// New connections are refused (the listener is closed for the window).
+    Refuse,
+    /// Open connections are reset (RST) and new ones are reset on accept.
+    Reset,
+    /// No bytes flow in either direction; connections stay open.
+    Stall,
+    /// Each chunk from the target to the client is delayed by this much.
+    Latency(Duration),
+    /// New connections get this HTTP status from the proxy itself.
+    Status {
+        /// The HTTP status code, e.g. 503.
+        status: u16,
+        /// Sent as `Retry-After: <whole seconds, rounded up>` when set.
+        retry_after: Option<Duration>,
+    },
+}
+
+impl ProxyFault {
+    /// The scenario's spelling of the kind (`kind = "..."`), as written in
+    /// `faults.csv`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ProxyFault::Refuse => "refuse",
+            ProxyFault::Reset => "reset",
+            ProxyFault::Stall => "stall",
+            ProxyFault::Latency(_) => "latency",
+            ProxyFault::Status { .. } => "status",
+        }
+    }
+}
+
+/// One scheduled fault: `fault` is active during `[at, at + duration)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FaultWindow {
+    /// Position of the fault in the scenario's `[[faults]]` list (the
+    /// `fault` column of `faults.csv`).
+    pub index: usize,
+    /// Start, from the start of the run.
+    pub at: Duration,
+    /// Length of the window.
+    pub duration: Duration,
+    /// What the proxy does during the window.
+    pub fault: ProxyFault,
+}
+
+impl FaultWindow {
+    /// First instant after the window (`at + duration`, saturating).
+    pub fn end(&self) -> Duration {
+        self.at.saturating_add(self.duration)
+    }
+
+    /// Whether `t` is inside `[at, end)`.
+    pub fn contains(&self, t: Duration) -> bool {
+        self.at <= t && t < self.end()
+    }
+
+    /// Whether the two windows share an instant. Zero-length windows
+    /// overlap nothing.
+    pub fn overlaps(&self, other: &FaultWindow) -> bool {
+        !self.duration.is_zero()
+            && !other.duration.is_zero()
+            && self.at < other.end()
+            && other.at < self.end()
+    }
+}
+
+/// Two windows that share an instant; one proxy applies one fault at a time,
+/// so a plan that drives a proxy must have none. Fix by moving or shortening
+/// one of the two faults in the scenario.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[error("fault {first} overlaps fault {second} (from {at:?})")]
+pub struct OverlapError {
+    /// Index of the window that starts first.
+    pub first: usize,
+    /// Index of the window that starts inside it.
+    pub second: usize,
+    /// Where the overlap begins, from the start of the run.
+    pub at: Duration,
+}
+
+/// The schedule of proxy faults for one run, sorted by start.
+///
+/// ```
+/// use std::time::Duration;
+/// use streamsoak::faults::{FaultPlan, FaultWindow, ProxyFault};
+///
+/// let secs = Duration::from_secs;
+/// let plan = FaultPlan::new(vec![FaultWindow {
+///     index: 0,
+///     at: secs(120),
+///     duration: secs(30),
+///     fault: ProxyFault::Refuse,
+/// }]);
+/// let now = |t| plan.active_at(secs(t)).next().map(|w| w.fault);
+/// assert_eq!(now(119), None);
+/// assert_eq!(now(130), Some(ProxyFault::Refuse));
+/// assert_eq!(plan.next_change_after(secs(130)), Some(secs(150)));
+/// assert_eq!(now(150), None);
+/// assert_eq!(plan.next_change_after(secs(150)), None);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FaultPlan {
+    windows: Vec<FaultWindow>,
+}
+
+impl FaultPlan {
+    /// A plan of these windows, sorted by start then index. Overlaps are
+    /// allowed here (see [`FaultPlan::overlapping`] to reject them).
+    pub fn new(mut windows: Vec<FaultWindow>) -> Self {
+        windows.sort_by_key(|w| (w.at, w.index));
+        FaultPlan { windows }
+    }
+
+    /// The windows, sorted by start.
+    pub fn windows(&self) -> &[FaultWindow] {
+        &self.windows
+    }
+
+    /// Whether the plan has no window.
+    pub fn is_empty(&self) -> bool {
+        self.windows.is_empty()
+    }
+
+    /// The windows active at `t`, in start order.
+    pub fn active_at(&self, t: Duration) -> impl Iterator<Item = &FaultWindow> + '_ {
+        self.windows.iter().filter(move |w| w.contains(t))
+    }
+
+    /// The first boundary (a window's start or end) strictly after `t`, i.e.
+    /// when [`FaultPlan::active_at`] may next give a different answer; `None`
+    /// once nothing is left to change. Zero-length windows are skipped.
+    pub fn next_change_after(&self, t: Duration) -> Option<Duration> {
+        self.windows
+            .iter()
+            .filter(|w| !w.duration.is_zero())
+            .flat_map(|w| [w.at, w.end()])
+            .filter(|&b| b > t)
+            .min()
+    }
+
+    /// Every pair of overlapping windows, each pair in start order. Empty for
+    /// a plan one proxy can apply.
+    pub fn overlapping(&self) -> Vec<(&FaultWindow, &FaultWindow)> {
+        let mut pairs = Vec::new();
+        for (i, a) in self.windows.iter().enumerate() {
+            for b in &self.windows[i + 1..] {
+                if a.overlaps(b) {
+                    pairs.push((a, b));
+                }
+            }
+        }
+        pairs
+    }
+
+    /// `Ok` if no two windows overlap, else the first overlapping pair.
+    pub fn ensure_disjoint(&self) -> Result<(), OverlapError> {
+        match self.overlapping().first() {
+            None => Ok(()),
+            Some((a, b)) => Err(OverlapError {
+                first: a.index,
+                second: b.index,
+                at: b.at,
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(secs: u64) -> Duration {
+        Duration::from_secs(secs)
+    }
+
+    fn window(index: usize, at: u64, len: u64, fault: ProxyFault) -> FaultWindow {
+        FaultWindow {
+            index,
+            at: s(at),
+            duration: s(len),
+            fault,
+        }
+    }
+
+    /// refuse [10, 20), stall [20, 25), latency [40, 70), empty status at 50.
+    fn plan() -> FaultPlan {
+        FaultPlan::new(vec![
+            window(2, 40, 30, ProxyFault::Latency(Duration::from_millis(300))),
+            window(0, 10, 10, ProxyFault::Refuse),
+            window(1, 20, 5, ProxyFault::Stall),
+            window(
+                3,
+                50,
+                0,
+                ProxyFault::Status {
+                    status: 503,
+                    retry_after: None,
+                },
+            ),
+        ])
+    }
+
+    #[test]
+    fn new_sorts_by_start() {
+        let starts: Vec<u64> = plan().windows().iter().map(|w| w.at.as_secs()).collect();
+        assert_eq!(starts, [10, 20, 40, 50]);
+    }
+
+    #[test]
+    fn active_at_uses_half_open_windows() {
+        let plan = plan();
+        let cases: &[(u64, &[usize])] = &[
+            (0, &[]),
+            (9, &[]),
+            (10, &[0]),
+            (19, &[0]),
+            (20, &[1]),
+            (24, &[1]),
+            (25, &[]),
+            (40, &[2]),
+            (50, &[2]),
+            (69, &[2]),
+            (70, &[]),
+            (1000, &[]),
+        ];
+        for &(t, want) in cases {
+            let got: Vec<usize> = plan.active_at(s(t)).map(|w| w.index).collect();
+            assert_eq!(got, want, "t = {t}s");
+        }
+    }
+
+    #[test]
+    fn active_at_sub_second_edges() {
+        let plan = plan();
+        let just_before = s(20) - Duration::from_nanos(1);
+        assert_eq!(plan.active_at(just_before).next().map(|w| w.index), Some(0));
+        assert_eq!(plan.active_at(s(20)).next().map(|w| w.index), Some(1));
+    }
+
+    #[test]
+    fn next_change_after_walks_every_boundary() {
+        let plan = plan();
+        let cases: &[(u64, Option<u64>)] = &[
+            (0, Some(10)),
+            (10, Some(20)),
+            (15, Some(20)),
+            (20, Some(25)),
+            (25, Some(40)),
+            (40, Some(70)),
+            (50, Some(70)),
+            (70, None),
+            (500, None),
+        ];
+        for &(t, want) in cases {
+            assert_eq!(plan.next_change_after(s(t)), want.map(s), "t = {t}s");
+        }
+    }
+
+    #[test]
+    fn empty_plan_never_changes() {
+        let plan = FaultPlan::default();
+        assert!(plan.is_empty());
+        assert_eq!(plan.active_at(s(0)).count(), 0);
+        assert_eq!(plan.next_change_after(s(0)), None);
+        assert!(plan.overlapping().is_empty());
+        assert_eq!(plan.ensure_disjoint(), Ok(()));
+    }
+
+    #[test]
+    fn overlapping_pairs() {
+        /// Windows as (at, len) in seconds, indexed by position.
+        type Spec = &'static [(u64, u64)];
+        /// Expected overlapping pairs of indices.
+        type Pairs = &'static [(usize, usize)];
+        let r = ProxyFault::Reset;
+        let cases: &[(Spec, Pairs)] = &[
+            (&[(0, 10), (10, 10)], &[]),
+            (&[(0, 10), (9, 10)], &[(0, 1)]),
+            (&[(0, 100), (10, 5), (20, 5)], &[(0, 1), (0, 2)]),
+            (&[(5, 10), (5, 10)], &[(0, 1)]),
+            (&[(0, 10), (5, 0)], &[]),
+            (&[(20, 10), (0, 25)], &[(1, 0)]),
+        ];
+        for &(spec, want) in cases {
+            let plan = FaultPlan::new(
+                spec.iter()
+                    .enumerate()
+                    .map(|(i, &(at, len))| window(i, at, len, r))
+                    .collect(),
+            );
+            let got: Vec<(usize, usize)> = plan
+                .overlapping()
+                .into_iter()
+                .map(|(a, b)| (a.index, b.index))
+                .collect();
+            assert_eq!(got, want, "{spec:?}");
+            assert_eq!(plan.ensure_disjoint().is_ok(), want.is_empty(), "{spec:?}");
+        }
+    }
+
+    #[test]
+    fn ensure_disjoint_names_the_first_pair() {
+        let plan = FaultPlan::new(vec![
+            window(0, 0, 30, ProxyFault::Stall),
+            window(1, 20, 30, ProxyFault::Refuse),
+        ]);
+        let err = plan.ensure_disjoint().expect_err("windows overlap");
+        assert_eq!(
+            err,
+            OverlapError {
+                first: 0,
+                second: 1,
+                at: s(20)
+            }
+        );
+        assert_eq!(err.to_string(), "fault 0 overlaps fault 1 (from 20s)");
+    }
+
+    #[test]
+    fn end_saturates() {
+        let w = FaultWindow {
+            index: 0,
+            at: s(10),
+            duration: Duration::MAX,
+            fault: ProxyFault::Stall,
+        };
+        assert_eq!(w.end(), Duration::MAX);
+        assert!(w.contains(s(1_000_000)));
+    }
+
+    #[test]
+    fn kind_names() {
+        let cases = [
+            (ProxyFault::Refuse, "refuse"),
+            (ProxyFault::Reset, "reset"),
+            (ProxyFault::Stall, "stall"),
+            (ProxyFault::Latency(s(1)), "latency"),
+            (
+                ProxyFault::Status {
+                    status: 503,
+                    retry_after: Some(s(1)),
+                },
+                "status",
+            ),
+        ];
+        for (fault, name) in cases {
+            assert_eq!(fault.as_str(), name);
+        }
+    }
+}
