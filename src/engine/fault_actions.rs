@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::Instant;
 
+use crate::faults::{ProxyControl, ProxyFault};
 use crate::scenario::{FaultKind, FaultSpec};
 use crate::server::EmbeddedServer;
 
@@ -23,27 +24,53 @@ use crate::server::EmbeddedServer;
 pub struct FaultActions {
     faults: Vec<FaultSpec>,
     server: Rc<RefCell<Option<EmbeddedServer>>>,
+    proxy: Option<ProxyControl>,
     log_path: Option<PathBuf>,
     active: Vec<bool>,
     run_start: Instant,
+    run_exec: bool,
 }
 
 impl FaultActions {
-    /// Actions for `faults`; `server` is the embedded server, if the target is embedded.
+    /// Actions for `faults`; `server` is the embedded server, if the target
+    /// is embedded; `proxy` the fault proxy's control, if one runs;
+    /// `run_exec` false on shards other than the first (exec faults run once).
     pub fn new(
         faults: Vec<FaultSpec>,
         server: Rc<RefCell<Option<EmbeddedServer>>>,
+        proxy: Option<ProxyControl>,
         log_path: Option<PathBuf>,
         run_start: Instant,
+        run_exec: bool,
     ) -> FaultActions {
         let active = vec![false; faults.len()];
         FaultActions {
             faults,
             server,
+            proxy,
             log_path,
             active,
             run_start,
+            run_exec,
         }
+    }
+
+    /// The proxy fault of a kind, if it is one.
+    fn proxy_fault(kind: &FaultKind) -> Option<ProxyFault> {
+        Some(match kind {
+            FaultKind::Refuse => ProxyFault::Refuse,
+            FaultKind::Reset => ProxyFault::Reset,
+            FaultKind::Stall => ProxyFault::Stall,
+            FaultKind::Latency(d) => ProxyFault::Latency(*d),
+            FaultKind::Status {
+                status,
+                retry_after,
+            } => ProxyFault::Status {
+                status: *status,
+                retry_after: *retry_after,
+            },
+            FaultKind::Shutdown | FaultKind::Exec { .. } => return None,
+        })
     }
 
     /// Fault `i`'s window opens.
@@ -53,7 +80,22 @@ impl FaultActions {
         };
         self.active[i] = true;
         self.log(&format!("fault {} ({}) started", i + 1, fault.kind.name()));
+        if let (Some(control), Some(pf)) = (&self.proxy, Self::proxy_fault(&fault.kind)) {
+            control.set(Some(pf));
+            return;
+        }
         match &fault.kind {
+            FaultKind::Shutdown if self.server.borrow().is_none() => {
+                // External target: existing connections reset, then new ones refused.
+                if let Some(control) = self.proxy.clone() {
+                    control.set(Some(ProxyFault::Reset));
+                    actix_rt::spawn(async move {
+                        control.settled().await;
+                        actix_rt::time::sleep(std::time::Duration::from_millis(100)).await;
+                        control.set(Some(ProxyFault::Refuse));
+                    });
+                }
+            }
             FaultKind::Shutdown => {
                 let server = Rc::clone(&self.server);
                 actix_rt::spawn(async move {
@@ -64,11 +106,9 @@ impl FaultActions {
                     }
                 });
             }
-            FaultKind::Exec { start, .. } => self.exec(i, "start", start.clone()),
-            other => log::warn!(
-                "fault kind `{}` needs the fault proxy, which this build does not have; ignored",
-                other.name()
-            ),
+            FaultKind::Exec { start, .. } if self.run_exec => self.exec(i, "start", start.clone()),
+            FaultKind::Exec { .. } => self.log("exec fault runs on shard 1 only"),
+            other => log::warn!("fault kind `{}` has no fault proxy to act through; ignored", other.name()),
         }
     }
 
@@ -82,6 +122,11 @@ impl FaultActions {
             return;
         };
         self.log(&format!("fault {} ({}) ended", i + 1, fault.kind.name()));
+        if let Some(control) = &self.proxy {
+            if Self::proxy_fault(&fault.kind).is_some() || self.server.borrow().is_none() {
+                control.set(None);
+            }
+        }
         match &fault.kind {
             FaultKind::Shutdown => {
                 let server = Rc::clone(&self.server);
@@ -100,7 +145,7 @@ impl FaultActions {
                     }
                 });
             }
-            FaultKind::Exec { end, .. } => self.exec(i, "end", end.clone()),
+            FaultKind::Exec { end, .. } if self.run_exec => self.exec(i, "end", end.clone()),
             _ => {}
         }
     }

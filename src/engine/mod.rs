@@ -44,6 +44,8 @@ use crate::engine::supervisor::{Supervisor, SupervisorParts};
 use crate::error::Error;
 use crate::report::RunSummary;
 use crate::scenario::{Scenario, Target};
+use crate::faults::FaultProxy;
+use crate::scenario::FaultKind;
 use crate::server::{EmbeddedServer, ServerConfig};
 
 /// How to run a scenario.
@@ -102,6 +104,11 @@ async fn run_in_system(scenario: &Scenario, opts: &RunOptions) -> Result<RunSumm
         (_, Some(s)) => s.base_url(),
         (Target::Url(url), None) => url.clone(),
         (Target::Embedded, None) => unreachable!("embedded target always has a server"),
+    };
+    let proxy = start_proxy(scenario, &base)?;
+    let base = match &proxy {
+        Some(p) => format!("http://{}", p.local_addr()),
+        None => base,
     };
     let url = format!("{base}{}", scenario.request.path);
     let request = PreparedRequest::new(
@@ -176,8 +183,10 @@ async fn run_in_system(scenario: &Scenario, opts: &RunOptions) -> Result<RunSumm
     let actions = Rc::new(RefCell::new(FaultActions::new(
         scenario.faults.clone(),
         Rc::clone(&server),
+        proxy.as_ref().map(FaultProxy::control),
         Some(opts.out_dir.join("faults.log")),
         run_start,
+        opts.shard.is_none_or(|(i, _)| i == 1),
     )));
     let (cancel, _) = CancelHandle::new();
     let (reply, done) = oneshot::channel();
@@ -204,6 +213,9 @@ async fn run_in_system(scenario: &Scenario, opts: &RunOptions) -> Result<RunSumm
     for arbiter in &arbiters {
         arbiter.stop();
     }
+    if let Some(proxy) = proxy {
+        proxy.shutdown().await;
+    }
     let taken = server.borrow_mut().take();
     if let Some(server) = taken {
         server.stop().await;
@@ -214,6 +226,40 @@ async fn run_in_system(scenario: &Scenario, opts: &RunOptions) -> Result<RunSumm
         return Err(err.into());
     }
     Ok(summary)
+}
+
+/// Starts the fault proxy in front of the target when a fault needs it
+/// (`refuse`, `reset`, `stall`, `latency`, `status`, `shutdown` of an
+/// external target) or the scenario asks for it (`proxy = true`).
+fn start_proxy(scenario: &Scenario, base: &str) -> Result<Option<FaultProxy>, Error> {
+    let external = matches!(scenario.target, Target::Url(_));
+    let needed = scenario.proxy
+        || scenario
+            .faults
+            .iter()
+            .any(|f| f.kind.needs_proxy() || (external && f.kind == FaultKind::Shutdown));
+    if !needed {
+        return Ok(None);
+    }
+    let uri: awc::http::Uri = base
+        .parse()
+        .map_err(|_| Error::Usage(format!("target `{base}` is not a URL")))?;
+    if uri.scheme_str() == Some("https") {
+        return Err(Error::Usage(
+            "faults through the fault proxy (refuse, reset, stall, latency, status) need an http:// target in this version; use kind = \"exec\" against https targets".into(),
+        ));
+    }
+    let host = uri.host().unwrap_or("127.0.0.1").trim_matches(['[', ']']);
+    let port = uri.port_u16().unwrap_or(80);
+    let upstream = std::net::ToSocketAddrs::to_socket_addrs(&(host, port))
+        .map_err(|err| Error::Usage(format!("target host `{host}` cannot be resolved: {err}")))?
+        .next()
+        .ok_or_else(|| Error::Usage(format!("target host `{host}` has no address")))?;
+    let listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    let proxy = FaultProxy::start(listen, upstream)
+        .map_err(|err| Error::Runtime(format!("the fault proxy could not start: {err}")))?;
+    log::info!("fault proxy on {} → {upstream}", proxy.local_addr());
+    Ok(Some(proxy))
 }
 
 /// The executor plan of a scenario ([`crate::scenario::LoadSpec::plan`]),
