@@ -61,7 +61,7 @@ pub struct ScenarioArgs {
 pub struct RunArgs {
     #[command(flatten)]
     pub scenario: ScenarioArgs,
-    /// Report folder (default reports/<name>-<UTC timestamp>/).
+    /// Report folder (default `reports/<name>-<UTC timestamp>/`).
     #[arg(long)]
     pub out: Option<PathBuf>,
     /// Write into an existing non-empty --out folder.
@@ -100,7 +100,7 @@ pub struct StreamArgs {
     /// Query sent as {"query": Q} [default: "test query"].
     #[arg(long)]
     pub query: Option<String>,
-    /// Take [request], [stream], [retry], [breaker] and [http] from a scenario file.
+    /// Take `[request]`, `[stream]`, `[retry]`, `[breaker]` and `[http]` from a scenario file.
     #[arg(long)]
     pub scenario: Option<PathBuf>,
     /// Event data format.
@@ -174,7 +174,7 @@ pub struct MergeArgs {
 pub struct ReportArgs {
     /// A report folder.
     pub dir: PathBuf,
-    /// Re-gate with the [thresholds] of this TOML file instead of the run's.
+    /// Re-gate with the `[thresholds]` of this TOML file instead of the run's.
     #[arg(long)]
     pub thresholds: Option<PathBuf>,
 }

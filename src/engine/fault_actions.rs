@@ -108,7 +108,10 @@ impl FaultActions {
             }
             FaultKind::Exec { start, .. } if self.run_exec => self.exec(i, "start", start.clone()),
             FaultKind::Exec { .. } => self.log("exec fault runs on shard 1 only"),
-            other => log::warn!("fault kind `{}` has no fault proxy to act through; ignored", other.name()),
+            other => log::warn!(
+                "fault kind `{}` has no fault proxy to act through; ignored",
+                other.name()
+            ),
         }
     }
 

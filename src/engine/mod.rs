@@ -42,10 +42,10 @@ use crate::engine::progress::{Progress, ProgressMode};
 use crate::engine::session::SessionConfig;
 use crate::engine::supervisor::{Supervisor, SupervisorParts};
 use crate::error::Error;
-use crate::report::RunSummary;
-use crate::scenario::{Scenario, Target};
 use crate::faults::FaultProxy;
+use crate::report::RunSummary;
 use crate::scenario::FaultKind;
+use crate::scenario::{Scenario, Target};
 use crate::server::{EmbeddedServer, ServerConfig};
 
 /// How to run a scenario.

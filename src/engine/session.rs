@@ -1,10 +1,10 @@
 //! Session actor: one simulated client running [`StreamService`] in a loop.
 //!
 //! A thin shell: it renders the body, runs one wanted stream, records the
-//! outcome into its arbiter's thread-local delta ([`crate::engine::local`]),
+//! outcome into its arbiter's thread-local delta (`engine::local`),
 //! then either thinks and loops (closed model) or tells the supervisor it is
 //! idle (open model). Per-event work — counting, the gap histogram,
-//! `--events-out` lines — happens in [`Recorder`] on this thread, with no
+//! `--events-out` lines — happens in `Recorder` on this thread, with no
 //! message and no lock.
 
 use std::cell::RefCell;

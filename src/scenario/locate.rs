@@ -16,7 +16,7 @@ use toml_edit::{ArrayOfTables, ImDocument, InlineTable, Item, Table, Value};
 
 use super::error::{key_string, line_col, unknown_key_message, ScenarioError};
 use super::overrides::Override;
-use super::raw::fields_at;
+use super::raw::{fields_at, pattern_of};
 
 /// A read-only view of any TOML container or leaf.
 #[derive(Clone, Copy)]
@@ -130,12 +130,26 @@ pub(crate) struct Locator<'a> {
 }
 
 impl Locator<'_> {
-    /// The `--set` that produced `path` (or one of its ancestors), if any.
+    /// The `--set` that produced `path`, if any (the last one, when several
+    /// did): one that set `path` or one of its ancestors, or one that set a
+    /// key below `path` when `path` itself is not in the file (the `--set`
+    /// created it, e.g. the misspelt table `laod` of `--set laod.x=1`).
     fn override_for(&self, path: &[String]) -> Option<&Override> {
-        self.overrides
-            .iter()
-            .rev()
-            .find(|o| o.path.len() <= path.len() && o.path.iter().zip(path).all(|(a, b)| a == b))
+        self.overrides.iter().rev().find(|o| {
+            path.starts_with(&o.path) || (o.path.starts_with(path) && !self.in_file(path))
+        })
+    }
+
+    /// Whether `path` exists in the file as written.
+    fn in_file(&self, path: &[String]) -> bool {
+        let mut node = Node::Table(self.original.as_table());
+        for seg in path {
+            let Some((.., child)) = node.child(seg) else {
+                return false;
+            };
+            node = child;
+        }
+        true
     }
 
     /// 1-based (line, column) of `path` in the file; the nearest existing
@@ -218,18 +232,8 @@ pub(crate) fn check_unknown_keys(
         path: &mut Vec<String>,
         locator: &Locator<'_>,
     ) -> Result<(), ScenarioError> {
-        let pattern: Vec<&str> = path
-            .iter()
-            .map(|s| {
-                if s.parse::<usize>().is_ok() {
-                    "*"
-                } else {
-                    s.as_str()
-                }
-            })
-            .collect();
         let fields = if node.is_table() {
-            fields_at(&pattern)
+            fields_at(&pattern_of(path))
         } else {
             None
         };

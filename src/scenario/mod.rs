@@ -3,7 +3,8 @@
 //!
 //! # Pipeline
 //! 1. parse the text with `toml_edit` (a syntax error has a span);
-//! 2. apply `--target` and `--set` to the document (`overrides.rs`);
+//! 2. apply `--target` and `--set` to the document (`overrides.rs`), refusing
+//!    a `--set` key the scenario does not have;
 //! 3. walk the document against the `Raw*` field lists and report the first
 //!    unknown key with the nearest valid one (`locate.rs`);
 //! 4. deserialize into `Raw*` types with `toml` (type errors have spans);
@@ -40,7 +41,7 @@ pub use spec::*;
 pub use template::{BodyTemplate, Secret};
 pub use units::{ByteSize, HumanDuration};
 
-use error::{key_string, line_col};
+use error::line_col;
 use locate::{check_unknown_keys, Locator};
 use overrides::Override;
 
@@ -160,9 +161,7 @@ fn load_inner(
     } else {
         let mut doc = original.clone().into_mut();
         for o in &overrides {
-            o.apply(&mut doc).map_err(|m| {
-                ScenarioError::unplaced(file, key_string(&o.path), format!("{m} (in {})", o.spec))
-            })?;
+            o.apply(&mut doc, file)?;
         }
         let text = doc.to_string();
         edited = ImDocument::parse(text.clone()).map_err(|err| syntax(&text, err))?;

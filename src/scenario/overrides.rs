@@ -5,12 +5,21 @@
 //! The path is a TOML dotted key (quote segments containing dots:
 //! `thresholds."ttfe.p99"=< 2s`); numeric segments index arrays (an index
 //! equal to the length appends). Missing tables are created; a missing array
-//! is not (there is no sensible default element). The value is parsed as a
+//! is not (there is no sensible default element). Before anything is
+//! edited, the path is checked against the scenario's keys (the same field
+//! lists as `locate.rs`'s unknown-key check), so a misspelt key is refused
+//! with the nearest valid one and blamed on the `--set`, even where walking
+//! the path would fail first (`load.stagse.0.for`). The value is parsed as a
 //! TOML value when it is one (`200`, `0.5`, `true`, `"x"`, `[1, 2]`,
 //! `{ for = "1s", to = 5 }`) and taken as a plain string otherwise
 //! (`10s`, `https://host`), so shells need no extra quoting for the common cases.
 
+use std::path::Path;
+
 use toml_edit::{Array, ArrayOfTables, DocumentMut, InlineTable, Item, Table, Value};
+
+use super::error::{key_string, unknown_key_message, ScenarioError};
+use super::raw::{fields_at, pattern_of};
 
 /// One parsed `--set`.
 #[derive(Debug, Clone)]
@@ -54,8 +63,37 @@ impl Override {
         }
     }
 
-    /// Applies the edit to `doc`.
-    pub(crate) fn apply(&self, doc: &mut DocumentMut) -> Result<(), String> {
+    /// Applies the edit to `doc`; errors name `file` and this `--set`.
+    pub(crate) fn apply(&self, doc: &mut DocumentMut, file: &Path) -> Result<(), ScenarioError> {
+        if let Some((key, message)) = self.unknown_key() {
+            return Err(ScenarioError::unplaced(
+                file,
+                key_string(key),
+                format!("{message} (from {})", self.spec),
+            ));
+        }
+        self.edit(doc).map_err(|m| {
+            ScenarioError::unplaced(
+                file,
+                key_string(&self.path),
+                format!("{m} (in {})", self.spec),
+            )
+        })
+    }
+
+    /// The first key of the path that the scenario does not have (the path
+    /// up to it, and an "unknown key" message with a suggestion). Keys of
+    /// free-form tables (`request.headers`, `thresholds`) are not checked.
+    fn unknown_key(&self) -> Option<(&[String], String)> {
+        self.path.iter().enumerate().find_map(|(i, seg)| {
+            let fields = fields_at(&pattern_of(&self.path[..i]))?;
+            (!fields.contains(&seg.as_str()))
+                .then(|| (&self.path[..=i], unknown_key_message(seg, fields)))
+        })
+    }
+
+    /// Walks the path (creating missing tables) and sets the value.
+    fn edit(&self, doc: &mut DocumentMut) -> Result<(), String> {
         let (last, parents) = self
             .path
             .split_last()
@@ -84,7 +122,7 @@ fn split_point(spec: &str) -> Option<usize> {
 }
 
 fn show(path: &[String]) -> String {
-    super::error::key_string(path)
+    key_string(path)
 }
 
 fn index(seg: &str, len: usize, at: &[String]) -> Result<usize, String> {
@@ -241,7 +279,9 @@ mod tests {
     fn apply(sets: &[&str]) -> Result<toml::Table, String> {
         let mut doc: DocumentMut = BASE.parse().expect("valid");
         for set in sets {
-            Override::parse(set)?.apply(&mut doc)?;
+            Override::parse(set)?
+                .apply(&mut doc, Path::new("t.toml"))
+                .map_err(|err| err.to_string())?;
         }
         toml::from_str(&doc.to_string()).map_err(|err| err.to_string())
     }
@@ -309,7 +349,11 @@ mod tests {
                     V::String("< 2s".into()),
                 )])),
             ),
-            ("a.b.c=1", "a.b.c", V::Integer(1)),
+            (
+                "retry.backoff.base=2s",
+                "retry.backoff.base",
+                V::String("2s".into()),
+            ),
         ] {
             let table = apply(&[set]).unwrap_or_else(|err| panic!("{set}: {err}"));
             assert_eq!(get(&table, path), &want, "{set}");
@@ -321,7 +365,7 @@ mod tests {
         let mut doc: DocumentMut = BASE.parse().expect("valid");
         Override::parse("load.stages.0.to=77")
             .expect("parses")
-            .apply(&mut doc)
+            .apply(&mut doc, Path::new("t.toml"))
             .expect("applies");
         let text = doc.to_string();
         assert_eq!(text.lines().position(|l| l.contains("to = 77")), Some(4));
@@ -339,6 +383,14 @@ mod tests {
             ("name.x=1", "plain value"),
             ("retry.retry_on.0=cut", "cannot be indexed"),
             ("faults.0=5", "give an inline table"),
+            ("a.b.c=1", "key `a`: unknown key"),
+            ("laod.think_time=1s", "key `laod`: unknown key; did you mean `load`?"),
+            (
+                "load.stagse.0.for=1s",
+                "key `load.stagse`: unknown key; did you mean `stages`? (from --set load.stagse.0.for=1s)",
+            ),
+            ("faults.0.knd=stall", "key `faults.0.knd`: unknown key; did you mean `kind`?"),
+            ("retry.backoff.bse=1s", "did you mean `base`?"),
         ] {
             let err = apply(&[set]).expect_err(set);
             assert!(err.contains(want), "{set}: {err}");

@@ -18,6 +18,16 @@ use super::template::BodyTemplate;
 use super::units::{ByteSize, HumanDuration};
 use crate::engine::executor::{InvalidPlan, Plan};
 
+/// Where a fault or threshold was written: its line in the file, or
+/// `--set` (line 0, see [`FaultSpec::line`]).
+fn origin(line: usize) -> String {
+    if line == 0 {
+        "from --set".to_owned()
+    } else {
+        format!("line {line}")
+    }
+}
+
 impl LoadSpec {
     /// The executor's plan for these stages (whole run, not sharded).
     ///
@@ -197,17 +207,17 @@ impl Scenario {
             };
             writeln!(
                 o,
-                "  {}. {}{detail}: {} → {} (line {})",
+                "  {}. {}{detail}: {} → {} ({})",
                 i + 1,
                 f.kind.name(),
                 d(f.at),
                 d(f.at + f.duration),
-                f.line
+                origin(f.line)
             )?;
         }
         writeln!(o, "thresholds ({})", self.thresholds.len())?;
         for t in &self.thresholds {
-            writeln!(o, "  {} {} (line {})", t.key, t.condition, t.line)?;
+            writeln!(o, "  {} {} ({})", t.key, t.condition, origin(t.line))?;
         }
         for warning in self.warnings() {
             writeln!(o, "note: {warning}")?;

@@ -222,6 +222,20 @@ pub(crate) fn fields_at(path: &[&str]) -> Option<&'static [&'static str]> {
     })
 }
 
+/// `path` as a [`fields_at`] pattern: array indices become `*`.
+pub(crate) fn pattern_of<S: AsRef<str>>(path: &[S]) -> Vec<&str> {
+    path.iter()
+        .map(|s| {
+            let s = s.as_ref();
+            if s.parse::<usize>().is_ok() {
+                "*"
+            } else {
+                s
+            }
+        })
+        .collect()
+}
+
 /// The field names serde derived for `T` (captured from `deserialize_struct`).
 fn fields_of<T: for<'de> Deserialize<'de>>() -> &'static [&'static str] {
     let mut probe = FieldProbe(&[]);

@@ -55,6 +55,16 @@ impl FastApi {
         Ok(server)
     }
 
+    /// The uvicorn process id, while running.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(std::process::Child::id)
+    }
+
+    /// The venv's python (to start uvicorn from a fault's exec command).
+    pub fn python(&self) -> &std::path::Path {
+        &self.python
+    }
+
     /// The port uvicorn listens on (kept across [`FastApi::restart`]).
     pub fn port(&self) -> u16 {
         self.addr.port()
