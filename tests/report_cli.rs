@@ -45,6 +45,7 @@ fn report_reproduces_summaries_and_regates() {
         "thresholds.csv",
         "junit.xml",
         "summary.md",
+        "report.html",
     ];
     for entry in std::fs::read_dir(&original).expect("report folder") {
         let entry = entry.expect("entry");

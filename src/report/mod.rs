@@ -3,6 +3,8 @@
 
 pub mod csv;
 pub mod events;
+pub mod html;
+pub mod html_input;
 pub mod junit;
 pub mod markdown;
 pub mod merge;
@@ -108,7 +110,9 @@ pub fn write_summaries(
     csv::write_latency(&dir.join("latency.csv"), &s.latencies)?;
     csv::write_thresholds(&dir.join("thresholds.csv"), results)?;
     write_text(&dir.join("junit.xml"), &junit::render(s, results))?;
-    write_text(&dir.join("summary.md"), &markdown::render(s, results))
+    write_text(&dir.join("summary.md"), &markdown::render(s, results))?;
+    let page = html::render(&html_input::build(dir, s, results)?);
+    write_text(&dir.join("report.html"), &page)
 }
 
 /// Writes every end-of-run file of the report folder.

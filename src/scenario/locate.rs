@@ -131,12 +131,15 @@ pub(crate) struct Locator<'a> {
 
 impl Locator<'_> {
     /// The `--set` that produced `path`, if any (the last one, when several
-    /// did): one that set `path` or one of its ancestors, or one that set a
-    /// key below `path` when `path` itself is not in the file (the `--set`
-    /// created it, e.g. the misspelt table `laod` of `--set laod.x=1`).
+    /// did): one that set `path` or one of its ancestors, or one that
+    /// created a table holding `path` — their common ancestor is not in the
+    /// file. So `laod` is blamed on `--set laod.x=1`, and the default
+    /// `retry.backoff.max` on `--set retry.backoff.base=1m` when the file
+    /// has no `[retry]`.
     fn override_for(&self, path: &[String]) -> Option<&Override> {
         self.overrides.iter().rev().find(|o| {
-            path.starts_with(&o.path) || (o.path.starts_with(path) && !self.in_file(path))
+            let common = o.path.iter().zip(path).take_while(|(a, b)| a == b).count();
+            common == o.path.len() || !self.in_file(&path[..common])
         })
     }
 
@@ -286,6 +289,40 @@ mod tests {
             assert_eq!(locator.position(&path), want, "{path:?}");
         }
         assert_eq!(locator.line(&p(&["faults", "1"])), 11);
+    }
+
+    #[test]
+    fn errors_on_keys_a_set_created_name_the_set() {
+        let d = doc("name = \"x\"\n[load]\nthink_time = \"1s\"\n\n[[faults]]\nat = \"1s\"\n");
+        let p = |s: &str| s.split('.').map(str::to_owned).collect::<Vec<_>>();
+        let overrides = [
+            "laod.think_time=1s",
+            "load.stages.0.to=1",
+            "faults.0.at=2s",
+            "faults.1.at=3s",
+        ]
+        .map(|s| Override::parse(s).expect("parses"));
+        let locator = Locator {
+            file: Path::new("s.toml"),
+            original: &d,
+            overrides: &overrides,
+        };
+        let err = locator.error(&p("laod"), "unknown key");
+        assert_eq!((err.line, err.key.as_str()), (0, "laod"));
+        assert!(
+            err.message.ends_with("(from --set laod.think_time=1s)"),
+            "{err}"
+        );
+        let err = locator.error(&p("load.stages"), "bad");
+        assert!(
+            err.message.ends_with("(from --set load.stages.0.to=1)"),
+            "{err}"
+        );
+        // In the file: placed there, even though a --set edited below it.
+        assert_eq!(locator.error(&p("load"), "bad").line, 2);
+        assert_eq!(locator.line(&p("faults.0")), 5);
+        // Appended by a --set.
+        assert_eq!(locator.line(&p("faults.1")), 0);
     }
 
     #[test]

@@ -435,6 +435,24 @@ pub enum FaultKind {
 }
 
 impl FaultKind {
+    /// One fault of each kind, with placeholder settings; their
+    /// [`name`](FaultKind::name)s are the valid `kind` spellings.
+    pub(crate) const EACH: [FaultKind; 7] = [
+        FaultKind::Shutdown,
+        FaultKind::Refuse,
+        FaultKind::Reset,
+        FaultKind::Stall,
+        FaultKind::Latency(Duration::ZERO),
+        FaultKind::Status {
+            status: 503,
+            retry_after: None,
+        },
+        FaultKind::Exec {
+            start: String::new(),
+            end: String::new(),
+        },
+    ];
+
     /// The `kind` spelling.
     pub fn name(&self) -> &'static str {
         match self {

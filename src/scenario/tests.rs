@@ -191,6 +191,11 @@ fn errors_name_key_line_and_fix() {
         (L, &["load.stages.0.to=2.5"], "load.stages.0.to", 0, "(from --set load.stages.0.to=2.5)"),
         (N, &["load.stages.0.to=2"], "load.stages.0.to", 0, "`load.stages` is not set"),
         (N, &["server.evnts=3"], "server.evnts", 0, "did you mean `events`? (from --set server.evnts=3)"),
+        (N, &["laod.think_time=1s"], "laod", 0, "did you mean `load`? (from --set laod.think_time=1s)"),
+        (L, &["load.stagse.0.for=1s"], "load.stagse", 0, "did you mean `stages`? (from --set load.stagse.0.for=1s)"),
+        (L, &["load.stages.0.fr=1s"], "load.stages.0.fr", 0, "did you mean `for`? (from --set load.stages.0.fr=1s)"),
+        ("name = \"x\"\n[[faults]]\nat = \"1s\"\nfor = \"1s\"\nkind = \"stall\"\n", &["faults.1.at=1s"], "faults.1", 0, "missing field `for` (from --set faults.1.at=1s)"),
+        (N, &["retry.backoff.base=1m"], "retry.backoff.max", 0, "at least base (1m) (from --set retry.backoff.base=1m)"),
         (L, &["load.stages.9.to=1"], "load.stages.9.to", 0, "past the end"),
         (N, &["nonsense"], "nonsense", 0, "needs the form key.path=value"),
     ];
@@ -254,6 +259,57 @@ fn overrides_and_target_apply_before_validation() {
     };
     let err = load_str(text, Path::new("t.toml"), &o).expect_err("bad target");
     assert!(err.message.ends_with("(from --target nope)"), "{err}");
+}
+
+#[test]
+fn describe_says_which_faults_and_thresholds_came_from_set() {
+    let text = "name = \"x\"\n[load]\nstages = [{ for = \"10s\", to = 1 }]\n\n[[faults]]\nat = \"1s\"\nfor = \"1s\"\nkind = \"stall\"\n\n[thresholds]\n\"ttfe.p99\" = \"< 1s\"\n";
+    let s = load_text(
+        text,
+        &[
+            "faults.1={ at = \"2s\", for = \"1s\", kind = \"reset\" }",
+            "thresholds.\"ttfe.p50\"=< 2s",
+        ],
+    )
+    .expect("valid");
+    let plan = s.describe();
+    for want in [
+        "1. stall: 1s → 2s (line 5)",
+        "2. reset: 2s → 3s (from --set)",
+        "ttfe.p99 < 1s (line 11)",
+        "ttfe.p50 < 2s (from --set)",
+    ] {
+        assert!(plan.contains(want), "no `{want}` in:\n{plan}");
+    }
+    assert!(!plan.contains("line 0"), "{plan}");
+}
+
+#[test]
+fn fault_kinds_are_spelt_once() {
+    let names = FaultKind::EACH.each_ref().map(FaultKind::name);
+    for (i, name) in names.iter().enumerate() {
+        assert!(!names[..i].contains(name), "{name} twice");
+        let text = format!("name = \"x\"\n[load]\nstages = [{{ for = \"10s\", to = 1 }}]\n[[faults]]\nat = \"1s\"\nfor = \"1s\"\nkind = \"{name}\"\nlatency = \"1ms\"\n");
+        match load_text(&text, &[]) {
+            Ok(s) => assert_eq!(s.faults[0].kind.name(), *name),
+            // Only kind = "latency" takes `latency`; the others say whose it is.
+            Err(err) => assert!(
+                err.message.contains("only applies to kind = \"latency\"")
+                    || err.message.contains("needs start"),
+                "{name}: {err}"
+            ),
+        }
+    }
+    let err = load_text(
+        "name = \"x\"\n[[faults]]\nat = \"1s\"\nfor = \"1s\"\nkind = \"stal\"\n",
+        &[],
+    )
+    .expect_err("misspelt kind");
+    assert!(
+        err.message
+            .contains("did you mean \"stall\"? (one of \"shutdown\", \"refuse\", \"reset\", \"stall\", \"latency\", \"status\", \"exec\")"),
+        "{err}"
+    );
 }
 
 #[test]

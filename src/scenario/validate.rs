@@ -600,9 +600,15 @@ fn http(ctx: &Ctx<'_>, raw: RawHttp) -> Res<HttpSpec> {
     })
 }
 
-const FAULT_KINDS: [&str; 7] = [
-    "shutdown", "refuse", "reset", "stall", "latency", "status", "exec",
-];
+/// The keys of `[[faults]]` that only `kind` takes.
+fn own_keys(kind: &FaultKind) -> &'static [&'static str] {
+    match kind {
+        FaultKind::Latency(_) => &["latency"],
+        FaultKind::Status { .. } => &["status", "retry_after"],
+        FaultKind::Exec { .. } => &["start", "end"],
+        FaultKind::Shutdown | FaultKind::Refuse | FaultKind::Reset | FaultKind::Stall => &[],
+    }
+}
 
 fn faults(
     ctx: &Ctx<'_>,
@@ -610,50 +616,56 @@ fn faults(
     target: &Target,
     total: Duration,
 ) -> Res<Vec<FaultSpec>> {
+    let each = FaultKind::EACH;
+    let names = each.each_ref().map(FaultKind::name);
     let mut out = Vec::with_capacity(raw.len());
     for (i, f) in raw.into_iter().enumerate() {
         let i = i.to_string();
         let at = |key: &'static str| ["faults", i.as_str(), key];
-        let kind_name = f.kind.as_str();
-        if !FAULT_KINDS.contains(&kind_name) {
+        // The kind named, with placeholder settings until they are read below.
+        let Some(template) = each.iter().find(|k| k.name() == f.kind) else {
             return Err(ctx.err(
                 &at("kind"),
-                unknown_value_message("fault kind", kind_name, &FAULT_KINDS),
+                unknown_value_message("fault kind", &f.kind, &names),
             ));
-        }
-        // Keys that belong to one kind only.
-        for (key, given, owner) in [
-            ("latency", f.latency.is_some(), "latency"),
-            ("status", f.status.is_some(), "status"),
-            ("retry_after", f.retry_after.is_some(), "status"),
-            ("start", f.start.is_some(), "exec"),
-            ("end", f.end.is_some(), "exec"),
+        };
+        for (key, given) in [
+            ("latency", f.latency.is_some()),
+            ("status", f.status.is_some()),
+            ("retry_after", f.retry_after.is_some()),
+            ("start", f.start.is_some()),
+            ("end", f.end.is_some()),
         ] {
-            if given && kind_name != owner {
+            if given && !own_keys(template).contains(&key) {
+                let owner = each
+                    .iter()
+                    .find(|k| own_keys(k).contains(&key))
+                    .map_or("", FaultKind::name);
                 return Err(ctx.err(&at(key), format!("only applies to kind = \"{owner}\"")));
             }
         }
-        let kind = match kind_name {
-            "shutdown" => {
+        let kind = match template {
+            FaultKind::Shutdown => {
                 if *target != Target::Embedded {
                     return Err(ctx.err(&at("kind"), "\"shutdown\" stops the embedded server; for an external target use \"refuse\" (fault proxy) or \"exec\" (your own stop/start commands)"));
                 }
                 FaultKind::Shutdown
             }
-            "refuse" => FaultKind::Refuse,
-            "reset" => FaultKind::Reset,
-            "stall" => FaultKind::Stall,
-            "latency" => match f.latency {
+            FaultKind::Refuse | FaultKind::Reset | FaultKind::Stall => template.clone(),
+            FaultKind::Latency(_) => match f.latency {
                 Some(latency) if !latency.get().is_zero() => FaultKind::Latency(latency.get()),
                 Some(_) => return Err(ctx.err(&at("latency"), "must be longer than 0s")),
                 None => {
                     return Err(ctx.err(
                         &at("kind"),
-                        "kind = \"latency\" needs latency = \"300ms\" (the added delay)",
+                        format!(
+                            "kind = \"{}\" needs latency = \"300ms\" (the added delay)",
+                            template.name()
+                        ),
                     ))
                 }
             },
-            "status" => {
+            FaultKind::Status { .. } => {
                 let status = f.status.unwrap_or(503);
                 if !(400..=599).contains(&status) {
                     return Err(ctx.err(
@@ -666,14 +678,17 @@ fn faults(
                     retry_after: f.retry_after.map(HumanDuration::get),
                 }
             }
-            _ => match f.start {
+            FaultKind::Exec { .. } => match f.start {
                 Some(start) if !start.trim().is_empty() => FaultKind::Exec {
                     start,
                     end: f.end.unwrap_or_default(),
                 },
                 _ => return Err(ctx.err(
                     &at("start"),
-                    "kind = \"exec\" needs start = \"command\" (and optionally end = \"command\")",
+                    format!(
+                        "kind = \"{}\" needs start = \"command\" (and optionally end = \"command\")",
+                        template.name()
+                    ),
                 )),
             },
         };
