@@ -18,6 +18,8 @@ cargo clippy --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --locked --all-targets
 cargo test --locked --doc
+echo "== report checks (junit.xml schema, report.html in headless Chromium)"
+bash scripts/report-checks.sh
 echo "== cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked --quiet
 echo "== all checks passed"

@@ -1,15 +1,32 @@
 //! One proxied connection: the relay loop that applies stall, latency and
-//! reset to live traffic, and the responder that answers `status` itself.
+//! reset to live traffic, catches new requests on kept-alive connections
+//! for `status` and `refuse`, and the responder that answers `status` itself.
 //!
 //! The relay is a manual read/write loop with one 16 KiB buffer per
 //! direction rather than `copy_bidirectional`, because it must look at the
 //! control state between reading a chunk and writing it: a fault set before
 //! the peer's bytes arrived applies to those bytes, which is what makes the
 //! stall test deterministic without sleeps.
+//!
+//! # New requests on a kept-alive connection
+//!
+//! An HTTP/1.1 client without pipelining (awc, and every SSE client) sends
+//! bytes only to make a request, and makes the next one on the same
+//! connection only after the previous response began (in fact, ended). So
+//! the relay keeps one flag per connection, [`Boundary`]: set when the
+//! connection opens and whenever the target sends bytes, cleared by the
+//! client's next chunk. A client chunk read while it is set is the start of
+//! a new request; if `status` or `refuse` is active at that moment the chunk
+//! is not forwarded and the connection is answered or dropped instead. Later
+//! chunks of the same request (headers split over several segments, a body)
+//! pass as usual, and a response in progress is never touched. Not
+//! recognised: `Expect: 100-continue` (the body after the interim response
+//! would count as a new request) and protocol upgrades; SSE clients use
+//! neither.
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,9 +41,12 @@ use super::proxy::{Counters, Requested};
 const CHUNK: usize = 16 * 1024;
 /// `status`: the most request-header bytes read before answering anyway.
 const MAX_HEADER: usize = 64 * 1024;
-/// `status`: how long a client may take to send its request headers.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
-/// `status`: after answering, how much of the request body is drained (so
+/// `status`: the most request-body bytes (`Content-Length`) read before
+/// answering; the rest is drained after the answer.
+const MAX_BODY: u64 = 1024 * 1024;
+/// `status`: how long a client may take to send its request headers and body.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// `status`: after answering, how much the client still sends is drained (so
 /// closing with unread bytes does not turn our FIN into an RST) ...
 const DRAIN_LIMIT: u64 = 1024 * 1024;
 /// ... and for how long.
@@ -49,6 +69,65 @@ enum Outcome {
     Failed(io::Error),
     /// The `reset` fault hit it.
     Reset,
+    /// A new request arrived while `status` or `refuse` was active.
+    Intercepted(Intercept),
+}
+
+/// What the relay does with a new request instead of forwarding it.
+enum Intercept {
+    /// Answer it with the `status` fault's response; `head` is the
+    /// request's first chunk, already read.
+    Status {
+        status: u16,
+        retry_after: Option<Duration>,
+        head: Vec<u8>,
+    },
+    /// Drop the connection with an RST (`refuse`).
+    Refuse,
+}
+
+/// Why a pump stopped early.
+enum Stop {
+    Io(io::Error),
+    Intercept(Intercept),
+}
+
+impl From<io::Error> for Stop {
+    fn from(err: io::Error) -> Stop {
+        Stop::Io(err)
+    }
+}
+
+/// Set while the connection is between requests: when it opens, and once
+/// the target began answering. Both pumps run in one task, so relaxed
+/// ordering is enough: the target's chunk is seen (and the flag set) before
+/// it is written to the client, which sends its next request only after.
+struct Boundary(AtomicBool);
+
+impl Boundary {
+    fn new() -> Boundary {
+        Boundary(AtomicBool::new(true))
+    }
+
+    /// The client sent a chunk: whether it starts a new request.
+    fn request_chunk(&self) -> bool {
+        self.0.swap(false, Ordering::Relaxed)
+    }
+
+    /// The target sent a chunk: a response began, so the client's next
+    /// chunk is a new request.
+    fn response_chunk(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Which way a pump copies.
+#[derive(Clone, Copy)]
+enum Direction {
+    /// Client to target: new requests may be intercepted.
+    Requests,
+    /// Target to client: marks response starts; slowed by `latency`.
+    Responses,
 }
 
 /// Relays `client` to `upstream` until both sides close, applying the
@@ -86,6 +165,21 @@ pub(super) async fn forward(
             abort(client);
             abort(server);
         }
+        Outcome::Intercepted(Intercept::Status {
+            status,
+            retry_after,
+            head,
+        }) => {
+            counters.status_answered.fetch_add(1, Ordering::Relaxed);
+            // The target's side is idle between requests: a plain close.
+            drop(server);
+            answer_status(client, status, retry_after, head).await;
+        }
+        Outcome::Intercepted(Intercept::Refuse) => {
+            counters.refused.fetch_add(1, Ordering::Relaxed);
+            abort(client);
+            drop(server);
+        }
     }
 }
 
@@ -94,29 +188,47 @@ async fn relay(
     server: &mut TcpStream,
     control: &watch::Receiver<Requested>,
 ) -> Outcome {
+    let boundary = Boundary::new();
     let (mut client_rx, mut client_tx) = client.split();
     let (mut server_rx, mut server_tx) = server.split();
-    let up = pump(&mut client_rx, &mut server_tx, control.clone(), false);
-    let down = pump(&mut server_rx, &mut client_tx, control.clone(), true);
+    let up = pump(
+        &mut client_rx,
+        &mut server_tx,
+        control.clone(),
+        Direction::Requests,
+        &boundary,
+    );
+    let down = pump(
+        &mut server_rx,
+        &mut client_tx,
+        control.clone(),
+        Direction::Responses,
+        &boundary,
+    );
     let mut watcher = control.clone();
     tokio::select! {
         res = async { tokio::try_join!(up, down) } => match res {
             Ok(_) => Outcome::Closed,
-            Err(err) => Outcome::Failed(err),
+            Err(Stop::Io(err)) => Outcome::Failed(err),
+            Err(Stop::Intercept(intercept)) => Outcome::Intercepted(intercept),
         },
         () = until(&mut watcher, |fault| fault == Some(ProxyFault::Reset)) => Outcome::Reset,
     }
 }
 
 /// Copies `reader` to `writer` chunk by chunk until EOF, then half-closes
-/// `writer`. Waits out a stall before reading and again before writing;
-/// with `delayed`, sleeps out a latency fault before each write.
+/// `writer`. Waits out a stall before reading and again before writing.
+/// Towards the client, marks each chunk on `boundary` and sleeps out a
+/// latency fault before each write; towards the target, stops with an
+/// [`Intercept`] when a chunk starts a new request under `status` or
+/// `refuse`.
 async fn pump<R, W>(
     reader: &mut R,
     writer: &mut W,
     mut control: watch::Receiver<Requested>,
-    delayed: bool,
-) -> io::Result<()>
+    direction: Direction,
+    boundary: &Boundary,
+) -> Result<(), Stop>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
@@ -126,14 +238,43 @@ where
         until(&mut control, not_stalled).await;
         let n = reader.read(&mut buf).await?;
         if n == 0 {
-            return writer.shutdown().await;
+            return Ok(writer.shutdown().await?);
         }
+        let new_request = match direction {
+            Direction::Requests => boundary.request_chunk(),
+            Direction::Responses => {
+                boundary.response_chunk();
+                false
+            }
+        };
         // A fault set while the read was pending applies to this chunk.
         until(&mut control, not_stalled).await;
-        if delayed {
+        if new_request {
+            if let Some(intercept) = intercept(control.borrow().fault, &buf[..n]) {
+                return Err(Stop::Intercept(intercept));
+            }
+        }
+        if let Direction::Responses = direction {
             latency(&mut control).await;
         }
         writer.write_all(&buf[..n]).await?;
+    }
+}
+
+/// What to do instead of forwarding a new request that starts with `chunk`
+/// while `fault` is active; `None` to forward it.
+fn intercept(fault: Option<ProxyFault>, chunk: &[u8]) -> Option<Intercept> {
+    match fault? {
+        ProxyFault::Status {
+            status,
+            retry_after,
+        } => Some(Intercept::Status {
+            status,
+            retry_after,
+            head: chunk.to_vec(),
+        }),
+        ProxyFault::Refuse => Some(Intercept::Refuse),
+        ProxyFault::Reset | ProxyFault::Stall | ProxyFault::Latency(_) => None,
     }
 }
 
@@ -164,18 +305,21 @@ async fn latency(control: &mut watch::Receiver<Requested>) {
     }
 }
 
-/// Answers the `status` fault: reads the request headers (bounded), writes
+/// Answers the `status` fault: reads the rest of the request (`head` is what
+/// was already read of it: nothing on a new connection, the first chunk on
+/// a kept-alive one) — headers and a `Content-Length` body, bounded — writes
 /// [`status_response`], half-closes, then drains what the client still sends
 /// so the close stays a FIN.
 pub(super) async fn answer_status(
     mut client: TcpStream,
     status: u16,
     retry_after: Option<Duration>,
+    head: Vec<u8>,
 ) {
-    match tokio::time::timeout(HEADER_TIMEOUT, read_headers(&mut client)).await {
+    match tokio::time::timeout(REQUEST_TIMEOUT, read_request(&mut client, head)).await {
         Ok(Ok(())) => {}
-        Ok(Err(err)) => log::debug!("fault proxy: reading request headers failed: {err}"),
-        Err(_) => log::debug!("fault proxy: no request headers within {HEADER_TIMEOUT:?}"),
+        Ok(Err(err)) => log::debug!("fault proxy: reading the request failed: {err}"),
+        Err(_) => log::debug!("fault proxy: no whole request within {REQUEST_TIMEOUT:?}"),
     }
     let response = status_response(status, retry_after);
     if let Err(err) = client.write_all(response.as_bytes()).await {
@@ -193,22 +337,45 @@ pub(super) async fn answer_status(
     let _ = tokio::time::timeout(DRAIN_TIMEOUT, drain).await;
 }
 
-/// Reads until the end of the request headers, EOF, or [`MAX_HEADER`] bytes.
-async fn read_headers(client: &mut TcpStream) -> io::Result<()> {
-    let mut head = Vec::with_capacity(1024);
+/// Reads, after `head`, until the end of the request headers (or EOF, or
+/// [`MAX_HEADER`] bytes), then the body its `Content-Length` announces (at
+/// most [`MAX_BODY`]; a chunked body is left to the drain).
+async fn read_request(client: &mut TcpStream, mut head: Vec<u8>) -> io::Result<()> {
     let mut buf = [0u8; 4096];
-    while head.len() < MAX_HEADER {
+    let mut searched = 0;
+    let end = loop {
+        if let Some(end) = header_end(&head, searched) {
+            break end;
+        }
+        if head.len() >= MAX_HEADER {
+            return Ok(());
+        }
+        searched = head.len().saturating_sub(3);
         let n = client.read(&mut buf).await?;
         if n == 0 {
             return Ok(());
         }
-        let searched = head.len().saturating_sub(3);
         head.extend_from_slice(&buf[..n]);
-        if header_end(&head, searched).is_some() {
-            return Ok(());
-        }
-    }
+    };
+    let body = content_length(&head[..end]).unwrap_or(0).min(MAX_BODY);
+    let unread = body.saturating_sub((head.len() - end) as u64);
+    let mut rest = client.take(unread);
+    tokio::io::copy(&mut rest, &mut tokio::io::sink()).await?;
     Ok(())
+}
+
+/// The `Content-Length` of a request head (request line and headers), if it
+/// has a valid one.
+pub(super) fn content_length(head: &[u8]) -> Option<u64> {
+    head.split(|&b| b == b'\n').skip(1).find_map(|line| {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let colon = line.iter().position(|&b| b == b':')?;
+        let (name, value) = line.split_at(colon);
+        if !name.eq_ignore_ascii_case(b"content-length") {
+            return None;
+        }
+        std::str::from_utf8(&value[1..]).ok()?.trim().parse().ok()
+    })
 }
 
 /// Offset just past the first `\r\n\r\n` in `head` at or after `from`.
@@ -295,6 +462,32 @@ mod tests {
         ];
         for (status, retry_after, want) in cases {
             assert_eq!(status_response(status, retry_after), want, "{status}");
+        }
+    }
+
+    #[test]
+    fn content_length_of_a_request_head() {
+        let cases: &[(&[u8], Option<u64>)] = &[
+            (b"POST / HTTP/1.1\r\nContent-Length: 12\r\n\r\n", Some(12)),
+            (
+                b"POST / HTTP/1.1\r\nHost: a\r\ncontent-length:3\r\n\r\n",
+                Some(3),
+            ),
+            (b"POST / HTTP/1.1\nCONTENT-LENGTH:  7 \n\n", Some(7)),
+            (b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", None),
+            (b"POST / HTTP/1.1\r\nContent-Length: x\r\n\r\n", None),
+            (b"POST / HTTP/1.1\r\nX-Content-Length: 5\r\n\r\n", None),
+            // The request line is not a header.
+            (b"Content-Length: 5\r\n\r\n", None),
+            (b"", None),
+        ];
+        for &(head, want) in cases {
+            assert_eq!(
+                content_length(head),
+                want,
+                "{:?}",
+                String::from_utf8_lossy(head)
+            );
         }
     }
 

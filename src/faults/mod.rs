@@ -6,37 +6,56 @@
 //! The embedded server can fail on command; a real target cannot. To test a
 //! breaker against a real target, sessions connect to a [`FaultProxy`] on a
 //! loopback port instead, and the proxy forwards each connection to the
-//! target's address. It works at the TCP level and never reads the bytes it
-//! forwards, so it works the same for `http://` and `https://` targets (TLS
-//! passes through untouched; the client still checks the target's
-//! certificate against the target's host name, only the socket address
-//! changes). The one exception is `status`, which must speak HTTP itself.
+//! target's address. It works at the TCP level and never parses the bytes
+//! it forwards, so `reset`, `stall` and `latency` work the same for
+//! `http://` and `https://` targets (TLS passes through untouched; the
+//! client still checks the target's certificate against the target's host
+//! name, only the socket address changes). `status` must speak HTTP itself,
+//! and `status` and `refuse` rely on HTTP/1.1's request/response turns (see
+//! below).
 //!
 //! The [`FaultPlan`] is pure: it says which fault is active at a time since
 //! the start of the run and when that next changes. The caller (the engine)
 //! owns the clock, sets a timer for [`FaultPlan::next_change_after`] and calls
 //! [`ProxyControl::set`] with what [`FaultPlan::active_at`] returns.
 //!
+//! # Kept-alive connections
+//!
+//! The load engine's sessions keep HTTP/1.1 connections alive and reuse them
+//! for their next stream (awc's pool), so a fault that only touched new
+//! connections would hardly be seen. The proxy therefore also recognises a
+//! *new request on an open connection*: an HTTP/1.1 client (no pipelining)
+//! sends bytes only to make a request, and the next one only after the
+//! previous response began, so the first client bytes after the target last
+//! sent (or after the connection opened) start a new request. Later bytes of
+//! the same request, and a response (an event stream) in progress, are never
+//! touched. `Expect: 100-continue` and protocol upgrades are not recognised;
+//! SSE clients use neither.
+//!
 //! # What each kind does on the wire
 //!
 //! | kind | new connections | open connections |
 //! |---|---|---|
-//! | `refuse` | the listener is closed: the kernel answers SYN with RST, the client gets ECONNREFUSED (`connect-refused`) | untouched |
+//! | `refuse` | the listener is closed: the kernel answers SYN with RST, the client gets ECONNREFUSED (`connect-refused`) | a new request is not forwarded: the connection is closed with SO_LINGER 0, the client gets an RST (`reset`); streams in flight continue |
 //! | `reset` | accepted, then closed with SO_LINGER 0: the client gets an RST (`reset`) | closed with SO_LINGER 0 on both legs (client and target get an RST) |
 //! | `stall` | accepted and connected upstream, but no byte flows | no byte flows either way; held bytes (≤ 16 KiB per direction) are delivered when the stall ends, nothing is lost |
 //! | `latency` | forwarded | each chunk from the target to the client is written after sleeping the delay (order kept; a burst is slowed to one 16 KiB chunk per delay) |
-//! | `status` | answered by the proxy: request headers read (≤ 64 KiB), then `HTTP/1.1 <status> <reason>`, `Content-Length: 0`, `Connection: close`, `Retry-After: <s>` when set; then closed | untouched |
+//! | `status` | answered by the proxy: request headers (≤ 64 KiB) and `Content-Length` body (≤ 1 MiB) read, then `HTTP/1.1 <status> <reason>`, `Content-Length: 0`, `Connection: close`, `Retry-After: <s>` when set; then closed | a new request is answered the same way (the target never sees it), then the connection is closed; streams in flight continue |
+//!
+//! So `refuse` is what a client sees when a server's listener and its idle
+//! keep-alive connections go away: connects are refused, and a connection
+//! kept from before fails when it is reused. It does not cut streams in
+//! flight; that is `reset`'s job (or `shutdown`'s, for the embedded target).
 //!
 //! With no fault the proxy copies bytes both ways, propagating half-closes
 //! (FIN) in each direction; an error on either leg resets both, so the
 //! client sees a reset where it would have without the proxy.
 //!
-//! Caveats: `status` only changes *new* connections, and a client that
-//! keeps connections alive (awc's pool) sends later requests on its open
-//! ones, so those still reach the target; and against an `https://` target
-//! the plain-text answer shows up as a TLS error, not a status. Connections
-//! to the target are only made while a client is connected, and a failed
-//! upstream connect resets the client's connection.
+//! Caveats: against an `https://` target the plain-text `status` answer
+//! shows up as a TLS error, not a status (the engine only allows proxy
+//! faults against `http://` targets). Connections to the target are only
+//! made while a client is connected, and a failed upstream connect resets
+//! the client's connection.
 //!
 //! # How `refuse` is implemented
 //!

@@ -19,7 +19,9 @@ use thiserror::Error;
 /// for what each does on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ProxyFault {
-    /// New connections are refused (the listener is closed for the window).
+    /// New connections are refused (the listener is closed for the window)
+    /// and an open connection is dropped (RST) when a new request arrives on
+    /// it; streams in flight continue.
     Refuse,
     /// Open connections are reset (RST) and new ones are reset on accept.
     Reset,
@@ -27,7 +29,9 @@ pub enum ProxyFault {
     Stall,
     /// Each chunk from the target to the client is delayed by this much.
     Latency(Duration),
-    /// New connections get this HTTP status from the proxy itself.
+    /// New requests, on new connections and on open ones, get this HTTP
+    /// status from the proxy itself (then the connection is closed); streams
+    /// in flight continue.
     Status {
         /// The HTTP status code, e.g. 503.
         status: u16,

@@ -49,14 +49,16 @@ pub(super) struct Counters {
 pub struct ProxyStats {
     /// Connections accepted (whatever was then done with them).
     pub connections: u64,
-    /// Connections the proxy itself turned away under `refuse`: only those
-    /// accepted in the instant before the listener closed (they get an
-    /// RST). Connects the kernel refuses while the listener is closed never
-    /// reach the proxy and are not counted.
+    /// Connections the proxy itself turned away under `refuse` with an
+    /// RST: those accepted in the instant before the listener closed, and
+    /// open connections on which a new request arrived during the window.
+    /// Connects the kernel refuses while the listener is closed never reach
+    /// the proxy and are not counted.
     pub refused: u64,
     /// Connections reset by `reset`, open ones and new ones.
     pub reset: u64,
-    /// Connections answered with the `status` fault's response.
+    /// Requests answered with the `status` fault's response: on new
+    /// connections and on open ones (a new request during the window).
     pub status_answered: u64,
 }
 
@@ -75,7 +77,8 @@ pub struct ProxyControl {
 
 impl ProxyControl {
     /// Applies `fault` from now on (`None` = plain forwarding). Open
-    /// connections see it at their next chunk; the accept loop closes or
+    /// connections see it at their next chunk (for `status` and `refuse`:
+    /// the first chunk of their next request); the accept loop closes or
     /// re-binds the listener for `refuse` as soon as it runs — await
     /// [`ProxyControl::settled`] to know it has. Only the latest value is
     /// observed: a fault set and cleared before a connection task next runs
@@ -114,8 +117,10 @@ impl std::fmt::Debug for ProxyControl {
 
 /// A TCP proxy on a loopback port that forwards every connection to one
 /// upstream address and applies the [`ProxyFault`] set on its
-/// [`ProxyControl`]. Bytes are never inspected (so TLS passes through),
-/// except that `status` answers new connections itself in plain HTTP/1.1.
+/// [`ProxyControl`]. Bytes are never parsed (so TLS passes through); the
+/// relay only notes which side sent last, to tell a new request on a
+/// kept-alive connection, and `status` answers requests itself in plain
+/// HTTP/1.1.
 ///
 /// Dropping it stops the accept loop and aborts open connections, like
 /// [`FaultProxy::shutdown`] without waiting.
@@ -318,7 +323,7 @@ impl AcceptLoop {
             }) => {
                 c.status_answered.fetch_add(1, Ordering::Relaxed);
                 self.conns
-                    .spawn(conn::answer_status(stream, status, retry_after));
+                    .spawn(conn::answer_status(stream, status, retry_after, Vec::new()));
             }
             None | Some(ProxyFault::Stall) | Some(ProxyFault::Latency(_)) => {
                 let control = self.shared.requested.subscribe();
