@@ -644,13 +644,22 @@ fn faults(
                 return Err(ctx.err(&at(key), format!("only applies to kind = \"{owner}\"")));
             }
         }
-        let kind = match template {
-            FaultKind::Shutdown => {
-                if *target != Target::Embedded {
-                    return Err(ctx.err(&at("kind"), "\"shutdown\" stops the embedded server; for an external target use \"refuse\" (fault proxy) or \"exec\" (your own stop/start commands)"));
+        // The fault proxy forwards plain TCP to 127.0.0.1; an https target's
+        // certificate names its host, so proxied faults need http:// here.
+        let proxied = template.needs_proxy()
+            || (*template == FaultKind::Shutdown && *target != Target::Embedded);
+        if proxied {
+            if let Target::Url(url) = target {
+                if url.starts_with("https://") {
+                    return Err(ctx.err(
+                        &at("kind"),
+                        format!("\"{}\" acts through the fault proxy, which needs an http:// target in this version; for an https target use kind = \"exec\" (your own stop/start commands)", template.name()),
+                    ));
                 }
-                FaultKind::Shutdown
             }
+        }
+        let kind = match template {
+            FaultKind::Shutdown => FaultKind::Shutdown,
             FaultKind::Refuse | FaultKind::Reset | FaultKind::Stall => template.clone(),
             FaultKind::Latency(_) => match f.latency {
                 Some(latency) if !latency.get().is_zero() => FaultKind::Latency(latency.get()),
