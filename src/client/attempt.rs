@@ -135,13 +135,22 @@ pub async fn run(
     };
     out.result = drive(client, request, body, stream, sink, cancel, &mut out).await;
     out.duration = started.elapsed();
-    if let Err(failure) = &out.result {
-        log::debug!(
-            "attempt failed after {:?}: {} ({})",
+    match &out.result {
+        Ok(()) => log::debug!(
+            "attempt ok: {} events, {} bytes in {:?} (ttfb {:?}, ttfe {:?})",
+            out.events,
+            out.bytes,
             out.duration,
+            out.ttfb.unwrap_or_default(),
+            out.ttfe.unwrap_or_default()
+        ),
+        Err(failure) => log::debug!(
+            "attempt failed after {:?}: {}/{} ({})",
+            out.duration,
+            failure.kind.class(),
             failure.kind,
             failure.detail
-        );
+        ),
     }
     out
 }

@@ -116,6 +116,7 @@ impl StreamService {
         loop {
             let (admission, transition) = self.breaker.admit(Instant::now());
             if let Some(t) = transition {
+                log_transition(&t);
                 observer.breaker_changed(&t);
             }
             if let Admission::Rejected { retry_in } = admission {
@@ -140,6 +141,7 @@ impl StreamService {
             let failure = match attempt.result {
                 Ok(()) => {
                     if let Some(t) = self.breaker.record(Instant::now(), true) {
+                        log_transition(&t);
                         observer.breaker_changed(&t);
                     }
                     outcome.result = Ok(());
@@ -152,6 +154,7 @@ impl StreamService {
                 break;
             }
             if let Some(t) = self.breaker.record(Instant::now(), false) {
+                log_transition(&t);
                 observer.breaker_changed(&t);
             }
             match self.retry.decide(
@@ -189,4 +192,14 @@ impl StreamService {
         outcome.duration = started.elapsed();
         outcome
     }
+}
+
+/// `-v`: every breaker change, with its reason.
+fn log_transition(t: &Transition) {
+    log::debug!(
+        "breaker {} -> {} ({})",
+        t.from.name(),
+        t.to.name(),
+        t.reason.as_str()
+    );
 }
