@@ -20,6 +20,8 @@ cargo test --locked --all-targets
 cargo test --locked --doc
 echo "== report checks (junit.xml schema, report.html in headless Chromium)"
 bash scripts/report-checks.sh
+echo "== fuzz targets compile (run them with scripts/fuzz.sh SECONDS)"
+cargo build --quiet --locked --manifest-path fuzz/Cargo.toml
 echo "== cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked --quiet
 echo "== all checks passed"

@@ -184,6 +184,7 @@ async fn drive(
     let status = response.status();
     out.status = Some(status.as_u16());
     check_head(status.as_u16(), response.headers())?;
+    check_framing(response.version(), response.headers())?;
     let mut decoder = Decoder::for_headers(response.headers())?;
 
     let mut parser = sse::Parser::new(stream.max_event_size);
@@ -402,6 +403,22 @@ fn check_head(status: u16, headers: &HeaderMap) -> Result<(), Failure> {
         return Err(Failure::new(
             FailureKind::WrongContentType,
             format!("expected text/event-stream, got {}", truncate(shown)),
+        ));
+    }
+    Ok(())
+}
+
+/// awc reads an HTTP/1.1 response with neither `Content-Length` nor
+/// chunked `Transfer-Encoding` (a body delimited by the connection close,
+/// RFC 9112 §6.3) as an empty body. Rather than report a misleading `cut`
+/// with 0 events, name the cause. HTTP/1.0 close-delimited bodies are read fine.
+fn check_framing(version: awc::http::Version, headers: &HeaderMap) -> Result<(), Failure> {
+    let framed = headers.contains_key(awc::http::header::CONTENT_LENGTH)
+        || headers.contains_key(awc::http::header::TRANSFER_ENCODING);
+    if version == awc::http::Version::HTTP_11 && !framed {
+        return Err(Failure::new(
+            FailureKind::MalformedResponse,
+            "HTTP/1.1 event stream without Content-Length or chunked Transfer-Encoding (body delimited by the connection close): the HTTP client cannot read it; have the server use chunked encoding",
         ));
     }
     Ok(())

@@ -43,7 +43,10 @@ impl std::fmt::Debug for PreparedRequest {
         let names: Vec<&str> = self.headers.iter().map(|(n, _)| n.as_str()).collect();
         f.debug_struct("PreparedRequest")
             .field("method", &self.method)
-            .field("url", &self.url)
+            .field(
+                "url",
+                &crate::scenario::Target::Url(self.url.clone()).display_redacted(),
+            )
             .field("headers", &names)
             .finish()
     }

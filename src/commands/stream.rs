@@ -123,7 +123,8 @@ async fn stream(
         rand::rngs::SmallRng::seed_from_u64(settings.seed),
     );
     let mut console = Console::new(settings.stream.format, events_out);
-    console.line(format_args!("Starting stream to {url}"));
+    let shown = scenario::Target::Url(url.clone()).display_redacted();
+    console.line(format_args!("Starting stream to {shown}"));
     console.line(format_args!("Press Ctrl+C to stop"));
 
     let (cancel_handle, mut cancel) = CancelHandle::new();

@@ -63,14 +63,12 @@ impl Counters {
             .sum()
     }
 
-    /// ok / (ok + failed); 1.0 when no stream finished (nothing failed).
-    pub fn success_rate(&self) -> f64 {
+    /// ok / (ok + failed); `None` when no stream finished: a run that
+    /// finished nothing has no success rate, and a `success_rate`
+    /// threshold on it fails rather than passing on 0/0.
+    pub fn success_rate(&self) -> Option<f64> {
         let finished = self.streams_ok + self.streams_failed;
-        if finished == 0 {
-            1.0
-        } else {
-            self.streams_ok as f64 / finished as f64
-        }
+        (finished > 0).then(|| self.streams_ok as f64 / finished as f64)
     }
 }
 
@@ -133,8 +131,8 @@ mod tests {
         assert_eq!(a.errors_of(FailureKind::Cut), 2);
         assert_eq!(a.errors_of_class(FailureClass::Stream), 2);
         assert_eq!(a.errors_of_class(FailureClass::Network), 0);
-        assert!((a.success_rate() - 4.0 / 6.0).abs() < 1e-9);
-        assert_eq!(Counters::default().success_rate(), 1.0);
+        assert!((a.success_rate().expect("finished streams") - 4.0 / 6.0).abs() < 1e-9);
+        assert_eq!(Counters::default().success_rate(), None);
     }
 
     #[test]

@@ -165,7 +165,8 @@ pub fn write_summary(path: &Path, s: &RunSummary, passed: bool) -> Result<(), Re
         c.streams_started.to_string(),
         c.streams_ok.to_string(),
         c.streams_failed.to_string(),
-        format!("{:.6}", c.success_rate()),
+        c.success_rate()
+            .map_or_else(String::new, |r| format!("{r:.6}")),
         c.attempts.to_string(),
         c.retries.to_string(),
         c.short_circuited.to_string(),

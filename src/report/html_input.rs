@@ -69,7 +69,11 @@ pub fn build(
         ("streams_started", c.streams_started.to_string()),
         ("streams_ok", c.streams_ok.to_string()),
         ("streams_failed", c.streams_failed.to_string()),
-        ("success_rate", format!("{:.4}", c.success_rate())),
+        (
+            "success_rate",
+            c.success_rate()
+                .map_or_else(|| "no stream finished".to_owned(), |r| format!("{r:.4}")),
+        ),
         ("attempts", c.attempts.to_string()),
         ("retries", c.retries.to_string()),
         ("short_circuited", c.short_circuited.to_string()),

@@ -27,7 +27,13 @@ pub fn render(s: &RunSummary, results: &[ThresholdResult]) -> String {
             "streams ok / started",
             format!("{} / {}", c.streams_ok, c.streams_started),
         ),
-        ("success rate", format!("{:.2} %", 100.0 * c.success_rate())),
+        (
+            "success rate",
+            c.success_rate().map_or_else(
+                || "no stream finished".to_owned(),
+                |r| format!("{:.2} %", 100.0 * r),
+            ),
+        ),
         (
             "attempts / retries",
             format!("{} / {}", c.attempts, c.retries),

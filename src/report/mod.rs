@@ -54,7 +54,7 @@ pub enum ReportError {
 pub fn metric_value(s: &RunSummary, key: &MetricKey) -> Option<f64> {
     let c = &s.counters;
     Some(match key {
-        MetricKey::SuccessRate => c.success_rate(),
+        MetricKey::SuccessRate => return c.success_rate(),
         MetricKey::Latency { metric, stat } => {
             let h = s.latencies.get(*metric);
             if *stat == Stat::Count {
@@ -155,7 +155,7 @@ pub fn console_summary(s: &RunSummary, results: &[ThresholdResult], dir: &Path) 
         c.streams_started,
         c.streams_ok,
         c.streams_failed,
-        100.0 * c.success_rate(),
+        100.0 * c.success_rate().unwrap_or(0.0),
         c.attempts,
         c.retries,
         c.short_circuited

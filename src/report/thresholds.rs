@@ -222,7 +222,10 @@ impl MetricKey {
                 return Ok(MetricKey::ErrorsKind(kind));
             }
         }
-        let fault = key.strip_prefix("faults.").unwrap_or(key);
+        let fault = key
+            .strip_prefix("faults.")
+            .or_else(|| key.strip_prefix("fault."))
+            .unwrap_or(key);
         for stat in [FaultStat::RetryAmplification, FaultStat::RecoveryBurst] {
             if stat.as_str() == fault {
                 return Ok(MetricKey::Fault(stat));
