@@ -38,9 +38,26 @@ pub(super) fn parse_shard(value: Option<&str>) -> Result<Option<(u32, u32)>, Err
 
 /// `check`: validate and print the resolved plan; sends nothing.
 pub(super) fn check(args: CheckArgs) -> Result<u8, Error> {
-    parse_shard(args.scenario.shard.as_deref())?;
+    let shard = parse_shard(args.scenario.shard.as_deref())?;
     let scenario = load(&args.scenario)?;
     print!("{}", scenario.describe());
+    if let Some((i, n)) = shard {
+        let whole = engine::scenario_plan(&scenario, None)?;
+        let slice = engine::scenario_plan(&scenario, shard)?;
+        let unit = if slice.kind().is_arrival_rate() {
+            "streams/s"
+        } else {
+            "sessions"
+        };
+        println!(
+            "shard {i}/{n}: peak {:.1} {unit} of {:.1}, about {:.0} of {:.0} expected streams",
+            slice.peak(),
+            whole.peak(),
+            scenario.expected_streams().unwrap_or(0.0) * slice.integral()
+                / whole.integral().max(f64::MIN_POSITIVE),
+            scenario.expected_streams().unwrap_or(0.0)
+        );
+    }
     Ok(0)
 }
 
