@@ -343,3 +343,25 @@ fn a_password_in_the_target_url_is_stripped() {
     );
     drop(serve);
 }
+
+/// A syntax error on a line holding a literal header value names the key,
+/// never the value.
+#[test]
+fn a_broken_headers_line_is_not_echoed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("broken.toml");
+    std::fs::write(
+        &file,
+        "name = \"x\"\n[request]\nheaders = { Authorization = \"Bearer canary-literal-77 }\n",
+    )
+    .expect("write");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_streamsoak"))
+        .arg("check")
+        .arg(&file)
+        .output()
+        .expect("check runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("request.headers"), "{stderr}");
+    assert!(!stderr.contains("canary-literal-77"), "{stderr}");
+}

@@ -7,7 +7,8 @@
 //! [`path_at`] goes the other way (a serde error's byte span → key path), and
 //! [`check_unknown_keys`] walks the document against the serde field lists
 //! before deserializing, so an unknown key gets its own position and a
-//! "did you mean" suggestion.
+//! "did you mean" suggestion. A syntax error has no document to look in:
+//! [`syntax_error`] reads the key off the text of its line instead.
 
 use std::ops::Range;
 use std::path::Path;
@@ -258,6 +259,140 @@ pub(crate) fn check_unknown_keys(
         Ok(())
     }
     walk(Node::Table(current.as_table()), &mut Vec::new(), locator)
+}
+
+/// A TOML syntax error as a [`ScenarioError`]: the parser's position, the
+/// key written on that line (see [`key_on_line`]) and the line itself, so
+/// `events = four` reads "key `server.events`: invalid string in `events =
+/// four`: expected …" rather than just "invalid string".
+pub(crate) fn syntax_error(file: &Path, text: &str, err: &toml_edit::TomlError) -> ScenarioError {
+    let (line, column) = err.span().map_or((0, 0), |s| line_col(text, s.start));
+    let mut parts = err
+        .message()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty());
+    let mut message = parts.next().unwrap_or("invalid TOML").to_owned();
+    let written = line
+        .checked_sub(1)
+        .and_then(|i| text.lines().nth(i))
+        .map_or("", str::trim);
+    let key = line
+        .checked_sub(1)
+        .map_or_else(String::new, |i| key_on_line(text, i));
+    // Header values are secrets even when written literally: never echo them.
+    let secret = key.contains("headers") || written.contains("headers");
+    if !written.is_empty() && !secret {
+        message.push_str(&format!(" in `{}`", shorten(written, 80)));
+    }
+    let detail = parts.collect::<Vec<_>>().join("; ");
+    if !detail.is_empty() {
+        message.push_str(": ");
+        message.push_str(&detail);
+    }
+    ScenarioError {
+        file: file.to_path_buf(),
+        line,
+        column,
+        key,
+        message,
+    }
+}
+
+/// `text` cut to at most `max` characters, marking the cut with `…`.
+fn shorten(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
+}
+
+/// The dotted key written on 0-based line `index` of a scenario text that may
+/// not parse: `key = …` there, prefixed with the table whose header is the
+/// nearest above (`[[faults]]` numbered by its occurrence, as `faults.1`).
+/// A line with no `key =` names its table; a broken header, or a line
+/// before any header with no key, names nothing (""). A heuristic for
+/// syntax errors only: it reads lines, not TOML, so a multi-line string or
+/// array can mislead it (the message still shows the line itself).
+pub(crate) fn key_on_line(text: &str, index: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let Some(line) = lines.get(index) else {
+        return String::new();
+    };
+    let own =
+        parse_key(line).and_then(|(key, rest)| rest.trim_start().starts_with('=').then_some(key));
+    if own.is_none() && line.trim_start().starts_with('[') && parse_header(line).is_none() {
+        return String::new();
+    }
+    let table = (0..=index)
+        .rev()
+        .find_map(|i| parse_header(lines[i]).map(|header| (i, header)))
+        .map_or_else(Vec::new, |(i, (mut path, array))| {
+            if array {
+                let n = lines[..i]
+                    .iter()
+                    .filter(|l| parse_header(l).is_some_and(|(p, a)| a && p == path))
+                    .count();
+                path.push(n.to_string());
+            }
+            path
+        });
+    let path: Vec<String> = table.into_iter().chain(own.unwrap_or_default()).collect();
+    key_string(&path)
+}
+
+/// A table header line, `[a.b]` or `[[a.b]]` (then `true`), with an
+/// optional comment after it.
+fn parse_header(line: &str) -> Option<(Vec<String>, bool)> {
+    let line = line.trim_start();
+    let (array, inner) = match line.strip_prefix("[[") {
+        Some(inner) => (true, inner),
+        None => (false, line.strip_prefix('[')?),
+    };
+    let (path, rest) = parse_key(inner)?;
+    let rest = rest.trim_start();
+    let rest = rest
+        .strip_prefix(if array { "]]" } else { "]" })?
+        .trim_start();
+    (rest.is_empty() || rest.starts_with('#')).then_some((path, array))
+}
+
+/// A dotted TOML key at the start of `text` (bare, "basic" or 'literal'
+/// segments joined by `.`), and the text after it.
+fn parse_key(text: &str) -> Option<(Vec<String>, &str)> {
+    let mut rest = text.trim_start();
+    let mut path = Vec::new();
+    loop {
+        let (segment, after) = if let Some(quoted) = rest.strip_prefix('"') {
+            let mut segment = String::new();
+            let mut chars = quoted.char_indices();
+            let end = loop {
+                match chars.next()? {
+                    (i, '"') => break i,
+                    (_, '\\') => segment.push(chars.next()?.1),
+                    (_, c) => segment.push(c),
+                }
+            };
+            (segment, &quoted[end + 1..])
+        } else if let Some(quoted) = rest.strip_prefix('\'') {
+            let end = quoted.find('\'')?;
+            (quoted[..end].to_owned(), &quoted[end + 1..])
+        } else {
+            let end = rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+                .unwrap_or(rest.len());
+            if end == 0 {
+                return None;
+            }
+            (rest[..end].to_owned(), &rest[end..])
+        };
+        path.push(segment);
+        rest = after.trim_start();
+        match rest.strip_prefix('.') {
+            Some(next) => rest = next.trim_start(),
+            None => return Some((path, rest)),
+        }
+    }
 }
 
 #[cfg(test)]

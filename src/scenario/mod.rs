@@ -2,7 +2,8 @@
 //! [`ScenarioError`] naming file, line, column and key.
 //!
 //! # Pipeline
-//! 1. parse the text with `toml_edit` (a syntax error has a span);
+//! 1. parse the text with `toml_edit` (a syntax error has a span; the
+//!    key and text of its line are added by `locate::syntax_error`);
 //! 2. apply `--target` and `--set` to the document (`overrides.rs`), refusing
 //!    a `--set` key the scenario does not have;
 //! 3. walk the document against the `Raw*` field lists and report the first
@@ -41,8 +42,7 @@ pub use spec::*;
 pub use template::{BodyTemplate, Secret};
 pub use units::{ByteSize, HumanDuration};
 
-use error::line_col;
-use locate::{check_unknown_keys, Locator};
+use locate::{check_unknown_keys, syntax_error, Locator};
 use overrides::Override;
 
 /// How to load a scenario: command-line overrides and the environment.
@@ -144,16 +144,7 @@ fn load_inner(
         let key = set.split('=').next().unwrap_or_default().trim();
         overrides.push(Override::parse(set).map_err(|m| ScenarioError::unplaced(file, key, m))?);
     }
-    let syntax = |text: &str, err: toml_edit::TomlError| {
-        let (line, column) = err.span().map_or((0, 0), |s| line_col(text, s.start));
-        ScenarioError {
-            file: file.to_path_buf(),
-            line,
-            column,
-            key: String::new(),
-            message: err.message().to_owned(),
-        }
-    };
+    let syntax = |text: &str, err: toml_edit::TomlError| syntax_error(file, text, &err);
     let original = ImDocument::parse(text.to_owned()).map_err(|err| syntax(text, err))?;
     let edited;
     let current = if overrides.is_empty() {

@@ -461,6 +461,36 @@ fn load(ctx: &Ctx<'_>, raw: RawLoad) -> Res<(LoadSpec, Plan)> {
             ),
         ),
     })?;
+    // Plan::new has ruled out negative and non-finite targets, so a peak of
+    // 0 means every target is 0: a run that would start nothing.
+    if plan.peak() == 0.0 {
+        let what = if executor.is_arrival_rate() {
+            "stream"
+        } else {
+            "session"
+        };
+        return Err(if rate_form {
+            ctx.err(
+                &["load", "rate"],
+                format!("is 0: the run would start no {what} (rate is streams per second; use rate > 0)"),
+            )
+        } else {
+            // Blame a `--set` that zeroed a stage written in the file, if any.
+            let from_set = (0..plan.stages().len())
+                .map(|i| i.to_string())
+                .find(|i| ctx.loc.line(&path(&["load", "stages", i, "to"])) == 0);
+            let at = match &from_set {
+                Some(i) if ctx.loc.line(&path(&["load", "stages"])) != 0 => {
+                    vec!["load", "stages", i.as_str(), "to"]
+                }
+                _ => vec!["load", "stages"],
+            };
+            ctx.err(
+                &at,
+                format!("every stage's `to` is 0: the run would start no {what} (at least one stage needs to > 0)"),
+            )
+        });
+    }
     if executor == ExecutorKind::RampingSessions {
         // Plan::new has ruled out negative and non-finite targets.
         if let Some((i, stage)) = plan
@@ -702,7 +732,23 @@ fn faults(
             },
         };
         let duration = ctx.positive(&at("for"), Some(f.duration), Duration::ZERO)?;
-        let end = f.at.get() + duration;
+        let start = f.at.get();
+        if start >= total {
+            let total = HumanDuration(total);
+            let place = if start == total.0 {
+                format!("when the plan ends (its total duration is {total})")
+            } else {
+                format!("after the plan's total duration of {total}")
+            };
+            return Err(ctx.err(
+                &at("at"),
+                format!(
+                    "the fault starts at {}, {place}, so it would never act; use an `at` within the plan",
+                    HumanDuration(start)
+                ),
+            ));
+        }
+        let end = start.saturating_add(duration);
         if end > total {
             return Err(ctx.err(
                 &at("for"),
@@ -714,7 +760,7 @@ fn faults(
             ));
         }
         out.push(FaultSpec {
-            at: f.at.get(),
+            at: start,
             duration,
             kind,
             line: ctx.loc.line(&path(&["faults", i.as_str()])),
