@@ -20,6 +20,8 @@ cargo test --locked --all-targets
 cargo test --locked --doc
 echo "== report checks (junit.xml schema, report.html in headless Chromium)"
 bash scripts/report-checks.sh
+echo "== benchmarks, smoke size (so they cannot rot; nothing asserted on timings)"
+python3 scripts/bench.py --smoke
 echo "== fuzz targets compile (run them with scripts/fuzz.sh SECONDS)"
 cargo build --quiet --locked --manifest-path fuzz/Cargo.toml
 echo "== cargo doc"

@@ -131,7 +131,7 @@ pub(super) fn prepare_out_dir(
 }
 
 /// 10,000 streams need more than the default 1,024 descriptors.
-fn raise_open_file_limit() {
+pub(super) fn raise_open_file_limit() {
     match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(limit) if limit < 16_384 => log::warn!(
             "open-file limit is {limit}: runs above ~{} sessions may fail with `too many open files` (raise it with ulimit -n)",

@@ -33,6 +33,8 @@ pub(super) fn run(args: ServeArgs) -> Result<u8, Error> {
         workers: args.workers.max(1),
     };
     let addr = SocketAddr::new(args.bind, args.port);
+    // Each open stream is a descriptor: thousands of clients need more than 1,024.
+    super::run::raise_open_file_limit();
     actix_rt::System::new().block_on(async move {
         let server = EmbeddedServer::start(config, addr).await.map_err(|err| {
             Error::Runtime(format!(
