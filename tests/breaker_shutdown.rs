@@ -1,38 +1,15 @@
 //! `scenarios/breaker-shutdown.toml`: the story its comments promise, read
 //! back from the report files of a real run against the embedded server.
 
+mod support;
+
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::process::Command;
 
-fn read_csv(path: &Path) -> Vec<BTreeMap<String, String>> {
-    let mut reader = csv::Reader::from_path(path).expect("report file exists");
-    let headers = reader.headers().expect("header row").clone();
-    reader
-        .records()
-        .map(|r| {
-            let r = r.expect("valid CSV row");
-            headers
-                .iter()
-                .zip(r.iter())
-                .map(|(h, v)| (h.to_owned(), v.to_owned()))
-                .collect()
-        })
-        .collect()
-}
+use support::{num, summary};
 
-fn num(row: &BTreeMap<String, String>, key: &str) -> f64 {
-    row.get(key)
-        .unwrap_or_else(|| panic!("column {key}"))
-        .parse()
-        .unwrap_or_else(|_| panic!("{key} is a number"))
-}
-
-fn summary(dir: &Path) -> BTreeMap<String, String> {
-    read_csv(&dir.join("summary.csv"))
-        .into_iter()
-        .map(|row| (row["key"].clone(), row["value"].clone()))
-        .collect()
+fn read_csv(path: &std::path::Path) -> Vec<BTreeMap<String, String>> {
+    support::read_csv(path).1
 }
 
 #[test]

@@ -2,25 +2,14 @@
 //! mid-run and starts it again; the report tells the breaker story.
 
 mod common;
+mod support;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
 fn read_csv(path: &Path) -> Vec<BTreeMap<String, String>> {
-    let mut reader = csv::Reader::from_path(path).expect("report file");
-    let headers = reader.headers().expect("header").clone();
-    reader
-        .records()
-        .map(|r| {
-            let r = r.expect("row");
-            headers
-                .iter()
-                .zip(r.iter())
-                .map(|(h, v)| (h.to_owned(), v.to_owned()))
-                .collect()
-        })
-        .collect()
+    support::read_csv(path).1
 }
 
 /// Kills the restarted uvicorn (started by the exec fault) when the test ends.
