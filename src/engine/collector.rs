@@ -37,6 +37,10 @@ struct IntervalTotals {
     short_circuited: u64,
 }
 
+/// An interval waiting for its arbiters: answers so far, the merged delta
+/// with the arbiter whose histograms it holds, and `--events-out` lines.
+type Pending = (usize, Option<(usize, IntervalDelta)>, Vec<u8>);
+
 /// Files the collector appends to as the run goes.
 pub struct LiveWriters {
     /// `timeseries.csv`.
@@ -96,7 +100,9 @@ pub struct Collector {
     planned: Duration,
     next_tick: u64,
     closed: u64,
-    pending: BTreeMap<u64, (usize, IntervalDelta, Vec<u8>)>,
+    /// Per open interval: answers so far, the merged delta with the arbiter
+    /// whose histograms it holds, and the `--events-out` lines.
+    pending: BTreeMap<u64, Pending>,
     tick_times: BTreeMap<u64, (Duration, Duration)>,
     last_tick_end: Duration,
     totals: Counters,
@@ -180,12 +186,13 @@ impl Collector {
         let end = self.run_start.elapsed();
         self.tick_times.insert(tick, (self.last_tick_end, end));
         self.last_tick_end = end;
-        for arbiter in &self.arbiters {
+        for (index, arbiter) in self.arbiters.iter().enumerate() {
             let me = ctx.address();
             arbiter.spawn(async move {
                 let (delta, events) = local::take();
                 me.do_send(Flushed {
                     tick,
+                    arbiter: index,
                     delta: Box::new(delta),
                     events,
                 });
@@ -208,12 +215,15 @@ impl Collector {
             if entry.0 < self.arbiters.len() {
                 break;
             }
-            let Some((_, delta, events)) = self.pending.remove(&self.closed) else {
+            let Some((_, merged, events)) = self.pending.remove(&self.closed) else {
                 break;
             };
             let tick = self.closed;
             self.closed += 1;
-            self.close_interval(tick, delta, events);
+            if let Some((arbiter, delta)) = merged {
+                let latencies = self.close_interval(tick, delta, events);
+                self.recycle(arbiter, latencies);
+            }
         }
         if let Some((last, _)) = &self.finishing {
             if self.closed > *last {
@@ -224,7 +234,21 @@ impl Collector {
         }
     }
 
-    fn close_interval(&mut self, tick: u64, mut delta: IntervalDelta, events: Vec<u8>) {
+    /// Hands a histogram set back to the arbiter it came from, for reuse.
+    fn recycle(&self, arbiter: usize, latencies: Latencies) {
+        if let Some(handle) = self.arbiters.get(arbiter) {
+            // A stopped arbiter (end of run) refuses: the set is just dropped.
+            let _ = handle.spawn(async move { local::recycle(latencies) });
+        }
+    }
+
+    /// Writes one closed interval; returns its histograms for reuse.
+    fn close_interval(
+        &mut self,
+        tick: u64,
+        mut delta: IntervalDelta,
+        events: Vec<u8>,
+    ) -> Latencies {
         let (start, end) = self.tick_times.remove(&tick).unwrap_or_default();
         delta.transitions.sort_by_key(|t| t.at);
         let quantile = |m: LatencyMetric, q: f64| {
@@ -279,6 +303,7 @@ impl Collector {
         self.fault_recovers.append(&mut delta.fault_recovers);
         self.progress
             .interval(end, self.planned, &row, &self.totals, &self.latencies);
+        delta.latencies
     }
 
     fn finish(&mut self, finish: Finish, ctx: &mut Context<Self>) {
@@ -415,14 +440,22 @@ impl Handler<Flushed> for Collector {
         let entry = self
             .pending
             .entry(msg.tick)
-            .or_insert_with(|| (0, IntervalDelta::default(), Vec::new()));
+            .or_insert_with(|| (0, None, Vec::new()));
         entry.0 += 1;
-        if entry.0 == 1 {
-            entry.1 = *msg.delta;
-        } else {
-            entry.1.merge(&msg.delta);
-        }
         entry.2.extend_from_slice(&msg.events);
+        let spent = match &mut entry.1 {
+            None => {
+                entry.1 = Some((msg.arbiter, *msg.delta));
+                None
+            }
+            Some((_, merged)) => {
+                merged.merge(&msg.delta);
+                Some(msg.delta.latencies)
+            }
+        };
+        if let Some(latencies) = spent {
+            self.recycle(msg.arbiter, latencies);
+        }
         self.close_ready(ctx);
     }
 }

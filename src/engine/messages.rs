@@ -57,6 +57,8 @@ pub struct Interrupt {
 pub struct Flushed {
     /// Interval number (0-based).
     pub tick: u64,
+    /// Which arbiter (index into the collector's list), to hand histograms back.
+    pub arbiter: usize,
     /// The recorded delta.
     pub delta: Box<IntervalDelta>,
     /// `--events-out` lines.

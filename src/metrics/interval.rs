@@ -71,11 +71,14 @@ impl IntervalDelta {
         self.breakers_open += other.breakers_open;
     }
 
-    /// Takes the interval's data, leaving an empty delta with the same
-    /// histogram memory and the gauges (gauges are states, not sums).
-    pub fn take(&mut self) -> IntervalDelta {
+    /// Takes the interval's data, leaving an empty delta (recording into
+    /// `empty`, histograms that must be empty — recycled ones avoid
+    /// allocating a fresh set every interval) and the gauges (gauges are
+    /// states, not sums).
+    pub fn take(&mut self, empty: Latencies) -> IntervalDelta {
+        debug_assert!(empty.is_empty(), "recycled histograms are reset");
         let mut fresh = IntervalDelta {
-            latencies: std::mem::take(&mut self.latencies),
+            latencies: std::mem::replace(&mut self.latencies, empty),
             ..IntervalDelta::default()
         };
         fresh.counters = std::mem::take(&mut self.counters);
