@@ -135,6 +135,24 @@ pub fn policies(
     Ok((policy, breaker))
 }
 
+impl PreparedRequest {
+    /// The request of a scenario's `[request]` table against `url`.
+    ///
+    /// # Errors
+    /// [`crate::error::Error::Usage`] naming the bad method, URL or header.
+    pub fn from_spec(
+        spec: &crate::scenario::RequestSpec,
+        url: &str,
+    ) -> Result<PreparedRequest, crate::error::Error> {
+        PreparedRequest::new(
+            &spec.method,
+            url,
+            spec.headers.iter().map(|(k, v)| (k.as_str(), v.expose())),
+        )
+        .map_err(|err| crate::error::Error::Usage(err.to_string()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

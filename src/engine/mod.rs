@@ -111,16 +111,7 @@ async fn run_in_system(scenario: &Scenario, opts: &RunOptions) -> Result<RunSumm
         None => base,
     };
     let url = format!("{base}{}", scenario.request.path);
-    let request = PreparedRequest::new(
-        &scenario.request.method,
-        &url,
-        scenario
-            .request
-            .headers
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.expose())),
-    )
-    .map_err(|err| Error::Usage(err.to_string()))?;
+    let request = PreparedRequest::from_spec(&scenario.request, &url)?;
     let (retry, breaker) = crate::client::policies(&scenario.retry, &scenario.breaker)?;
     let plan = scenario_plan(scenario, opts.shard)?;
     let max_sessions = match opts.shard {
