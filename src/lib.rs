@@ -31,10 +31,13 @@ pub mod error;
 #[warn(missing_docs)]
 pub mod faults;
 #[warn(missing_docs)]
+pub mod load;
+#[warn(missing_docs)]
 pub mod metrics;
 pub mod report;
 pub mod scenario;
 pub mod server;
+pub mod signals;
 #[warn(missing_docs)]
 pub mod sse;
 

@@ -3,8 +3,8 @@
 use crate::cli::MergeArgs;
 use crate::error::Error;
 use crate::report::merge::merge;
-use crate::report::thresholds::evaluate;
 use crate::report::{console_summary, write_final};
+use crate::scenario::thresholds::evaluate;
 
 /// Merges, re-evaluates the thresholds on the merged result, writes the
 /// report; exit 0 when every threshold holds, 1 otherwise.

@@ -4,8 +4,8 @@
 use crate::cli::ReportArgs;
 use crate::error::Error;
 use crate::report::reader::read_folder;
-use crate::report::thresholds::{evaluate, Threshold};
 use crate::report::{console_summary, write_summaries};
+use crate::scenario::thresholds::{evaluate, Threshold};
 
 /// Rebuilds summary.csv, latency.csv, thresholds.csv, junit.xml and
 /// summary.md; exit 0 when every threshold holds, 1 otherwise.

@@ -75,7 +75,7 @@ pub(super) fn run(args: RunArgs) -> Result<u8, Error> {
         arbiters: 0,
     };
     let summary = engine::run(&scenario, &opts)?;
-    let results = report::thresholds::evaluate(&scenario.thresholds, &summary);
+    let results = crate::scenario::thresholds::evaluate(&scenario.thresholds, &summary);
     let passed = results.iter().all(|r| r.passed);
     report::write_final(&out, &summary, &results)?;
     if !args.quiet {

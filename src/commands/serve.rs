@@ -48,7 +48,7 @@ pub(super) fn run(args: ServeArgs) -> Result<u8, Error> {
             server.base_url(),
             server.base_url()
         );
-        crate::engine::wait_for_signal().await;
+        crate::signals::wait_for_signal().await;
         let stats = server.stats();
         server.stop().await;
         eprintln!(

@@ -120,7 +120,7 @@ async fn stream(
 
     let (cancel_handle, mut cancel) = CancelHandle::new();
     let watcher = actix_rt::spawn(async move {
-        crate::engine::wait_for_signal().await;
+        crate::signals::wait_for_signal().await;
         eprintln!("streamsoak: stopping (signal received)");
         cancel_handle.cancel();
     });

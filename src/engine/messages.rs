@@ -10,8 +10,8 @@ use std::time::Instant;
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
-use crate::engine::session::SessionStats;
 use crate::metrics::IntervalDelta;
+use crate::metrics::SessionStats;
 use crate::report::{ReportError, RunSummary};
 
 /// Supervisor → session (open model): start one wanted stream now, scheduled at `scheduled`.

@@ -9,11 +9,10 @@
 //! ```
 //!
 //! [`run`] builds it, waits for the supervisor to finish, then writes the
-//! final report files. Pure stage math is in [`executor`]; actors only
+//! final report files. Pure stage math is in [`crate::load`]; actors only
 //! translate messages and timers into calls to it.
 
 pub mod collector;
-pub mod executor;
 pub mod fault_actions;
 pub mod faults;
 mod local;
@@ -34,7 +33,6 @@ use tokio::sync::oneshot;
 
 use crate::client::{CancelHandle, PreparedRequest};
 use crate::engine::collector::{Collector, CollectorParts, LiveWriters};
-use crate::engine::executor::Plan;
 use crate::engine::fault_actions::FaultActions;
 use crate::engine::faults::FaultClock;
 use crate::engine::messages::Interrupt;
@@ -43,6 +41,7 @@ use crate::engine::session::SessionConfig;
 use crate::engine::supervisor::{Supervisor, SupervisorParts};
 use crate::error::Error;
 use crate::faults::FaultProxy;
+use crate::load::executor::Plan;
 use crate::report::RunSummary;
 use crate::scenario::FaultKind;
 use crate::scenario::{Scenario, Target};
@@ -115,9 +114,11 @@ async fn run_in_system(scenario: &Scenario, opts: &RunOptions) -> Result<RunSumm
     let (retry, breaker) = crate::client::policies(&scenario.retry, &scenario.breaker)?;
     let plan = scenario_plan(scenario, opts.shard)?;
     let max_sessions = match opts.shard {
-        Some((i, n)) => {
-            executor::split_sessions(scenario.load.max_sessions.unwrap_or(u32::MAX / 2), i - 1, n)
-        }
+        Some((i, n)) => crate::load::executor::split_sessions(
+            scenario.load.max_sessions.unwrap_or(u32::MAX / 2),
+            i - 1,
+            n,
+        ),
         None => scenario.load.max_sessions.unwrap_or(u32::MAX / 2),
     } as usize;
     let peak = if plan.kind().is_arrival_rate() {
@@ -273,7 +274,7 @@ pub fn scenario_plan(scenario: &Scenario, shard: Option<(u32, u32)>) -> Result<P
 async fn forward_signals(supervisor: Addr<Supervisor>) {
     let mut abort = false;
     loop {
-        wait_for_signal().await;
+        crate::signals::wait_for_signal().await;
         if abort {
             eprintln!("\nstreamsoak: second signal: aborting in-flight streams");
         } else {
@@ -281,28 +282,5 @@ async fn forward_signals(supervisor: Addr<Supervisor>) {
         }
         supervisor.do_send(Interrupt { abort });
         abort = true;
-    }
-}
-
-/// Resolves on Ctrl+C or SIGTERM.
-pub async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
     }
 }

@@ -28,7 +28,7 @@ use crate::engine::local;
 use crate::engine::messages::{SessionIdle, SessionStopped, StartStream, StopSession};
 use crate::engine::supervisor::Supervisor;
 use crate::metrics::interval::FaultSample;
-use crate::metrics::{IntervalDelta, LatencyMetric, TransitionRecord};
+use crate::metrics::{IntervalDelta, LatencyMetric, SessionStats, TransitionRecord};
 use crate::scenario::BodySource;
 
 /// What every session of a run shares (immutable, `Send + Sync`).
@@ -59,27 +59,6 @@ pub struct SessionConfig {
     pub open_model: bool,
     /// Fault windows, for the `open` and `recover` metrics.
     pub faults: Arc<FaultClock>,
-}
-
-/// One session's totals, for `sessions.csv`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct SessionStats {
-    /// Session id (1-based; shards offset theirs).
-    pub session: u64,
-    /// Wanted streams started.
-    pub streams: u64,
-    /// Completed.
-    pub ok: u64,
-    /// Failed.
-    pub failed: u64,
-    /// Retries.
-    pub retries: u64,
-    /// Events.
-    pub events: u64,
-    /// Breaker opens.
-    pub breaker_opens: u64,
-    /// Breaker state at the end.
-    pub final_state: &'static str,
 }
 
 /// A session's service and totals; moved into the stream future and back.

@@ -108,6 +108,27 @@ impl ErrorSamples {
     }
 }
 
+/// One session's totals, for `sessions.csv`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SessionStats {
+    /// Session id (1-based; shards offset theirs).
+    pub session: u64,
+    /// Wanted streams started.
+    pub streams: u64,
+    /// Completed.
+    pub ok: u64,
+    /// Failed.
+    pub failed: u64,
+    /// Retries.
+    pub retries: u64,
+    /// Events.
+    pub events: u64,
+    /// Breaker opens.
+    pub breaker_opens: u64,
+    /// Breaker state at the end.
+    pub final_state: &'static str,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,6 @@ pub mod hlog;
 pub mod interval;
 pub mod latency;
 
-pub use counters::{Counters, ErrorSamples};
+pub use counters::{Counters, ErrorSamples, SessionStats};
 pub use interval::{IntervalDelta, TransitionRecord};
 pub use latency::{Latencies, LatencyMetric, LatencySummary};

@@ -7,13 +7,13 @@ use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
 use crate::client::classify::FailureKind;
-use crate::engine::session::SessionStats;
+use crate::metrics::SessionStats;
 use crate::metrics::{
     Counters, ErrorSamples, Latencies, LatencyMetric, LatencySummary, TransitionRecord,
 };
 use crate::report::summary::{FaultReport, RunSummary};
-use crate::report::thresholds::ThresholdResult;
 use crate::report::ReportError;
+use crate::scenario::thresholds::ThresholdResult;
 
 /// `summary.csv` keys, in order.
 pub const SUMMARY_KEYS: &[&str] = &[

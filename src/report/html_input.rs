@@ -11,8 +11,8 @@ use crate::report::html::{
     spectrum_points, HtmlError, HtmlFault, HtmlInput, HtmlThreshold, SeriesRow, Spectrum,
 };
 use crate::report::summary::RunSummary;
-use crate::report::thresholds::ThresholdResult;
 use crate::report::ReportError;
+use crate::scenario::thresholds::ThresholdResult;
 
 /// Reads `dir/timeseries.csv` into chart rows.
 fn series(dir: &Path) -> Result<Vec<SeriesRow>, ReportError> {

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use crate::report::csv::iso8601;
 use crate::report::summary::RunSummary;
-use crate::report::thresholds::ThresholdResult;
+use crate::scenario::thresholds::ThresholdResult;
 
 /// Escapes text for XML attributes and content.
 pub fn xml_escape(text: &str) -> String {

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use crate::metrics::LatencyMetric;
 use crate::report::summary::RunSummary;
-use crate::report::thresholds::ThresholdResult;
+use crate::scenario::thresholds::ThresholdResult;
 
 /// Renders the markdown summary.
 pub fn render(s: &RunSummary, results: &[ThresholdResult]) -> String {

@@ -10,13 +10,12 @@ pub mod markdown;
 pub mod merge;
 pub mod reader;
 pub mod summary;
-pub mod thresholds;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use crate::scenario::thresholds::{CounterName, FaultStat, MetricKey, Stat, ThresholdResult};
 pub use summary::{FaultReport, RunSummary};
-use thresholds::{CounterName, FaultStat, MetricKey, Stat, ThresholdResult};
 
 use crate::metrics::LatencySummary;
 

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::client::classify::FailureKind;
-use crate::engine::session::SessionStats;
+use crate::metrics::SessionStats;
 use crate::metrics::{hlog, Counters, ErrorSamples, Latencies};
 use crate::report::summary::{FaultReport, RunSummary};
 use crate::report::ReportError;

@@ -2,9 +2,9 @@
 
 use std::time::{Duration, SystemTime};
 
-use crate::engine::session::SessionStats;
+use crate::metrics::SessionStats;
 use crate::metrics::{Counters, ErrorSamples, Latencies, LatencyMetric, LatencySummary};
-use crate::report::thresholds::{MetricKey, MetricSource};
+use crate::scenario::thresholds::{MetricKey, MetricSource};
 
 /// One fault's row of `faults.csv`.
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -29,6 +29,7 @@ mod plan;
 mod raw;
 mod spec;
 pub mod template;
+pub mod thresholds;
 pub mod units;
 mod validate;
 

@@ -2,7 +2,7 @@
 //! text `streamsoak check` prints.
 //!
 //! The stage math itself lives in one place, the engine's
-//! [`Plan`](crate::engine::executor::Plan) (what each executor does with its
+//! [`Plan`](crate::load::executor::Plan) (what each executor does with its
 //! stages is documented there); everything here reads it through the plan.
 //!
 //! The expected stream count is an estimate: for the open model the integral
@@ -16,7 +16,7 @@ use std::time::Duration;
 use super::spec::*;
 use super::template::BodyTemplate;
 use super::units::{ByteSize, HumanDuration};
-use crate::engine::executor::{InvalidPlan, Plan};
+use crate::load::executor::{InvalidPlan, Plan};
 
 /// Where a fault or threshold was written: its line in the file, or
 /// `--set` (line 0, see [`FaultSpec::line`]).

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use super::template::{BodyTemplate, Secret};
 pub use crate::client::backoff::Jitter;
-pub use crate::engine::executor::{ExecutorKind, Stage};
-use crate::report::thresholds::Threshold;
+pub use crate::load::executor::{ExecutorKind, Stage};
+use crate::scenario::thresholds::Threshold;
 
 /// A complete scenario (`streamsoak run` / `check`).
 #[derive(Clone, Debug)]

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::*;
-use crate::report::thresholds::{LatencyMetric, MetricKey, Stat};
+use crate::scenario::thresholds::{LatencyMetric, MetricKey, Stat};
 
 fn env(name: &str) -> Option<String> {
     match name {

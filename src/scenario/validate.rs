@@ -19,8 +19,8 @@ use super::units::HumanDuration;
 use crate::client::backoff::{Backoff, InvalidBackoff};
 use crate::client::breaker::{BreakerConfig, InvalidBreaker};
 use crate::client::classify::{FailureClass, FailureKind};
-use crate::engine::executor::{InvalidPlan, Plan};
-use crate::report::thresholds::{LatencyMetric, MetricKey, Threshold};
+use crate::load::executor::{InvalidPlan, Plan};
+use crate::scenario::thresholds::{LatencyMetric, MetricKey, Threshold};
 
 /// What validation needs besides the raw tree.
 pub(crate) struct Ctx<'a> {

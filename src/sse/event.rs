@@ -5,8 +5,6 @@
 //! read) allocates nothing once the buffers have grown to their working size.
 //! A caller that needs to keep an event copies the fields it wants.
 
-use crate::client::classify::FailureKind;
-
 /// The event type reported when the stream gave no `event` field (WHATWG default).
 pub const DEFAULT_KIND: &str = "message";
 
@@ -57,23 +55,13 @@ pub enum ParseError {
     },
 }
 
-impl ParseError {
-    /// The failure kind this error is counted as in reports.
-    pub fn failure_kind(&self) -> FailureKind {
-        match self {
-            ParseError::Oversized { .. } => FailureKind::OversizedEvent,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn oversized_maps_to_oversized_event_and_says_how_to_fix() {
+    fn oversized_says_how_to_fix() {
         let err = ParseError::Oversized { limit: 1024 };
-        assert_eq!(err.failure_kind(), FailureKind::OversizedEvent);
         let msg = err.to_string();
         assert!(msg.contains("1024"), "{msg}");
         assert!(msg.contains("stream.max_event_size"), "{msg}");

@@ -114,7 +114,7 @@ pub enum InvalidPlan {
 ///
 /// ```
 /// use std::time::Duration;
-/// use streamsoak::engine::executor::*;
+/// use streamsoak::load::executor::*;
 /// let s = Duration::from_secs;
 /// let stages = vec![
 ///     Stage { duration: s(30), target: 100.0 },

@@ -361,7 +361,7 @@ impl Threshold {
     /// Parses `key = "condition"`; the error says what is wrong and how to write it.
     ///
     /// ```
-    /// use streamsoak::report::thresholds::{Op, Threshold};
+    /// use streamsoak::scenario::thresholds::{Op, Threshold};
     ///
     /// let t = Threshold::parse("ttfe.p99", "< 1.5s").unwrap();
     /// assert_eq!((t.op, t.value), (Op::Lt, 1500.0)); // latencies in ms
