@@ -106,50 +106,15 @@ impl PreparedRequest {
     }
 }
 
-/// Builds the retry policy and breaker settings of a scenario's
-/// `[retry]` and `[breaker]` tables (already validated by the loader).
-///
-/// # Errors
-/// A message naming the table when a value is out of range.
-pub fn policies(
-    retry: &crate::scenario::RetrySpec,
-    breaker: &crate::scenario::BreakerSpec,
-) -> Result<(retry::RetryPolicy, breaker::BreakerConfig), crate::error::Error> {
-    let usage = |table: &str, err: &dyn std::fmt::Display| {
-        crate::error::Error::Usage(format!("[{table}]: {err}"))
-    };
-    let backoff = backoff::Backoff::new(retry.base, retry.factor, retry.max, retry.jitter)
-        .map_err(|err| usage("retry.backoff", &err))?;
-    let policy = retry::RetryPolicy {
-        max_retries: retry.max_retries,
-        backoff,
-        honor_retry_after: retry.honor_retry_after,
-        retry_on: retry.retry_kinds().into_iter().collect(),
-    };
-    let breaker = breaker::BreakerConfig::new(
-        breaker.failure_threshold,
-        breaker.open_for,
-        breaker.half_open_probes,
-    )
-    .map_err(|err| usage("breaker", &err))?;
-    Ok((policy, breaker))
-}
-
 impl PreparedRequest {
-    /// The request of a scenario's `[request]` table against `url`.
-    ///
-    /// # Errors
-    /// [`crate::error::Error::Usage`] naming the bad method, URL or header.
-    pub fn from_spec(
-        spec: &crate::scenario::RequestSpec,
-        url: &str,
-    ) -> Result<PreparedRequest, crate::error::Error> {
-        PreparedRequest::new(
-            &spec.method,
+    /// The same method and headers against another `url`; the loader
+    /// validated the parts, so only the URL changes (not re-parsed).
+    pub fn with_url(&self, url: String) -> PreparedRequest {
+        PreparedRequest {
+            method: self.method.clone(),
             url,
-            spec.headers.iter().map(|(k, v)| (k.as_str(), v.expose())),
-        )
-        .map_err(|err| crate::error::Error::Usage(err.to_string()))
+            headers: self.headers.clone(),
+        }
     }
 }
 

@@ -4,16 +4,18 @@ use std::path::{Path, PathBuf};
 
 use crate::cli::{CheckArgs, RunArgs, ScenarioArgs};
 use crate::engine::progress::ProgressMode;
-use crate::engine::{self, RunOptions};
+use crate::engine::{self, RunOptions, RunPlan};
 use crate::error::Error;
 use crate::report;
 use crate::scenario::{self, LoadOptions, Scenario};
 
-/// Loads the scenario with `--set` / `--target` applied.
-fn load(args: &ScenarioArgs) -> Result<Scenario, Error> {
+/// Loads the scenario with `--set` / `--target` applied; `lenient_env` for
+/// `check` (an unset `${VAR}` is a warning there, an error for `run`).
+fn load(args: &ScenarioArgs, lenient_env: bool) -> Result<Scenario, Error> {
     let mut opts = LoadOptions::from_env();
     opts.sets = args.sets.clone();
     opts.target = args.target.clone();
+    opts.lenient_env = lenient_env;
     Ok(scenario::load(&args.scenario, &opts)?)
 }
 
@@ -39,11 +41,17 @@ pub(super) fn parse_shard(value: Option<&str>) -> Result<Option<(u32, u32)>, Err
 /// `check`: validate and print the resolved plan; sends nothing.
 pub(super) fn check(args: CheckArgs) -> Result<u8, Error> {
     let shard = parse_shard(args.scenario.shard.as_deref())?;
-    let scenario = load(&args.scenario)?;
+    let scenario = load(&args.scenario, true)?;
     print!("{}", scenario.describe());
+    for name in &scenario.unset_vars {
+        eprintln!(
+            "warning: {}: ${{{name}}} is not set; `check` read it as empty, `run` will refuse the scenario until it is set",
+            scenario.file.display()
+        );
+    }
     if let Some((i, n)) = shard {
-        let whole = engine::scenario_plan(&scenario, None)?;
-        let slice = engine::scenario_plan(&scenario, shard)?;
+        let whole = RunPlan::new(&scenario, None).plan;
+        let slice = RunPlan::new(&scenario, shard).plan;
         let unit = if slice.kind().is_arrival_rate() {
             "streams/s"
         } else {
@@ -64,7 +72,7 @@ pub(super) fn check(args: CheckArgs) -> Result<u8, Error> {
 /// `run`: the load test itself.
 pub(super) fn run(args: RunArgs) -> Result<u8, Error> {
     let shard = parse_shard(args.scenario.shard.as_deref())?;
-    let scenario = load(&args.scenario)?;
+    let scenario = load(&args.scenario, false)?;
     let out = prepare_out_dir(args.out.as_deref(), &scenario.name, args.force)?;
     raise_open_file_limit();
     let opts = RunOptions {

@@ -102,8 +102,18 @@ async fn stream(
     events_out: Option<EventsWriter>,
     events_path: Option<PathBuf>,
 ) -> Result<u8, Error> {
-    let request = PreparedRequest::from_spec(&settings.request, &url)?;
-    let (retry, breaker) = crate::client::policies(&settings.retry, &settings.breaker)?;
+    // The flags (--url, --method, --header) are validated here, once.
+    let request = PreparedRequest::new(
+        &settings.request.method,
+        &url,
+        settings
+            .request
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.expose())),
+    )
+    .map_err(|err| Error::Usage(err.to_string()))?;
+    let (retry, breaker) = (settings.retry, settings.breaker);
     let client = http::build_client(&settings.http, 4);
     let mut service = StreamService::new(
         client,

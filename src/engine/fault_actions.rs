@@ -1,91 +1,74 @@
 //! What a fault does to the target when its window opens and closes.
 //!
 //! - `shutdown` on the embedded target: the server stops listening and cuts
-//!   every in-flight stream, then listens again on the same port.
+//!   every in-flight stream, then listens again on the same port (through
+//!   its [`ServerControl`]; a restart that fails is an error in `faults.log`
+//!   and on stderr, not a silent give-up).
+//! - `shutdown` on an external target: the fault proxy resets every
+//!   connection, then refuses new ones.
+//! - proxy kinds: the fault proxy's [`ProxyControl`].
 //! - `exec`: runs `start` at the window's start and `end` at its end
 //!   (`sh -c`), off the arbiter thread; exit codes and output go to
 //!   `faults.log` in the report folder, and a failing command is logged as such.
 //!
-//! Both are I/O shells; when a fault starts and ends is the supervisor's
-//! (pure schedule) business.
+//! These are I/O shells; when a fault starts and ends is the supervisor's
+//! [`FaultSchedule`](crate::faults::FaultSchedule)'s business.
 
-use std::cell::RefCell;
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::PathBuf;
-use std::rc::Rc;
 use std::time::Instant;
 
-use crate::faults::{ProxyControl, ProxyFault};
-use crate::scenario::{FaultKind, FaultSpec};
-use crate::server::EmbeddedServer;
+use crate::faults::{FaultKind, FaultWindow, ProxyControl, ProxyFault};
+use crate::server::ServerControl;
 
 /// Applies faults to the target.
 pub struct FaultActions {
-    faults: Vec<FaultSpec>,
-    server: Rc<RefCell<Option<EmbeddedServer>>>,
+    server: Option<ServerControl>,
     proxy: Option<ProxyControl>,
     log_path: Option<PathBuf>,
-    active: Vec<bool>,
     run_start: Instant,
     run_exec: bool,
 }
 
 impl FaultActions {
-    /// Actions for `faults`; `server` is the embedded server, if the target
-    /// is embedded; `proxy` the fault proxy's control, if one runs;
+    /// Actions on `server` (the embedded server's control, if the target is
+    /// embedded) and `proxy` (the fault proxy's control, if one runs);
     /// `run_exec` false on shards other than the first (exec faults run once).
     pub fn new(
-        faults: Vec<FaultSpec>,
-        server: Rc<RefCell<Option<EmbeddedServer>>>,
+        server: Option<ServerControl>,
         proxy: Option<ProxyControl>,
         log_path: Option<PathBuf>,
         run_start: Instant,
         run_exec: bool,
     ) -> FaultActions {
-        let active = vec![false; faults.len()];
         FaultActions {
-            faults,
             server,
             proxy,
             log_path,
-            active,
             run_start,
             run_exec,
         }
     }
 
-    /// The proxy fault of a kind, if it is one.
-    fn proxy_fault(kind: &FaultKind) -> Option<ProxyFault> {
-        Some(match kind {
-            FaultKind::Refuse => ProxyFault::Refuse,
-            FaultKind::Reset => ProxyFault::Reset,
-            FaultKind::Stall => ProxyFault::Stall,
-            FaultKind::Latency(d) => ProxyFault::Latency(*d),
-            FaultKind::Status {
-                status,
-                retry_after,
-            } => ProxyFault::Status {
-                status: *status,
-                retry_after: *retry_after,
-            },
-            FaultKind::Shutdown | FaultKind::Exec { .. } => return None,
-        })
-    }
-
-    /// Fault `i`'s window opens.
-    pub fn start(&mut self, i: usize) {
-        let Some(fault) = self.faults.get(i).cloned() else {
-            return;
-        };
-        self.active[i] = true;
+    /// `fault`'s window opens.
+    pub fn start(&self, fault: &FaultWindow) {
+        let i = fault.index;
         self.log(&format!("fault {} ({}) started", i + 1, fault.kind.name()));
-        if let (Some(control), Some(pf)) = (&self.proxy, Self::proxy_fault(&fault.kind)) {
+        if let (Some(control), Some(pf)) = (&self.proxy, fault.kind.proxy_fault()) {
             control.set(Some(pf));
             return;
         }
-        match &fault.kind {
-            FaultKind::Shutdown if self.server.borrow().is_none() => {
+        match (&fault.kind, &self.server) {
+            (FaultKind::Shutdown, Some(server)) => {
+                let server = server.clone();
+                actix_rt::spawn(async move {
+                    if let Err(err) = server.shut_down().await {
+                        log::warn!("embedded server shutdown: {err}");
+                    }
+                });
+            }
+            (FaultKind::Shutdown, None) => {
                 // External target: existing connections reset, then new ones refused.
                 if let Some(control) = self.proxy.clone() {
                     control.set(Some(ProxyFault::Reset));
@@ -96,67 +79,45 @@ impl FaultActions {
                     });
                 }
             }
-            FaultKind::Shutdown => {
-                let server = Rc::clone(&self.server);
-                actix_rt::spawn(async move {
-                    let taken = server.borrow_mut().take();
-                    if let Some(mut s) = taken {
-                        s.shut_down().await;
-                        *server.borrow_mut() = Some(s);
-                    }
-                });
+            (FaultKind::Exec { start, .. }, _) if self.run_exec => {
+                self.exec(i, "start", start.clone())
             }
-            FaultKind::Exec { start, .. } if self.run_exec => self.exec(i, "start", start.clone()),
-            FaultKind::Exec { .. } => self.log("exec fault runs on shard 1 only"),
-            other => log::warn!(
+            (FaultKind::Exec { .. }, _) => self.log("exec fault runs on shard 1 only"),
+            (other, _) => log::warn!(
                 "fault kind `{}` has no fault proxy to act through; ignored",
                 other.name()
             ),
         }
     }
 
-    /// Fault `i`'s window closes.
-    pub fn end(&mut self, i: usize) {
-        if !self.active.get(i).copied().unwrap_or(false) {
-            return;
-        }
-        self.active[i] = false;
-        let Some(fault) = self.faults.get(i).cloned() else {
-            return;
-        };
+    /// `fault`'s window closes.
+    pub fn end(&self, fault: &FaultWindow) {
+        let i = fault.index;
         self.log(&format!("fault {} ({}) ended", i + 1, fault.kind.name()));
         if let Some(control) = &self.proxy {
-            if Self::proxy_fault(&fault.kind).is_some() || self.server.borrow().is_none() {
+            if fault.kind.needs_proxy() || self.server.is_none() {
                 control.set(None);
             }
         }
-        match &fault.kind {
-            FaultKind::Shutdown => {
-                let server = Rc::clone(&self.server);
+        match (&fault.kind, &self.server) {
+            (FaultKind::Shutdown, Some(server)) => {
+                let server = server.clone();
+                let log_path = self.log_path.clone();
+                let run_start = self.run_start;
                 actix_rt::spawn(async move {
-                    // The shutdown may still hold the server for a moment.
-                    for _ in 0..1000 {
-                        let taken = server.borrow_mut().take();
-                        if let Some(mut s) = taken {
-                            if let Err(err) = s.restart().await {
-                                log::error!("embedded server could not listen again: {err}");
-                            }
-                            *server.borrow_mut() = Some(s);
-                            return;
-                        }
-                        actix_rt::time::sleep(std::time::Duration::from_millis(5)).await;
+                    if let Err(err) = server.restart().await {
+                        let line = format!(
+                            "fault {} (shutdown): the embedded server could not listen again: {err}",
+                            i + 1
+                        );
+                        log::error!("{line}");
+                        eprintln!("streamsoak: error: {line}");
+                        append(log_path.as_ref(), run_start, &line);
                     }
                 });
             }
-            FaultKind::Exec { end, .. } if self.run_exec => self.exec(i, "end", end.clone()),
+            (FaultKind::Exec { end, .. }, _) if self.run_exec => self.exec(i, "end", end.clone()),
             _ => {}
-        }
-    }
-
-    /// Closes every open window (the run is over).
-    pub fn end_all(&mut self) {
-        for i in 0..self.faults.len() {
-            self.end(i);
         }
     }
 

@@ -21,17 +21,15 @@ pub mod progress;
 pub mod session;
 pub mod supervisor;
 
-use std::cell::RefCell;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
-use crate::client::{CancelHandle, PreparedRequest};
+use crate::client::CancelHandle;
 use crate::engine::collector::{Collector, CollectorParts, LiveWriters};
 use crate::engine::fault_actions::FaultActions;
 use crate::engine::faults::FaultClock;
@@ -41,10 +39,10 @@ use crate::engine::session::SessionConfig;
 use crate::engine::supervisor::{Supervisor, SupervisorParts};
 use crate::error::Error;
 use crate::faults::FaultProxy;
-use crate::load::executor::Plan;
+use crate::faults::FaultSchedule;
+use crate::load::executor::{ArrivalSchedule, Plan};
 use crate::report::RunSummary;
-use crate::scenario::FaultKind;
-use crate::scenario::{Scenario, Target};
+use crate::scenario::{FaultKind, FaultSpec, Scenario, Target};
 use crate::server::{EmbeddedServer, ServerConfig};
 
 /// How to run a scenario.
@@ -74,58 +72,112 @@ pub fn run(scenario: &Scenario, opts: &RunOptions) -> Result<RunSummary, Error> 
     result
 }
 
+/// What a run derives from a validated scenario and its shard, before any
+/// I/O. Infallible on purpose: every value it reads was validated when the
+/// scenario was loaded, so whatever `check` accepts, `run` accepts; what
+/// can still fail at run time is I/O (binding, resolving, writing).
+#[derive(Debug, Clone)]
+pub struct RunPlan {
+    /// This shard's plan (session targets split; the whole plan unsharded).
+    pub plan: Plan,
+    /// Open model: this shard's arrivals, every N-th of the whole plan's
+    /// schedule starting at its own offset (shards interleave, they do not
+    /// fire in lockstep); `None` for the closed model.
+    pub arrivals: Option<ArrivalSchedule>,
+    /// Open model: this shard's concurrency cap.
+    pub max_sessions: usize,
+    /// Most sessions alive at once (sizes the connection pools).
+    pub peak: usize,
+    /// First session id (shards offset theirs so ids stay distinct).
+    pub first_id: u64,
+    /// Seed of this shard's sessions (distinct per shard).
+    pub seed: u64,
+    /// `{{shard}}`: I of `--shard I/N`, 0 unsharded.
+    pub shard: u64,
+    /// Whether sessions go through the fault proxy: a proxied fault kind,
+    /// a `shutdown` of an external target, or `proxy = true`.
+    pub needs_proxy: bool,
+}
+
+impl RunPlan {
+    /// The run plan of `scenario` for `shard` (`--shard I/N`, I from 1).
+    pub fn new(scenario: &Scenario, shard: Option<(u32, u32)>) -> RunPlan {
+        let whole = &scenario.load.plan;
+        let plan = match shard {
+            Some((i, n)) => whole.shard(i - 1, n),
+            None => whole.clone(),
+        };
+        let open = whole.kind().is_arrival_rate();
+        let arrivals = open.then(|| match shard {
+            Some((i, n)) => ArrivalSchedule::sharded(whole, i - 1, n),
+            None => ArrivalSchedule::new(whole),
+        });
+        let cap = scenario.load.max_sessions.unwrap_or(u32::MAX / 2);
+        let max_sessions = match shard {
+            Some((i, n)) => crate::load::executor::split_sessions(cap, i - 1, n),
+            None => cap,
+        }
+        .max(1) as usize;
+        let peak = if open {
+            max_sessions.min(100_000)
+        } else {
+            plan.peak().ceil() as usize
+        };
+        let external = matches!(scenario.target, Target::Url(_));
+        let needs_proxy = scenario.proxy
+            || scenario
+                .faults
+                .any(|k| k.needs_proxy() || (external && *k == FaultKind::Shutdown));
+        RunPlan {
+            plan,
+            arrivals,
+            max_sessions,
+            peak,
+            first_id: shard.map_or(1, |(i, _)| u64::from(i) * 1_000_000_000 + 1),
+            seed: scenario.seed
+                ^ u64::from(shard.map_or(0, |s| s.0)).wrapping_mul(0xA076_1D64_78BD_642F),
+            shard: shard.map_or(0, |(i, _)| u64::from(i)),
+            needs_proxy,
+        }
+    }
+}
+
 async fn run_in_system(scenario: &Scenario, opts: &RunOptions) -> Result<RunSummary, Error> {
     let cores = if opts.arbiters == 0 {
         std::thread::available_parallelism().map_or(2, |n| n.get())
     } else {
         opts.arbiters
     };
+    let run = RunPlan::new(scenario, opts.shard);
     let server = match &scenario.target {
         Target::Embedded => {
             let config = ServerConfig {
-                events: scenario.server.events,
-                interval: scenario.server.interval,
-                first_event_delay: scenario.server.first_event_delay,
-                payload_bytes: scenario.server.payload_bytes,
-                fail_rate: scenario.server.fail_rate,
-                seed: scenario.seed,
                 workers: cores.clamp(1, 4),
+                ..scenario.server.clone()
             };
             let addr = SocketAddr::from(([127, 0, 0, 1], 0));
             let server = EmbeddedServer::start(config, addr).await.map_err(|err| {
                 Error::Runtime(format!("the embedded server could not start: {err}"))
             })?;
-            Some(server)
+            Some(server.into_control())
         }
         Target::Url(_) => None,
     };
-    let base = match (&scenario.target, &server) {
+    let target_base = match (&scenario.target, &server) {
         (_, Some(s)) => s.base_url(),
         (Target::Url(url), None) => url.clone(),
         (Target::Embedded, None) => unreachable!("embedded target always has a server"),
     };
-    let proxy = start_proxy(scenario, &base)?;
+    let proxy = if run.needs_proxy {
+        Some(start_proxy(&target_base)?)
+    } else {
+        None
+    };
     let base = match &proxy {
         Some(p) => format!("http://{}", p.local_addr()),
-        None => base,
+        None => target_base,
     };
-    let url = format!("{base}{}", scenario.request.path);
-    let request = PreparedRequest::from_spec(&scenario.request, &url)?;
-    let (retry, breaker) = crate::client::policies(&scenario.retry, &scenario.breaker)?;
-    let plan = scenario_plan(scenario, opts.shard)?;
-    let max_sessions = match opts.shard {
-        Some((i, n)) => crate::load::executor::split_sessions(
-            scenario.load.max_sessions.unwrap_or(u32::MAX / 2),
-            i - 1,
-            n,
-        ),
-        None => scenario.load.max_sessions.unwrap_or(u32::MAX / 2),
-    } as usize;
-    let peak = if plan.kind().is_arrival_rate() {
-        max_sessions.min(100_000)
-    } else {
-        plan.peak().ceil() as usize
-    };
+    let request = scenario.request.prepare(&base);
 
     let run_start = Instant::now();
     let started_at = SystemTime::now();
@@ -133,17 +185,17 @@ async fn run_in_system(scenario: &Scenario, opts: &RunOptions) -> Result<RunSumm
     let cfg = Arc::new(SessionConfig {
         request,
         stream: scenario.stream.clone(),
-        retry,
-        breaker,
+        retry: scenario.retry,
+        breaker: scenario.breaker,
         http: scenario.http.clone(),
         body: scenario.request.body.clone(),
         think_time: scenario.load.think_time,
-        seed: scenario.seed
-            ^ u64::from(opts.shard.map_or(0, |s| s.0)).wrapping_mul(0xA076_1D64_78BD_642F),
+        seed: run.seed,
+        shard: run.shard,
         run_start,
-        connections_per_arbiter: peak.div_ceil(cores).max(1),
+        connections_per_arbiter: run.peak.div_ceil(cores).max(1),
         events_out: opts.events_out.is_some(),
-        open_model: plan.kind().is_arrival_rate(),
+        open_model: run.plan.kind().is_arrival_rate(),
         faults: Arc::clone(&clock),
     });
 
@@ -155,6 +207,12 @@ async fn run_in_system(scenario: &Scenario, opts: &RunOptions) -> Result<RunSumm
         &scenario.name,
         opts.events_out.as_ref(),
     )?;
+    let fault_list: Vec<FaultSpec> = scenario
+        .faults
+        .in_file_order()
+        .into_iter()
+        .cloned()
+        .collect();
     let collector = Collector::new(CollectorParts {
         arbiters: handles.clone(),
         interval: scenario.load.interval,
@@ -163,38 +221,34 @@ async fn run_in_system(scenario: &Scenario, opts: &RunOptions) -> Result<RunSumm
         name: scenario.name.clone(),
         target: scenario.target.display_redacted(),
         shard: opts.shard,
-        planned: plan.total_duration(),
+        planned: run.plan.total_duration(),
         writers,
         progress: Progress::new(opts.progress),
-        faults: scenario.faults.clone(),
+        faults: fault_list,
         clock: Arc::clone(&clock),
     })
     .start();
 
-    let server = Rc::new(RefCell::new(server));
-    let actions = Rc::new(RefCell::new(FaultActions::new(
-        scenario.faults.clone(),
-        Rc::clone(&server),
+    let actions = FaultActions::new(
+        server.clone(),
         proxy.as_ref().map(FaultProxy::control),
         Some(opts.out_dir.join("faults.log")),
         run_start,
         opts.shard.is_none_or(|(i, _)| i == 1),
-    )));
+    );
     let (cancel, _) = CancelHandle::new();
     let (reply, done) = oneshot::channel();
-    let first_id = opts
-        .shard
-        .map_or(1, |(i, _)| u64::from(i) * 1_000_000_000 + 1);
     let supervisor = Supervisor::new(SupervisorParts {
-        plan,
+        plan: run.plan,
+        arrivals: run.arrivals,
         arbiters: handles,
         cfg,
         collector,
         cancel,
-        max_sessions,
-        first_id,
+        max_sessions: run.max_sessions,
+        first_id: run.first_id,
         reply,
-        faults: scenario.faults.clone(),
+        faults: FaultSchedule::new(scenario.faults.clone()),
         actions,
     })
     .start();
@@ -208,8 +262,7 @@ async fn run_in_system(scenario: &Scenario, opts: &RunOptions) -> Result<RunSumm
     if let Some(proxy) = proxy {
         proxy.shutdown().await;
     }
-    let taken = server.borrow_mut().take();
-    if let Some(server) = taken {
+    if let Some(server) = server {
         server.stop().await;
     }
     let (summary, write_error) =
@@ -220,54 +273,24 @@ async fn run_in_system(scenario: &Scenario, opts: &RunOptions) -> Result<RunSumm
     Ok(summary)
 }
 
-/// Starts the fault proxy in front of the target when a fault needs it
-/// (`refuse`, `reset`, `stall`, `latency`, `status`, `shutdown` of an
-/// external target) or the scenario asks for it (`proxy = true`).
-fn start_proxy(scenario: &Scenario, base: &str) -> Result<Option<FaultProxy>, Error> {
-    let external = matches!(scenario.target, Target::Url(_));
-    let needed = scenario.proxy
-        || scenario
-            .faults
-            .iter()
-            .any(|f| f.kind.needs_proxy() || (external && f.kind == FaultKind::Shutdown));
-    if !needed {
-        return Ok(None);
-    }
+/// Starts the fault proxy in front of `base` (an `http://` URL: the
+/// scenario loader refuses proxied faults and `proxy = true` on `https://`
+/// targets).
+fn start_proxy(base: &str) -> Result<FaultProxy, Error> {
     let uri: awc::http::Uri = base
         .parse()
-        .map_err(|_| Error::Usage(format!("target `{base}` is not a URL")))?;
-    if uri.scheme_str() == Some("https") {
-        return Err(Error::Usage(
-            "faults through the fault proxy (refuse, reset, stall, latency, status) need an http:// target in this version; use kind = \"exec\" against https targets".into(),
-        ));
-    }
+        .map_err(|_| Error::Runtime(format!("target `{base}` is not a URL")))?;
     let host = uri.host().unwrap_or("127.0.0.1").trim_matches(['[', ']']);
     let port = uri.port_u16().unwrap_or(80);
     let upstream = std::net::ToSocketAddrs::to_socket_addrs(&(host, port))
-        .map_err(|err| Error::Usage(format!("target host `{host}` cannot be resolved: {err}")))?
+        .map_err(|err| Error::Runtime(format!("target host `{host}` cannot be resolved: {err}")))?
         .next()
-        .ok_or_else(|| Error::Usage(format!("target host `{host}` has no address")))?;
+        .ok_or_else(|| Error::Runtime(format!("target host `{host}` has no address")))?;
     let listen = SocketAddr::from(([127, 0, 0, 1], 0));
     let proxy = FaultProxy::start(listen, upstream)
         .map_err(|err| Error::Runtime(format!("the fault proxy could not start: {err}")))?;
     log::info!("fault proxy on {} → {upstream}", proxy.local_addr());
-    Ok(Some(proxy))
-}
-
-/// The executor plan of a scenario ([`crate::scenario::LoadSpec::plan`]),
-/// sliced for a shard (`shard` is `--shard I/N`, I from 1).
-///
-/// # Errors
-/// [`Error::Usage`] when the stages do not make a plan.
-pub fn scenario_plan(scenario: &Scenario, shard: Option<(u32, u32)>) -> Result<Plan, Error> {
-    let plan = scenario
-        .load
-        .plan()
-        .map_err(|err| Error::Usage(format!("load plan: {err}")))?;
-    Ok(match shard {
-        Some((i, n)) => plan.shard(i - 1, n),
-        None => plan,
-    })
+    Ok(proxy)
 }
 
 /// First Ctrl+C / SIGTERM: drain with a short grace; second: abort.

@@ -49,6 +49,8 @@ pub struct SessionConfig {
     pub think_time: Duration,
     /// Run seed; a session's RNG is seeded from it and the session id.
     pub seed: u64,
+    /// `{{shard}}` in bodies: I of `--shard I/N`, 0 unsharded.
+    pub shard: u64,
     /// When the run started.
     pub run_start: Instant,
     /// Most sessions one arbiter will hold (sizes the connection pool).
@@ -142,7 +144,7 @@ impl Session {
         self.body.clear();
         self.cfg
             .body
-            .render(self.id, self.iteration, &mut self.body);
+            .render_sharded(self.id, self.iteration, self.cfg.shard, &mut self.body);
         self.iteration += 1;
         let body = Bytes::copy_from_slice(&self.body);
         runner.stats.streams += 1;

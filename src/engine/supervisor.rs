@@ -6,10 +6,13 @@
 //! the grace period, then are cancelled) → *finished* (the collector writes
 //! the report). A signal moves running → draining with a short grace; a
 //! second signal cancels everything at once.
+//!
+//! Timers are deadlines, not polls: the open model sleeps until the next
+//! arrival is due ([`ArrivalSchedule::peek`]), faults fire when the
+//! [`FaultSchedule`] says the next window opens or closes; only the closed
+//! model re-reads its (continuous) session target every 100 ms.
 
-use std::cell::RefCell;
 use std::collections::HashMap;
-use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,15 +27,16 @@ use crate::engine::messages::{
     ArrivalsDropped, Finish, Interrupt, SessionIdle, SessionStopped, StartStream, StopSession,
 };
 use crate::engine::session::{Session, SessionConfig};
+use crate::faults::{FaultChange, FaultSchedule};
 use crate::load::executor::{ArrivalSchedule, Plan};
 use crate::metrics::SessionStats;
 use crate::report::{ReportError, RunSummary};
-use crate::scenario::FaultSpec;
 
 /// How often the closed model re-reads its target session count.
 const RAMP_TICK: Duration = Duration::from_millis(100);
-/// How often the open model dispatches due arrivals.
-const ARRIVAL_TICK: Duration = Duration::from_millis(1);
+/// Arrivals due within this much of each other are dispatched in one wake-up
+/// (the timer's resolution is a millisecond anyway).
+const ARRIVAL_SLACK: Duration = Duration::from_micros(500);
 /// In-flight streams get this long after Ctrl+C / SIGTERM.
 const INTERRUPT_GRACE: Duration = Duration::from_secs(3);
 /// In-flight streams get at most this long after the plan ends.
@@ -67,16 +71,19 @@ pub struct Supervisor {
     dropped: u64,
     phase: Phase,
     reply: Option<oneshot::Sender<(RunSummary, Option<ReportError>)>>,
-    faults: Vec<FaultSpec>,
+    faults: FaultSchedule,
     clock: Arc<FaultClock>,
-    actions: Rc<RefCell<FaultActions>>,
+    actions: FaultActions,
     end_grace: Duration,
 }
 
 /// Everything the supervisor needs to run.
 pub struct SupervisorParts {
-    /// The executor plan (already sharded).
+    /// The executor plan (already sharded: this shard's session targets).
     pub plan: Plan,
+    /// Open model: this shard's arrivals (every N-th of the whole plan's,
+    /// so shards do not fire in lockstep); `None` for the closed model.
+    pub arrivals: Option<ArrivalSchedule>,
     /// One per core.
     pub arbiters: Vec<ArbiterHandle>,
     /// Shared session settings.
@@ -91,19 +98,18 @@ pub struct SupervisorParts {
     pub first_id: u64,
     /// Where the summary goes when the run is over.
     pub reply: oneshot::Sender<(RunSummary, Option<ReportError>)>,
-    /// The scenario's faults.
-    pub faults: Vec<FaultSpec>,
+    /// The scenario's faults, none open yet.
+    pub faults: FaultSchedule,
     /// How faults act on the target.
-    pub actions: Rc<RefCell<FaultActions>>,
+    pub actions: FaultActions,
 }
 
 impl Supervisor {
     /// A supervisor from its parts.
     pub fn new(parts: SupervisorParts) -> Supervisor {
-        let open = parts.plan.kind().is_arrival_rate();
         let end_grace = parts.cfg.stream.max_duration.min(END_GRACE);
         Supervisor {
-            schedule: open.then(|| ArrivalSchedule::new(&parts.plan)),
+            schedule: parts.arrivals,
             plan: parts.plan,
             arbiters: parts.arbiters,
             clock: Arc::clone(&parts.cfg.faults),
@@ -176,7 +182,7 @@ impl Supervisor {
         let mut dropped = 0;
         let mut ended = false;
         while let Some(schedule) = self.schedule.as_mut() {
-            let Some(at) = schedule.next_due(elapsed) else {
+            let Some(at) = schedule.next_due(elapsed + ARRIVAL_SLACK) else {
                 ended = schedule.peek().is_none();
                 break;
             };
@@ -197,7 +203,17 @@ impl Supervisor {
         }
         if ended || elapsed >= self.plan.total_duration() {
             self.drain(ctx, self.end_grace);
+            return;
         }
+        // Sleep until the next arrival is due (or the plan ends), not a tick.
+        let next = self
+            .schedule
+            .as_mut()
+            .and_then(ArrivalSchedule::peek)
+            .unwrap_or(self.plan.total_duration())
+            .min(self.plan.total_duration());
+        let wait = next.saturating_sub(self.elapsed() + ARRIVAL_SLACK);
+        ctx.run_later(wait, |act, ctx| act.dispatch_arrivals(ctx));
     }
 
     /// Stops starting streams; sessions finish theirs within `grace`, then are cancelled.
@@ -223,7 +239,8 @@ impl Supervisor {
             return;
         }
         self.phase = Phase::Finished;
-        self.actions.borrow_mut().end_all();
+        let closing = self.faults.end_all();
+        self.apply_faults(&closing);
         let Some(reply) = self.reply.take() else {
             return;
         };
@@ -237,22 +254,40 @@ impl Supervisor {
         });
     }
 
-    fn schedule_faults(&mut self, ctx: &mut Context<Self>) {
-        let elapsed = self.elapsed();
-        for (i, fault) in self.faults.iter().enumerate() {
-            let start_in = fault.at.saturating_sub(elapsed);
-            let end_in = (fault.at + fault.duration).saturating_sub(elapsed);
-            ctx.run_later(start_in, move |act, _| {
-                if act.phase == Phase::Finished {
-                    return;
+    /// Applies what the fault schedule says is due now, then sleeps until
+    /// its next change.
+    fn fault_tick(&mut self, ctx: &mut Context<Self>) {
+        if self.phase == Phase::Finished {
+            return;
+        }
+        let t = self.elapsed();
+        let changes = self.faults.advance(t);
+        self.apply_faults(&changes);
+        if let Some(next) = self.faults.next_change_after(t) {
+            ctx.run_later(next.saturating_sub(self.elapsed()), |act, ctx| {
+                act.fault_tick(ctx)
+            });
+        }
+    }
+
+    /// Starts and ends fault windows on the target, and marks them on the
+    /// clock the sessions attribute `open` and `recover` samples with.
+    fn apply_faults(&mut self, changes: &[FaultChange]) {
+        for change in changes {
+            let (FaultChange::Started(i) | FaultChange::Ended(i)) = *change;
+            let Some(window) = self.faults.plan().windows().iter().find(|w| w.index == i) else {
+                continue;
+            };
+            match change {
+                FaultChange::Started(_) => {
+                    self.clock.mark_started(i, Instant::now());
+                    self.actions.start(window);
                 }
-                act.clock.mark_started(i, Instant::now());
-                act.actions.borrow_mut().start(i);
-            });
-            ctx.run_later(end_in, move |act, _| {
-                act.actions.borrow_mut().end(i);
-                act.clock.mark_ended(i, Instant::now());
-            });
+                FaultChange::Ended(_) => {
+                    self.actions.end(window);
+                    self.clock.mark_ended(i, Instant::now());
+                }
+            }
         }
     }
 }
@@ -261,10 +296,9 @@ impl Actor for Supervisor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        self.schedule_faults(ctx);
+        self.fault_tick(ctx);
         if self.schedule.is_some() {
             self.dispatch_arrivals(ctx);
-            ctx.run_interval(ARRIVAL_TICK, |act, ctx| act.dispatch_arrivals(ctx));
         } else {
             self.ramp(ctx);
             ctx.run_interval(RAMP_TICK, |act, ctx| act.ramp(ctx));

@@ -77,7 +77,9 @@ mod conn;
 pub mod plan;
 pub mod proxy;
 
-pub use plan::{FaultPlan, FaultWindow, OverlapError, ProxyFault};
+pub use plan::{
+    FaultChange, FaultKind, FaultPlan, FaultSchedule, FaultWindow, OverlapError, ProxyFault,
+};
 pub use proxy::{FaultProxy, ProxyControl, ProxyStats};
 
 #[cfg(test)]

@@ -1,10 +1,17 @@
-//! The fault schedule: which proxy fault is active when, as pure data.
+//! The fault schedule: which fault is active when, as pure data.
 //!
-//! A [`FaultPlan`] owns no clock. Times are [`Duration`]s since the start of
+//! [`FaultKind`] is the whole vocabulary of `[[faults]]` (the scenario loader
+//! validates into it; the proxy's own subset is [`ProxyFault`]). A
+//! [`FaultPlan`] owns no clock. Times are [`Duration`]s since the start of
 //! the run, and the caller asks "what is active at `t`?" ([`FaultPlan::active_at`])
 //! and "when does that next change?" ([`FaultPlan::next_change_after`]), then
 //! sets a timer for the answer itself. That keeps the schedule testable
 //! without a runtime and lets the engine drive it from its own tick.
+//!
+//! [`FaultSchedule`] is the plan plus which windows are open: the engine's
+//! supervisor calls [`FaultSchedule::advance`] with the run time whenever
+//! [`FaultSchedule::next_change_after`] said something changes, and applies
+//! the [`FaultChange`]s it returns; nothing else keeps fault time.
 //!
 //! Windows are half-open, `[at, at + duration)`: a fault that starts at
 //! 2 min and lasts 30 s is active at 2 min and no longer at 2 min 30 s, so
@@ -54,18 +61,109 @@ impl ProxyFault {
     }
 }
 
-/// One scheduled fault: `fault` is active during `[at, at + duration)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a `[[faults]]` entry does (`kind = "..."`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FaultKind {
+    /// Embedded target: the server stops (listener closed, streams cut) and
+    /// listens again after `for`. External target: the proxy resets every
+    /// connection, then refuses new ones.
+    Shutdown,
+    /// Connections are refused.
+    Refuse,
+    /// Connections are reset mid-stream.
+    Reset,
+    /// Streams stop sending (no bytes) but stay open.
+    Stall,
+    /// Every response chunk is delayed by this much (`latency = "300ms"`, required).
+    Latency(Duration),
+    /// Requests are answered with `status` (`status = 503` default; 400..=599).
+    Status {
+        /// The status code.
+        status: u16,
+        /// `retry_after`: a Retry-After header to send, if any.
+        retry_after: Option<Duration>,
+    },
+    /// Runs shell command `start` at `at` and `end` (may be empty) after `for`.
+    Exec {
+        /// Command run at the fault's start.
+        start: String,
+        /// Command run at its end; empty = none.
+        end: String,
+    },
+}
+
+impl FaultKind {
+    /// One fault of each kind, with placeholder settings; their
+    /// [`name`](FaultKind::name)s are the valid `kind` spellings.
+    pub const EACH: [FaultKind; 7] = [
+        FaultKind::Shutdown,
+        FaultKind::Refuse,
+        FaultKind::Reset,
+        FaultKind::Stall,
+        FaultKind::Latency(Duration::ZERO),
+        FaultKind::Status {
+            status: 503,
+            retry_after: None,
+        },
+        FaultKind::Exec {
+            start: String::new(),
+            end: String::new(),
+        },
+    ];
+
+    /// The `kind` spelling (also the `kind` column of `faults.csv`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            FaultKind::Shutdown => "shutdown",
+            FaultKind::Refuse => "refuse",
+            FaultKind::Reset => "reset",
+            FaultKind::Stall => "stall",
+            FaultKind::Latency(_) => "latency",
+            FaultKind::Status { .. } => "status",
+            FaultKind::Exec { .. } => "exec",
+        }
+    }
+
+    /// What the proxy does for this kind, when the proxy applies it
+    /// (`shutdown` and `exec` act on the target itself).
+    pub fn proxy_fault(&self) -> Option<ProxyFault> {
+        Some(match self {
+            FaultKind::Refuse => ProxyFault::Refuse,
+            FaultKind::Reset => ProxyFault::Reset,
+            FaultKind::Stall => ProxyFault::Stall,
+            FaultKind::Latency(d) => ProxyFault::Latency(*d),
+            FaultKind::Status {
+                status,
+                retry_after,
+            } => ProxyFault::Status {
+                status: *status,
+                retry_after: *retry_after,
+            },
+            FaultKind::Shutdown | FaultKind::Exec { .. } => return None,
+        })
+    }
+
+    /// Whether the fault is applied by the built-in fault proxy.
+    pub fn needs_proxy(&self) -> bool {
+        self.proxy_fault().is_some()
+    }
+}
+
+/// One scheduled fault (a validated `[[faults]]` entry): `kind` is active
+/// during `[at, at + duration)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FaultWindow {
     /// Position of the fault in the scenario's `[[faults]]` list (the
-    /// `fault` column of `faults.csv`).
+    /// `fault` column of `faults.csv` is `index + 1`).
     pub index: usize,
     /// Start, from the start of the run.
     pub at: Duration,
-    /// Length of the window.
+    /// Length of the window (key `for`).
     pub duration: Duration,
-    /// What the proxy does during the window.
-    pub fault: ProxyFault,
+    /// What happens during the window.
+    pub kind: FaultKind,
+    /// Line of the `[[faults]]` header in the scenario file (0: from `--set`).
+    pub line: usize,
 }
 
 impl FaultWindow {
@@ -89,9 +187,10 @@ impl FaultWindow {
     }
 }
 
-/// Two windows that share an instant; one proxy applies one fault at a time,
-/// so a plan that drives a proxy must have none. Fix by moving or shortening
-/// one of the two faults in the scenario.
+/// Two windows that share an instant. The rule is one fault at a time: a
+/// proxy applies one fault at a time, and a shutdown composed with a proxy
+/// fault or a command has no single meaning, so the scenario loader refuses
+/// overlaps. Fix by moving or shortening one of the two faults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
 #[error("fault {first} overlaps fault {second} (from {at:?})")]
 pub struct OverlapError {
@@ -103,22 +202,23 @@ pub struct OverlapError {
     pub at: Duration,
 }
 
-/// The schedule of proxy faults for one run, sorted by start.
+/// The schedule of faults for one run, sorted by start.
 ///
 /// ```
 /// use std::time::Duration;
-/// use streamsoak::faults::{FaultPlan, FaultWindow, ProxyFault};
+/// use streamsoak::faults::{FaultKind, FaultPlan, FaultWindow};
 ///
 /// let secs = Duration::from_secs;
 /// let plan = FaultPlan::new(vec![FaultWindow {
 ///     index: 0,
 ///     at: secs(120),
 ///     duration: secs(30),
-///     fault: ProxyFault::Refuse,
+///     kind: FaultKind::Refuse,
+///     line: 0,
 /// }]);
-/// let now = |t| plan.active_at(secs(t)).next().map(|w| w.fault);
+/// let now = |t| plan.active_at(secs(t)).next().map(|w| w.kind.name());
 /// assert_eq!(now(119), None);
-/// assert_eq!(now(130), Some(ProxyFault::Refuse));
+/// assert_eq!(now(130), Some("refuse"));
 /// assert_eq!(plan.next_change_after(secs(130)), Some(secs(150)));
 /// assert_eq!(now(150), None);
 /// assert_eq!(plan.next_change_after(secs(150)), None);
@@ -130,7 +230,7 @@ pub struct FaultPlan {
 
 impl FaultPlan {
     /// A plan of these windows, sorted by start then index. Overlaps are
-    /// allowed here (see [`FaultPlan::overlapping`] to reject them).
+    /// allowed here (see [`FaultPlan::ensure_disjoint`] to reject them).
     pub fn new(mut windows: Vec<FaultWindow>) -> Self {
         windows.sort_by_key(|w| (w.at, w.index));
         FaultPlan { windows }
@@ -141,9 +241,27 @@ impl FaultPlan {
         &self.windows
     }
 
+    /// The windows in `[[faults]]` order (by index), as reports list them.
+    pub fn in_file_order(&self) -> Vec<&FaultWindow> {
+        let mut out: Vec<&FaultWindow> = self.windows.iter().collect();
+        out.sort_by_key(|w| w.index);
+        out
+    }
+
+    /// How many windows.
+    pub fn len(&self) -> usize {
+        self.windows.len()
+    }
+
     /// Whether the plan has no window.
     pub fn is_empty(&self) -> bool {
         self.windows.is_empty()
+    }
+
+    /// Whether any window is applied through the fault proxy, or is a
+    /// `shutdown` (which the proxy applies for an external target).
+    pub fn any(&self, f: impl Fn(&FaultKind) -> bool) -> bool {
+        self.windows.iter().any(|w| f(&w.kind))
     }
 
     /// The windows active at `t`, in start order.
@@ -190,6 +308,85 @@ impl FaultPlan {
     }
 }
 
+/// A window opening or closing, as [`FaultSchedule::advance`] reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultChange {
+    /// Window `index` opened.
+    Started(usize),
+    /// Window `index` closed.
+    Ended(usize),
+}
+
+/// A [`FaultPlan`] being run: which windows are open. Pure (the caller
+/// passes the run time in), in the breaker's shape: `advance(t)` applies
+/// what is due, `next_change_after(t)` says when to call it again.
+#[derive(Debug, Clone)]
+pub struct FaultSchedule {
+    plan: FaultPlan,
+    /// Open windows, by position in `plan.windows()`.
+    open: Vec<bool>,
+    /// Windows that opened once (a window opens at most once).
+    done: Vec<bool>,
+}
+
+impl FaultSchedule {
+    /// The schedule of `plan`, nothing open yet.
+    pub fn new(plan: FaultPlan) -> FaultSchedule {
+        let n = plan.len();
+        FaultSchedule {
+            plan,
+            open: vec![false; n],
+            done: vec![false; n],
+        }
+    }
+
+    /// The plan.
+    pub fn plan(&self) -> &FaultPlan {
+        &self.plan
+    }
+
+    /// The changes due at run time `t`: windows that ended (first) and
+    /// windows that started since the last call, each once. A window whose
+    /// whole span passed between two calls starts and ends in the same answer.
+    pub fn advance(&mut self, t: Duration) -> Vec<FaultChange> {
+        let mut ended = Vec::new();
+        let mut started = Vec::new();
+        for (i, w) in self.plan.windows.iter().enumerate() {
+            if self.open[i] && t >= w.end() {
+                self.open[i] = false;
+                ended.push(FaultChange::Ended(w.index));
+            } else if !self.done[i] && t >= w.at && !w.duration.is_zero() {
+                self.done[i] = true;
+                started.push(FaultChange::Started(w.index));
+                if t >= w.end() {
+                    started.push(FaultChange::Ended(w.index));
+                } else {
+                    self.open[i] = true;
+                }
+            }
+        }
+        ended.extend(started);
+        ended
+    }
+
+    /// When [`FaultSchedule::advance`] next has something to say, after `t`.
+    pub fn next_change_after(&self, t: Duration) -> Option<Duration> {
+        self.plan.next_change_after(t)
+    }
+
+    /// Closes every open window (the run is over): their `Ended` changes.
+    pub fn end_all(&mut self) -> Vec<FaultChange> {
+        let mut out = Vec::new();
+        for (i, w) in self.plan.windows.iter().enumerate() {
+            if std::mem::take(&mut self.open[i]) {
+                out.push(FaultChange::Ended(w.index));
+            }
+            self.done[i] = true;
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,26 +395,27 @@ mod tests {
         Duration::from_secs(secs)
     }
 
-    fn window(index: usize, at: u64, len: u64, fault: ProxyFault) -> FaultWindow {
+    fn window(index: usize, at: u64, len: u64, kind: FaultKind) -> FaultWindow {
         FaultWindow {
             index,
             at: s(at),
             duration: s(len),
-            fault,
+            kind,
+            line: 0,
         }
     }
 
     /// refuse [10, 20), stall [20, 25), latency [40, 70), empty status at 50.
     fn plan() -> FaultPlan {
         FaultPlan::new(vec![
-            window(2, 40, 30, ProxyFault::Latency(Duration::from_millis(300))),
-            window(0, 10, 10, ProxyFault::Refuse),
-            window(1, 20, 5, ProxyFault::Stall),
+            window(2, 40, 30, FaultKind::Latency(Duration::from_millis(300))),
+            window(0, 10, 10, FaultKind::Refuse),
+            window(1, 20, 5, FaultKind::Stall),
             window(
                 3,
                 50,
                 0,
-                ProxyFault::Status {
+                FaultKind::Status {
                     status: 503,
                     retry_after: None,
                 },
@@ -297,7 +495,7 @@ mod tests {
         type Spec = &'static [(u64, u64)];
         /// Expected overlapping pairs of indices.
         type Pairs = &'static [(usize, usize)];
-        let r = ProxyFault::Reset;
+        let r = FaultKind::Reset;
         let cases: &[(Spec, Pairs)] = &[
             (&[(0, 10), (10, 10)], &[]),
             (&[(0, 10), (9, 10)], &[(0, 1)]),
@@ -310,7 +508,7 @@ mod tests {
             let plan = FaultPlan::new(
                 spec.iter()
                     .enumerate()
-                    .map(|(i, &(at, len))| window(i, at, len, r))
+                    .map(|(i, &(at, len))| window(i, at, len, r.clone()))
                     .collect(),
             );
             let got: Vec<(usize, usize)> = plan
@@ -326,8 +524,8 @@ mod tests {
     #[test]
     fn ensure_disjoint_names_the_first_pair() {
         let plan = FaultPlan::new(vec![
-            window(0, 0, 30, ProxyFault::Stall),
-            window(1, 20, 30, ProxyFault::Refuse),
+            window(0, 0, 30, FaultKind::Stall),
+            window(1, 20, 30, FaultKind::Refuse),
         ]);
         let err = plan.ensure_disjoint().expect_err("windows overlap");
         assert_eq!(
@@ -347,7 +545,8 @@ mod tests {
             index: 0,
             at: s(10),
             duration: Duration::MAX,
-            fault: ProxyFault::Stall,
+            kind: FaultKind::Stall,
+            line: 0,
         };
         assert_eq!(w.end(), Duration::MAX);
         assert!(w.contains(s(1_000_000)));
@@ -371,5 +570,58 @@ mod tests {
         for (fault, name) in cases {
             assert_eq!(fault.as_str(), name);
         }
+    }
+
+    #[test]
+    fn kinds_map_to_proxy_faults() {
+        for kind in FaultKind::EACH {
+            let proxied = kind.proxy_fault();
+            assert_eq!(proxied.is_some(), kind.needs_proxy(), "{}", kind.name());
+            if let Some(p) = proxied {
+                assert_eq!(p.as_str(), kind.name());
+            }
+        }
+        assert!(!FaultKind::Shutdown.needs_proxy());
+        assert_eq!(
+            FaultKind::Latency(s(2)).proxy_fault(),
+            Some(ProxyFault::Latency(s(2)))
+        );
+    }
+
+    #[test]
+    fn schedule_opens_and_closes_each_window_once() {
+        use FaultChange::{Ended, Started};
+        // refuse [10, 20), stall [20, 25), latency [40, 70); status at 50 has no length.
+        let mut schedule = FaultSchedule::new(plan());
+        let steps: &[(u64, &[FaultChange])] = &[
+            (0, &[]),
+            (10, &[Started(0)]),
+            (15, &[]),
+            (20, &[Ended(0), Started(1)]),
+            (25, &[Ended(1)]),
+            (39, &[]),
+            (40, &[Started(2)]),
+            (50, &[]),
+            (70, &[Ended(2)]),
+            (80, &[]),
+        ];
+        for &(t, want) in steps {
+            assert_eq!(schedule.advance(s(t)), want, "t = {t}s");
+        }
+        assert_eq!(schedule.end_all(), []);
+    }
+
+    #[test]
+    fn schedule_catches_up_on_a_late_call_and_end_all_closes_open_windows() {
+        use FaultChange::{Ended, Started};
+        let mut schedule = FaultSchedule::new(plan());
+        // Called late: refuse and stall both passed; latency is open.
+        assert_eq!(
+            schedule.advance(s(45)),
+            [Started(0), Ended(0), Started(1), Ended(1), Started(2)]
+        );
+        assert_eq!(schedule.next_change_after(s(45)), Some(s(70)));
+        assert_eq!(schedule.end_all(), [Ended(2)]);
+        assert_eq!(schedule.advance(s(100)), [], "nothing opens after end_all");
     }
 }

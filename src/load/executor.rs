@@ -130,6 +130,10 @@ pub enum InvalidPlan {
 pub struct Plan {
     kind: ExecutorKind,
     stages: Vec<Stage>,
+    /// Set by [`Plan::shard`]: `(shard, shards)` and the whole plan's
+    /// stages, so session counts are split after rounding (the shards'
+    /// counts then add up to the whole plan's at every instant).
+    slice: Option<(u32, u32, Box<Plan>)>,
 }
 
 /// A stage resolved against its neighbours: absolute start, start and end
@@ -195,7 +199,11 @@ impl Plan {
                 target: s.target,
             });
         }
-        let plan = Plan { kind, stages };
+        let plan = Plan {
+            kind,
+            stages,
+            slice: None,
+        };
         if plan.total_duration().is_zero() {
             return Err(InvalidPlan::ZeroDuration);
         }
@@ -264,7 +272,13 @@ impl Plan {
 
     /// Sessions wanted at `elapsed` (ramping-sessions): the target rounded to
     /// the nearest integer (halves away from zero).
+    ///
+    /// On a [shard](Plan::shard) it is this shard's part of the whole plan's
+    /// rounded count, so the shards together hold exactly the whole count.
     pub fn sessions_at(&self, elapsed: Duration) -> u32 {
+        if let Some((shard, shards, whole)) = &self.slice {
+            return split_sessions(whole.sessions_at(elapsed), *shard, *shards);
+        }
         // `as` saturates (and maps NaN to 0, which validation rules out anyway).
         self.target_at(elapsed).round() as u32
     }
@@ -302,6 +316,8 @@ impl Plan {
                     target: split(s.target),
                 })
                 .collect(),
+            slice: (self.kind == ExecutorKind::RampingSessions)
+                .then(|| (shard, shards, Box::new(self.clone()))),
         }
     }
 }

@@ -54,6 +54,10 @@ pub struct LoadOptions<'a> {
     pub target: Option<String>,
     /// Looks up `${VAR}`s; [`LoadOptions::from_env`] reads the process environment.
     pub env: &'a dyn Fn(&str) -> Option<String>,
+    /// `check`: an unset `${VAR}` is not an error but a name in
+    /// [`Scenario::unset_vars`] (its value reads as empty), so CI can lint
+    /// scenarios before secrets exist. `run` leaves it false and refuses.
+    pub lenient_env: bool,
 }
 
 fn process_env(name: &str) -> Option<String> {
@@ -67,6 +71,7 @@ impl LoadOptions<'static> {
             sets: Vec::new(),
             target: None,
             env: &process_env,
+            lenient_env: false,
         }
     }
 }
@@ -83,6 +88,7 @@ impl fmt::Debug for LoadOptions<'_> {
         f.debug_struct("LoadOptions")
             .field("sets", &self.sets)
             .field("target", &self.target)
+            .field("lenient_env", &self.lenient_env)
             .finish_non_exhaustive()
     }
 }
@@ -172,6 +178,8 @@ fn load_inner(
         loc: &locator,
         env: opts.env,
         base_dir,
+        lenient_env: opts.lenient_env,
+        unset: Default::default(),
     };
     validate::scenario(raw, &ctx, need_name)
 }

@@ -16,7 +16,6 @@ use std::time::Duration;
 use super::spec::*;
 use super::template::BodyTemplate;
 use super::units::{ByteSize, HumanDuration};
-use crate::load::executor::{InvalidPlan, Plan};
 
 /// Where a fault or threshold was written: its line in the file, or
 /// `--set` (line 0, see [`FaultSpec::line`]).
@@ -29,14 +28,9 @@ fn origin(line: usize) -> String {
 }
 
 impl LoadSpec {
-    /// The executor's plan for these stages (whole run, not sharded).
-    ///
-    /// # Errors
-    /// [`InvalidPlan`] when the stages do not make a plan (no stage, a
-    /// negative or non-finite target, zero total duration); a loaded
-    /// [`Scenario`] has already passed this check.
-    pub fn plan(&self) -> Result<Plan, InvalidPlan> {
-        Plan::new(self.executor, self.stages.clone())
+    /// The executor.
+    pub fn executor(&self) -> ExecutorKind {
+        self.plan.kind()
     }
 }
 
@@ -50,8 +44,8 @@ impl Scenario {
     /// Expected number of streams started (see the module doc); `None` when
     /// it cannot be estimated (closed model against an external target).
     pub fn expected_streams(&self) -> Option<f64> {
-        let integral = self.load.plan().ok()?.integral();
-        if self.load.executor.is_arrival_rate() {
+        let integral = self.load.plan.integral();
+        if self.load.executor().is_arrival_rate() {
             return Some(integral);
         }
         let cycle = (self.estimated_stream_time()? + self.load.think_time).as_secs_f64();
@@ -75,12 +69,11 @@ impl Scenario {
             if stream >= st.max_duration {
                 out.push(format!("a stream takes about {} >= stream.max_duration {}: streams will fail with max-duration", d(stream), d(st.max_duration)));
             }
-            if let (true, Some(cap), Ok(plan)) = (
-                self.load.executor.is_arrival_rate(),
+            if let (true, Some(cap)) = (
+                self.load.executor().is_arrival_rate(),
                 self.load.max_sessions,
-                self.load.plan(),
             ) {
-                let needed = plan.peak() * stream.as_secs_f64();
+                let needed = self.load.plan.peak() * stream.as_secs_f64();
                 if needed > f64::from(cap) {
                     out.push(format!("the peak rate needs about {needed:.0} concurrent sessions > max_sessions {cap}: arrivals will be dropped"));
                 }
@@ -172,13 +165,19 @@ impl Scenario {
         writeln!(
             o,
             "  backoff                base {}, factor {}, max {}, jitter {}",
-            d(rt.base),
-            rt.factor,
-            d(rt.max),
-            rt.jitter.as_str()
+            d(rt.backoff.base()),
+            rt.backoff.factor(),
+            d(rt.backoff.max()),
+            rt.backoff.jitter().as_str()
         )?;
         writeln!(o, "  honor_retry_after      {}", rt.honor_retry_after)?;
-        writeln!(o, "  retry_on               {}", rt.retry_on.join(", "))?;
+        let kinds: Vec<&str> = rt
+            .retry_on
+            .iter()
+            .filter(|k| !k.never_retried())
+            .map(|k| k.as_str())
+            .collect();
+        writeln!(o, "  retry_on               {}", kinds.join(", "))?;
         let b = &self.breaker;
         writeln!(o, "[breaker]")?;
         writeln!(o, "  failure_threshold      {}", b.failure_threshold)?;
@@ -191,7 +190,7 @@ impl Scenario {
         writeln!(o, "  idle_conn_timeout      {}", d(h.idle_conn_timeout))?;
         writeln!(o, "  insecure_tls           {}", h.insecure_tls)?;
         writeln!(o, "faults ({})", self.faults.len())?;
-        for (i, f) in self.faults.iter().enumerate() {
+        for f in self.faults.in_file_order() {
             let detail = match &f.kind {
                 FaultKind::Latency(l) => format!(" +{}", d(*l)),
                 FaultKind::Status {
@@ -208,7 +207,7 @@ impl Scenario {
             writeln!(
                 o,
                 "  {}. {}{detail}: {} → {} ({})",
-                i + 1,
+                f.index + 1,
                 f.kind.name(),
                 d(f.at),
                 d(f.at + f.duration),
@@ -228,7 +227,7 @@ impl Scenario {
     fn write_load(&self, o: &mut String) -> std::fmt::Result {
         let d = |d: Duration| HumanDuration(d).to_string();
         let l = &self.load;
-        let (model, unit) = if l.executor.is_arrival_rate() {
+        let (model, unit) = if l.executor().is_arrival_rate() {
             ("open model", "streams/s")
         } else {
             ("closed model", "sessions")
@@ -237,7 +236,7 @@ impl Scenario {
         writeln!(
             o,
             "  executor               {} ({model})",
-            l.executor.as_str()
+            l.executor().as_str()
         )?;
         writeln!(o, "  think_time             {}", d(l.think_time))?;
         writeln!(
@@ -245,16 +244,13 @@ impl Scenario {
             "  interval               {} (report interval)",
             d(l.interval)
         )?;
-        if l.executor.is_arrival_rate() {
+        if l.executor().is_arrival_rate() {
             match l.max_sessions {
                 Some(n) => writeln!(o, "  max_sessions           {n}")?,
                 None => writeln!(o, "  max_sessions           (unset: no cap)")?,
             }
         }
-        let plan = match l.plan() {
-            Ok(plan) => plan,
-            Err(err) => return writeln!(o, "  stages                 invalid: {err}"),
-        };
+        let plan = &l.plan;
         for (i, seg) in plan.segments().enumerate() {
             let level = if seg.from == seg.to {
                 format!("{} {unit}", seg.to)
@@ -271,7 +267,7 @@ impl Scenario {
         }
         writeln!(o, "  total duration         {}", d(plan.total_duration()))?;
         writeln!(o, "  peak                   {} {unit}", plan.peak())?;
-        if l.executor.is_arrival_rate() {
+        if l.executor().is_arrival_rate() {
             writeln!(
                 o,
                 "  expected streams       {:.0} (integral of the rate)",

@@ -229,7 +229,8 @@ impl BodyTemplate {
         self.render_sharded(session, iteration, 0, out);
     }
 
-    /// Like [`BodyTemplate::render`], with the shard index for `{{shard}}`.
+    /// Like [`BodyTemplate::render`], with the shard for `{{shard}}`: I of
+    /// `--shard I/N` (from 1), 0 when the run is not sharded.
     pub fn render_sharded(&self, session: u64, iteration: u64, shard: u64, out: &mut Vec<u8>) {
         out.reserve(self.bytes.len() + self.placeholders * 20);
         for piece in &self.pieces {

@@ -20,6 +20,7 @@ fn opts(sets: &[&str]) -> LoadOptions<'static> {
         sets: sets.iter().map(|s| (*s).to_owned()).collect(),
         target: None,
         env: &env,
+        lenient_env: false,
     }
 }
 
@@ -37,12 +38,14 @@ fn every_default_matches_the_product_contract() {
     assert_eq!((s.seed, s.proxy), (0, false));
     assert_eq!(
         s.server,
-        ServerSpec {
+        ServerConfig {
             events: 4,
             interval: MS(250),
             first_event_delay: MS(0),
             payload_bytes: 0,
-            fail_rate: 0.0
+            fail_rate: 0.0,
+            seed: 0,
+            workers: 1,
         }
     );
     assert_eq!(
@@ -72,23 +75,22 @@ fn every_default_matches_the_product_contract() {
         }
     );
     assert_eq!(s.load, LoadSpec::default());
-    assert_eq!(s.load.plan().expect("valid").total_duration(), S(10));
+    assert_eq!(s.load.plan.total_duration(), S(10));
     assert_eq!(s.load.interval, S(1));
     assert_eq!(s.retry.max_retries, 3);
     assert_eq!(
-        (s.retry.base, s.retry.factor, s.retry.max, s.retry.jitter),
+        (
+            s.retry.backoff.base(),
+            s.retry.backoff.factor(),
+            s.retry.backoff.max(),
+            s.retry.backoff.jitter()
+        ),
         (S(1), 2.0, S(30), Jitter::Full)
     );
     assert!(s.retry.honor_retry_after);
-    assert_eq!(s.retry.retry_on.join(","), "connect-refused,dns,unreachable,connect-timeout,tls,reset,status-408,status-429,status-5xx,first-event-timeout,idle-timeout,cut");
-    assert_eq!(
-        s.breaker,
-        BreakerSpec {
-            failure_threshold: 3,
-            open_for: S(30),
-            half_open_probes: 1
-        }
-    );
+    let names: Vec<&str> = s.retry.retry_on.iter().map(|k| k.as_str()).collect();
+    assert_eq!(names.join(","), "connect-refused,dns,unreachable,connect-timeout,tls,reset,status-408,status-429,status-5xx,first-event-timeout,idle-timeout,cut");
+    assert_eq!(s.breaker, BreakerConfig::new(3, S(30), 1).expect("valid"));
     assert_eq!(
         s.http,
         HttpSpec {
@@ -248,7 +250,7 @@ fn overrides_and_target_apply_before_validation() {
         ],
     )
     .expect("valid");
-    assert_eq!(s.load.stages[1].target, 200.0);
+    assert_eq!(s.load.plan.stages()[1].target, 200.0);
     assert_eq!(
         (s.seed, s.stream.format, s.stream.done.clone()),
         (9, Format::Text, None)
@@ -309,7 +311,7 @@ fn fault_kinds_are_spelt_once() {
         assert!(!names[..i].contains(name), "{name} twice");
         let text = format!("name = \"x\"\n[load]\nstages = [{{ for = \"10s\", to = 1 }}]\n[[faults]]\nat = \"1s\"\nfor = \"1s\"\nkind = \"{name}\"\nlatency = \"1ms\"\n");
         match load_text(&text, &[]) {
-            Ok(s) => assert_eq!(s.faults[0].kind.name(), *name),
+            Ok(s) => assert_eq!(s.faults.windows()[0].kind.name(), *name),
             // Only kind = "latency" takes `latency`; the others say whose it is.
             Err(err) => assert!(
                 err.message.contains("only applies to kind = \"latency\"")
@@ -424,8 +426,12 @@ fn retry_on_expands_classes_and_drops_never_retried_kinds() {
     let text =
         "name = \"x\"\n[retry]\nretry_on = [\"network\", \"status-4xx\", \"cut\", \"cut\"]\n";
     let s = load_text(text, &[]).expect("valid");
-    assert_eq!(s.retry.retry_on, ["network", "status-4xx", "cut"]);
-    let kinds = s.retry.retry_kinds();
+    let kinds: Vec<K> = s
+        .retry
+        .retry_on
+        .iter()
+        .filter(|k| !k.never_retried())
+        .collect();
     assert_eq!(
         kinds,
         [
@@ -439,7 +445,7 @@ fn retry_on_expands_classes_and_drops_never_retried_kinds() {
         ]
     );
     let none = load_text("name = \"x\"\n[retry]\nretry_on = []\n", &[]).expect("valid");
-    assert!(none.retry.retry_kinds().is_empty());
+    assert_eq!(none.retry.retry_on, crate::client::retry::RetrySet::EMPTY);
 }
 
 #[test]
@@ -449,7 +455,7 @@ fn process_env_options() {
     assert_eq!((o.env)("STREAMSOAK_SURELY_UNSET_VARIABLE"), None);
     assert_eq!(
         format!("{o:?}"),
-        "LoadOptions { sets: [], target: None, .. }"
+        "LoadOptions { sets: [], target: None, lenient_env: false, .. }"
     );
 }
 
@@ -521,12 +527,7 @@ fn stage_math_per_executor() {
             40.0,
         ),
     ] {
-        let load = LoadSpec {
-            executor,
-            stages: stages(&pairs),
-            ..LoadSpec::default()
-        };
-        let plan = load.plan().expect("valid stages");
+        let plan = Plan::new(executor, stages(&pairs)).expect("valid stages");
         assert!(
             (plan.target_at(S(at)) - want_at).abs() < 1e-9,
             "{executor:?} at {at}"
@@ -571,7 +572,7 @@ fn every_example_scenario_loads_and_describes() {
         seen.push(s.name.clone());
         match s.name.as_str() {
             "smoke" => {
-                let load = s.load.plan().expect("valid");
+                let load = s.load.plan;
                 assert_eq!((load.peak(), load.total_duration()), (20.0, S(20)));
                 assert_eq!((s.server.events, s.server.interval), (4, MS(250)));
                 assert_eq!(s.thresholds.len(), 5);
@@ -581,21 +582,21 @@ fn every_example_scenario_loads_and_describes() {
                 );
             }
             "breaker-shutdown" => {
-                assert_eq!(s.load.plan().expect("valid").total_duration(), S(40));
+                assert_eq!(s.load.plan.total_duration(), S(40));
                 assert_eq!((s.breaker.failure_threshold, s.breaker.open_for), (3, S(5)));
                 assert_eq!(
-                    (s.faults[0].kind.clone(), s.faults[0].at),
+                    (s.faults.windows()[0].kind.clone(), s.faults.windows()[0].at),
                     (FaultKind::Shutdown, S(10))
                 );
             }
             "ramp-hold" => {
-                assert_eq!(s.load.plan().expect("valid").total_duration(), S(60));
-                assert_eq!(s.faults[0].kind, FaultKind::Shutdown);
-                assert!(s.faults[0].line > 0);
+                assert_eq!(s.load.plan.total_duration(), S(60));
+                assert_eq!(s.faults.windows()[0].kind, FaultKind::Shutdown);
+                assert!(s.faults.windows()[0].line > 0);
             }
             "arrival-rate" => {
                 assert_eq!(
-                    (s.load.executor, s.load.max_sessions),
+                    (s.load.executor(), s.load.max_sessions),
                     (ExecutorKind::RampingArrivalRate, Some(100))
                 );
                 assert_eq!(s.expected_streams(), Some(800.0));
@@ -603,9 +604,9 @@ fn every_example_scenario_loads_and_describes() {
             "staging-soak" => {
                 assert_eq!(s.target, Target::Url("https://staging.example.com".into()));
                 assert_eq!(s.request.headers[0].1.expose(), "Bearer tok-123-secret");
-                assert!(s.load.plan().expect("valid").total_duration() >= S(4 * 3600));
+                assert!(s.load.plan.total_duration() >= S(4 * 3600));
                 assert!(
-                    matches!(&s.faults[0].kind, FaultKind::Exec { start, end } if start.contains("--replicas=0") && end.contains("--replicas=2")),
+                    matches!(&s.faults.windows()[0].kind, FaultKind::Exec { start, end } if start.contains("--replicas=0") && end.contains("--replicas=2")),
                     "{:?}",
                     s.faults
                 );
@@ -633,4 +634,59 @@ fn every_example_scenario_loads_and_describes() {
             "staging-soak"
         ]
     );
+}
+
+#[test]
+fn check_reads_an_unset_var_as_empty_and_names_it_run_refuses() {
+    let text = "name = \"x\"\n[request]\nheaders = { Authorization = \"Bearer ${NOPE}\", X-Host = \"${HOST}\" }\nbody = { q = \"${NOPE}-${ALSO_NOPE}\" }\n";
+    let strict = load_text(text, &[]).expect_err("run refuses");
+    assert!(strict.to_string().contains("NOPE"), "{strict}");
+    let opts = LoadOptions {
+        lenient_env: true,
+        ..opts(&[])
+    };
+    let s = load_str(text, Path::new("test.toml"), &opts).expect("check accepts");
+    assert_eq!(s.unset_vars, ["NOPE", "ALSO_NOPE"]);
+    assert_eq!(s.request.headers[0].1.expose(), "Bearer ");
+    assert_eq!(s.request.headers[1].1.expose(), "api.example.com");
+    let set = load_text("name = \"x\"\n", &[]).expect("valid");
+    assert!(set.unset_vars.is_empty());
+}
+
+#[test]
+fn proxy_on_an_https_target_is_refused_at_load() {
+    let err = load_text(
+        "name = \"x\"\ntarget = \"https://staging.example.com\"\nproxy = true\n",
+        &[],
+    )
+    .expect_err("the proxy forwards plain TCP");
+    assert_eq!((err.line, err.key.as_str()), (3, "proxy"), "{err}");
+    load_text(
+        "name = \"x\"\ntarget = \"http://127.0.0.1:8000\"\nproxy = true\n",
+        &[],
+    )
+    .expect("http target with proxy");
+}
+
+#[test]
+fn faults_keep_file_order_and_back_to_back_windows_are_not_overlaps() {
+    let text = "name = \"x\"\n[load]\nstages = [ { for = \"60s\", to = 2 } ]\n\
+        [[faults]]\nat = \"30s\"\nfor = \"10s\"\nkind = \"reset\"\n\
+        [[faults]]\nat = \"10s\"\nfor = \"20s\"\nkind = \"shutdown\"\n";
+    let s = load_text(text, &[]).expect("disjoint: [30s,40s) and [10s,30s)");
+    let by_time: Vec<(usize, &str)> = s
+        .faults
+        .windows()
+        .iter()
+        .map(|w| (w.index, w.kind.name()))
+        .collect();
+    assert_eq!(by_time, [(1, "shutdown"), (0, "reset")]);
+    let by_file: Vec<usize> = s.faults.in_file_order().iter().map(|w| w.index).collect();
+    assert_eq!(by_file, [0, 1]);
+    assert_eq!(s.faults.windows()[0].line, 8);
+
+    let overlapping = text.replace("at = \"30s\"", "at = \"29s\"");
+    let err = load_text(&overlapping, &[]).expect_err("[29s,39s) overlaps [10s,30s)");
+    assert_eq!(err.key, "faults.0.at", "{err}");
+    assert!(err.to_string().contains("fault 2 (shutdown"), "{err}");
 }

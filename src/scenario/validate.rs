@@ -19,6 +19,9 @@ use super::units::HumanDuration;
 use crate::client::backoff::{Backoff, InvalidBackoff};
 use crate::client::breaker::{BreakerConfig, InvalidBreaker};
 use crate::client::classify::{FailureClass, FailureKind};
+use crate::client::retry::RetrySet;
+use crate::client::PreparedRequest;
+use crate::client::RequestError;
 use crate::load::executor::{InvalidPlan, Plan};
 use crate::scenario::thresholds::{LatencyMetric, MetricKey, Threshold};
 
@@ -28,6 +31,11 @@ pub(crate) struct Ctx<'a> {
     pub(crate) env: &'a dyn Fn(&str) -> Option<String>,
     /// Directory relative paths (`bodies_file`) are resolved against.
     pub(crate) base_dir: &'a Path,
+    /// `check`: an unset `${VAR}` is noted in `unset` (and expands to an
+    /// empty string) instead of failing the load.
+    pub(crate) lenient_env: bool,
+    /// The unset `${VAR}` names seen so far, for `check`'s warnings.
+    pub(crate) unset: std::cell::RefCell<Vec<String>>,
 }
 
 type Res<T> = Result<T, ScenarioError>;
@@ -42,7 +50,23 @@ impl Ctx<'_> {
     }
 
     fn expand(&self, at: &[&str], text: &str) -> Res<String> {
-        expand_env(text, self.env).map_err(|err| self.err(at, err.to_string()))
+        expand_env(text, &|name| self.lookup(name)).map_err(|err| self.err(at, err.to_string()))
+    }
+
+    /// `${VAR}` lookup: the environment, or (for `check`) an empty value
+    /// for an unset variable, remembered for the warning.
+    fn lookup(&self, name: &str) -> Option<String> {
+        match (self.env)(name) {
+            Some(value) => Some(value),
+            None if self.lenient_env => {
+                let mut unset = self.unset.borrow_mut();
+                if !unset.iter().any(|n| n == name) {
+                    unset.push(name.to_owned());
+                }
+                Some(String::new())
+            }
+            None => None,
+        }
     }
 
     fn positive(
@@ -69,22 +93,32 @@ pub(crate) fn scenario(raw: RawScenario, ctx: &Ctx<'_>, need_name: bool) -> Res<
         None => String::new(),
     };
     let target = target(ctx, raw.target.as_deref())?;
-    let (load, plan) = load(ctx, raw.load.unwrap_or_default())?;
+    let load = load(ctx, raw.load.unwrap_or_default())?;
     let faults = faults(
         ctx,
         raw.faults.unwrap_or_default(),
         &target,
-        plan.total_duration(),
+        load.plan.total_duration(),
     )?;
     let thresholds = thresholds(ctx, raw.thresholds.unwrap_or_default(), faults.is_empty())?;
+    let seed = raw.seed.unwrap_or(0);
+    let proxy = raw.proxy.unwrap_or(false);
+    if let (true, Target::Url(url)) = (proxy, &target) {
+        if url.starts_with("https://") {
+            return Err(ctx.err(
+                &["proxy"],
+                "the fault proxy needs an http:// target in this version; remove `proxy = true` for an https target",
+            ));
+        }
+    }
     Ok(Scenario {
         name,
         file: ctx.loc.file.to_path_buf(),
+        request: request(ctx, raw.request.unwrap_or_default(), &target)?,
         target,
-        seed: raw.seed.unwrap_or(0),
-        proxy: raw.proxy.unwrap_or(false),
-        server: server(ctx, raw.server.unwrap_or_default())?,
-        request: request(ctx, raw.request.unwrap_or_default())?,
+        seed,
+        proxy,
+        server: server(ctx, raw.server.unwrap_or_default(), seed)?,
         stream: stream(ctx, raw.stream.unwrap_or_default())?,
         load,
         retry: retry(ctx, raw.retry.unwrap_or_default())?,
@@ -92,6 +126,7 @@ pub(crate) fn scenario(raw: RawScenario, ctx: &Ctx<'_>, need_name: bool) -> Res<
         http: http(ctx, raw.http.unwrap_or_default())?,
         faults,
         thresholds,
+        unset_vars: ctx.unset.take(),
     })
 }
 
@@ -149,8 +184,8 @@ fn target(ctx: &Ctx<'_>, raw: Option<&str>) -> Res<Target> {
     )))
 }
 
-fn server(ctx: &Ctx<'_>, raw: RawServer) -> Res<ServerSpec> {
-    let d = ServerSpec::default();
+fn server(ctx: &Ctx<'_>, raw: RawServer, seed: u64) -> Res<ServerConfig> {
+    let d = ServerConfig::default();
     let fail_rate = raw.fail_rate.unwrap_or(d.fail_rate);
     if !(0.0..=1.0).contains(&fail_rate) {
         return Err(ctx.err(
@@ -161,7 +196,9 @@ fn server(ctx: &Ctx<'_>, raw: RawServer) -> Res<ServerSpec> {
     let payload = raw
         .payload_bytes
         .map_or(d.payload_bytes as u64, |b| b.get());
-    Ok(ServerSpec {
+    Ok(ServerConfig {
+        seed,
+        workers: d.workers,
         events: raw.events.unwrap_or(d.events),
         interval: raw.interval.map_or(d.interval, HumanDuration::get),
         first_event_delay: raw
@@ -180,7 +217,7 @@ fn is_token(text: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c))
 }
 
-fn request(ctx: &Ctx<'_>, raw: RawRequest) -> Res<RequestSpec> {
+fn request(ctx: &Ctx<'_>, raw: RawRequest, target: &Target) -> Res<RequestSpec> {
     let d = RequestSpec::default();
     let method = raw.method.unwrap_or(d.method).to_ascii_uppercase();
     if !is_token(&method) {
@@ -233,7 +270,7 @@ fn request(ctx: &Ctx<'_>, raw: RawRequest) -> Res<RequestSpec> {
             let at = ["request", "body"];
             let json = toml_to_json(&value).map_err(|m| ctx.err(&at, m))?;
             BodySource::Inline(
-                BodyTemplate::compile(&json, ctx.env)
+                BodyTemplate::compile(&json, &|name| ctx.lookup(name))
                     .map_err(|err| ctx.err(&at, err.to_string()))?,
             )
         }
@@ -248,11 +285,38 @@ fn request(ctx: &Ctx<'_>, raw: RawRequest) -> Res<RequestSpec> {
         }
         (None, None) => d.body,
     };
+    // Exactly what `run` sends: method and headers as awc takes them, and
+    // the URL of an external target (the embedded server's is loopback).
+    let base = match target {
+        Target::Url(url) => url.as_str(),
+        Target::Embedded => "http://127.0.0.1",
+    };
+    let url = format!("{base}{path}");
+    let prepared = PreparedRequest::new(
+        &method,
+        &url,
+        headers.iter().map(|(k, v)| (k.as_str(), v.expose())),
+    )
+    .map_err(|err| match err {
+        RequestError::Method(_) => ctx.err(&["request", "method"], err.to_string()),
+        RequestError::Url(_) => ctx.err(
+            &["request", "path"],
+            format!(
+                "{} + path is not a URL awc accepts",
+                target.display_redacted()
+            ),
+        ),
+        RequestError::Header(name) => ctx.err(
+            &["request", "headers", name.as_str()],
+            "the value is not valid HTTP (printable characters and tabs only)",
+        ),
+    })?;
     Ok(RequestSpec {
         method,
         path,
         headers,
         body,
+        prepared,
     })
 }
 
@@ -297,7 +361,7 @@ fn bodies_file(ctx: &Ctx<'_>, file: &str) -> Res<Vec<BodyTemplate>> {
         };
         let value: serde_json::Value = serde_json::from_str(line)
             .map_err(|err| line_err(err.column(), format!("not a JSON body: {err}")))?;
-        let template = BodyTemplate::compile(&value, ctx.env)
+        let template = BodyTemplate::compile(&value, &|name| ctx.lookup(name))
             .map_err(|err: TemplateError| line_err(1, err.to_string()))?;
         bodies.push(template);
     }
@@ -373,10 +437,10 @@ fn stream(ctx: &Ctx<'_>, raw: RawStream) -> Res<StreamSpec> {
 }
 
 /// The `[load]` table and the plan it makes (checked once, by [`Plan::new`]).
-fn load(ctx: &Ctx<'_>, raw: RawLoad) -> Res<(LoadSpec, Plan)> {
+fn load(ctx: &Ctx<'_>, raw: RawLoad) -> Res<LoadSpec> {
     let d = LoadSpec::default();
     let executor = match raw.executor.as_deref() {
-        None => d.executor,
+        None => d.plan.kind(),
         Some(name) => name.parse::<ExecutorKind>().map_err(|_| {
             ctx.err(
                 &["load", "executor"],
@@ -419,7 +483,7 @@ fn load(ctx: &Ctx<'_>, raw: RawLoad) -> Res<(LoadSpec, Plan)> {
                 target: stage.to,
             })
             .collect(),
-        (None, None, None) if executor == ExecutorKind::RampingSessions => d.stages,
+        (None, None, None) if executor == ExecutorKind::RampingSessions => d.plan.stages().to_vec(),
         (None, None, None) => {
             return Err(ctx.err(
                 &["load", "executor"],
@@ -518,24 +582,26 @@ fn load(ctx: &Ctx<'_>, raw: RawLoad) -> Res<(LoadSpec, Plan)> {
             "only applies to ramping-sessions; arrival-rate executors start each stream at its scheduled time",
         ));
     }
-    let load = LoadSpec {
-        executor,
-        stages: plan.stages().to_vec(),
+    Ok(LoadSpec {
+        plan,
         think_time: raw.think_time.map_or(d.think_time, HumanDuration::get),
         max_sessions,
         interval: ctx.positive(&["load", "interval"], raw.interval, d.interval)?,
-    };
-    Ok((load, plan))
+    })
 }
 
-fn retry(ctx: &Ctx<'_>, raw: RawRetry) -> Res<RetrySpec> {
-    let d = RetrySpec::default();
+fn retry(ctx: &Ctx<'_>, raw: RawRetry) -> Res<RetryPolicy> {
+    let d = RetryPolicy::default();
     let backoff = raw.backoff.unwrap_or_default();
-    let base = ctx.positive(&["retry", "backoff", "base"], backoff.base, d.base)?;
-    let max = backoff.max.map_or(d.max, HumanDuration::get);
-    let factor = backoff.factor.unwrap_or(d.factor);
+    let base = ctx.positive(
+        &["retry", "backoff", "base"],
+        backoff.base,
+        d.backoff.base(),
+    )?;
+    let max = backoff.max.map_or(d.backoff.max(), HumanDuration::get);
+    let factor = backoff.factor.unwrap_or(d.backoff.factor());
     let jitter = match backoff.jitter.as_deref() {
-        None => d.jitter,
+        None => d.backoff.jitter(),
         Some(name) => name.parse::<Jitter>().map_err(|_| {
             ctx.err(
                 &["retry", "backoff", "jitter"],
@@ -543,8 +609,8 @@ fn retry(ctx: &Ctx<'_>, raw: RawRetry) -> Res<RetrySpec> {
             )
         })?,
     };
-    // The client's own checks, so `check` refuses what `run` would.
-    Backoff::new(base, factor, max, jitter).map_err(|err| match err {
+    // The client's own constructor: the scenario keeps what it builds.
+    let backoff = Backoff::new(base, factor, max, jitter).map_err(|err| match err {
         InvalidBackoff::BaseAboveMax { base, .. } => ctx.err(
             &["retry", "backoff", "max"],
             format!("must be at least base ({})", HumanDuration(base)),
@@ -566,52 +632,44 @@ fn retry(ctx: &Ctx<'_>, raw: RawRetry) -> Res<RetrySpec> {
                 .map(|c| c.as_str())
                 .chain(FailureKind::ALL.iter().map(|k| k.as_str()))
                 .collect();
-            let mut out: Vec<String> = Vec::new();
-            for (i, name) in names.into_iter().enumerate() {
-                if !valid.contains(&name.as_str()) {
+            let mut set = RetrySet::EMPTY;
+            for (i, name) in names.iter().enumerate() {
+                let parsed = RetrySet::from_names(&[name.as_str()]).map_err(|_| {
                     let i = i.to_string();
-                    return Err(ctx.err(
+                    ctx.err(
                         &["retry", "retry_on", i.as_str()],
-                        unknown_value_message("error kind or class", &name, &valid),
-                    ));
-                }
-                if !out.contains(&name) {
-                    out.push(name);
+                        unknown_value_message("error kind or class", name, &valid),
+                    )
+                })?;
+                for kind in parsed.iter() {
+                    set.insert(kind);
                 }
             }
-            out
+            set
         }
     };
-    Ok(RetrySpec {
+    Ok(RetryPolicy {
         max_retries: raw.max_retries.unwrap_or(d.max_retries),
-        base,
-        factor,
-        max,
-        jitter,
+        backoff,
         honor_retry_after: raw.honor_retry_after.unwrap_or(d.honor_retry_after),
         retry_on,
     })
 }
 
-fn breaker(ctx: &Ctx<'_>, raw: RawBreaker) -> Res<BreakerSpec> {
-    let d = BreakerSpec::default();
-    let spec = BreakerSpec {
-        failure_threshold: raw.failure_threshold.unwrap_or(d.failure_threshold),
-        open_for: ctx.positive(&["breaker", "open_for"], raw.open_for, d.open_for)?,
-        half_open_probes: raw.half_open_probes.unwrap_or(d.half_open_probes),
-    };
-    // The client's own checks, so `check` refuses what `run` would.
-    BreakerConfig::new(spec.failure_threshold, spec.open_for, spec.half_open_probes).map_err(
-        |err| {
-            let (key, message) = match err {
-                InvalidBreaker::ZeroThreshold => ("failure_threshold", "must be at least 1"),
-                InvalidBreaker::ZeroProbes => ("half_open_probes", "must be at least 1"),
-                InvalidBreaker::OpenForTooLong => ("open_for", "must be at most one year"),
-            };
-            ctx.err(&["breaker", key], message)
-        },
-    )?;
-    Ok(spec)
+fn breaker(ctx: &Ctx<'_>, raw: RawBreaker) -> Res<BreakerConfig> {
+    let d = BreakerConfig::default();
+    let failure_threshold = raw.failure_threshold.unwrap_or(d.failure_threshold);
+    let open_for = ctx.positive(&["breaker", "open_for"], raw.open_for, d.open_for)?;
+    let half_open_probes = raw.half_open_probes.unwrap_or(d.half_open_probes);
+    // The client's own constructor: the scenario keeps what it builds.
+    BreakerConfig::new(failure_threshold, open_for, half_open_probes).map_err(|err| {
+        let (key, message) = match err {
+            InvalidBreaker::ZeroThreshold => ("failure_threshold", "must be at least 1"),
+            InvalidBreaker::ZeroProbes => ("half_open_probes", "must be at least 1"),
+            InvalidBreaker::OpenForTooLong => ("open_for", "must be at most one year"),
+        };
+        ctx.err(&["breaker", key], message)
+    })
 }
 
 fn http(ctx: &Ctx<'_>, raw: RawHttp) -> Res<HttpSpec> {
@@ -640,12 +698,7 @@ fn own_keys(kind: &FaultKind) -> &'static [&'static str] {
     }
 }
 
-fn faults(
-    ctx: &Ctx<'_>,
-    raw: Vec<RawFault>,
-    target: &Target,
-    total: Duration,
-) -> Res<Vec<FaultSpec>> {
+fn faults(ctx: &Ctx<'_>, raw: Vec<RawFault>, target: &Target, total: Duration) -> Res<FaultPlan> {
     let each = FaultKind::EACH;
     let names = each.each_ref().map(FaultKind::name);
     let mut out = Vec::with_capacity(raw.len());
@@ -759,14 +812,32 @@ fn faults(
                 ),
             ));
         }
-        out.push(FaultSpec {
+        out.push(FaultWindow {
+            index: out.len(),
             at: start,
             duration,
             kind,
             line: ctx.loc.line(&path(&["faults", i.as_str()])),
         });
     }
-    Ok(out)
+    let plan = FaultPlan::new(out);
+    // The stated rule: one fault at a time (see `faults::OverlapError`).
+    if let Err(overlap) = plan.ensure_disjoint() {
+        let second = overlap.second.to_string();
+        let first = &plan.in_file_order()[overlap.first];
+        return Err(ctx.err(
+            &["faults", second.as_str(), "at"],
+            format!(
+                "overlaps fault {} ({} from {} to {}): faults act one at a time, so start this one at {} or later, or shorten the other",
+                overlap.first + 1,
+                first.kind.name(),
+                HumanDuration(first.at),
+                HumanDuration(first.end()),
+                HumanDuration(first.end())
+            ),
+        ));
+    }
+    Ok(plan)
 }
 
 fn thresholds(ctx: &Ctx<'_>, raw: OrderedMap<Condition>, no_faults: bool) -> Res<Vec<Threshold>> {

@@ -23,6 +23,12 @@
 //! its connections, so every in-flight stream is cut at once — what a crashed
 //! server looks like to the client. [`EmbeddedServer::restart`] binds the same
 //! port again (actix sets `SO_REUSEADDR`) with the same config and counters.
+//!
+//! The load engine drives both through a [`ServerControl`], like the fault
+//! proxy's control: [`EmbeddedServer::into_control`] moves the server into a
+//! task that runs commands one after another, so a restart asked for while
+//! a shutdown is still cutting streams waits for it (no shared cell, no
+//! polling), and each command answers with its result.
 
 mod config;
 mod handler;
@@ -35,6 +41,7 @@ use std::{io, net::SocketAddr, sync::Arc};
 
 use actix_web::dev::ServerHandle;
 use actix_web::{web, App, HttpServer};
+use tokio::sync::{mpsc, oneshot};
 
 pub use config::{ServerConfig, MAX_PAYLOAD_BYTES};
 pub use stats::StatsSnapshot;
@@ -129,6 +136,103 @@ impl Drop for EmbeddedServer {
         if let Some(running) = self.running.take() {
             // The stop command is sent when `stop` is called; awaiting it is optional.
             drop(running.handle.stop(false));
+        }
+    }
+}
+
+/// What a [`ServerControl`] asks of the task that owns the server.
+enum Command {
+    ShutDown(oneshot::Sender<()>),
+    Restart(oneshot::Sender<io::Result<()>>),
+    Stop(oneshot::Sender<()>),
+}
+
+impl EmbeddedServer {
+    /// Moves the server into a task on the current actix System and returns
+    /// the handle that commands it. The server stops when [`ServerControl::stop`]
+    /// is called or every handle is dropped.
+    pub fn into_control(mut self) -> ServerControl {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let addr = self.addr;
+        let shared = self.shared.clone();
+        actix_rt::spawn(async move {
+            while let Some(command) = rx.recv().await {
+                match command {
+                    Command::ShutDown(done) => {
+                        self.shut_down().await;
+                        let _ = done.send(());
+                    }
+                    Command::Restart(done) => {
+                        let _ = done.send(self.restart().await);
+                    }
+                    Command::Stop(done) => {
+                        self.shut_down().await;
+                        let _ = done.send(());
+                        return;
+                    }
+                }
+            }
+            self.shut_down().await;
+        });
+        ServerControl { tx, addr, shared }
+    }
+}
+
+/// Commands a running [`EmbeddedServer`] (see [`EmbeddedServer::into_control`]):
+/// cheap to clone; commands run in the order they were sent.
+#[derive(Clone)]
+pub struct ServerControl {
+    tx: mpsc::UnboundedSender<Command>,
+    addr: SocketAddr,
+    shared: web::Data<Shared>,
+}
+
+fn gone() -> io::Error {
+    io::Error::other("the embedded server's task has ended")
+}
+
+impl ServerControl {
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://IP:PORT`, without a trailing slash.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The server's counters now.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.shared.stats.snapshot()
+    }
+
+    /// [`EmbeddedServer::shut_down`], after every command sent before it.
+    ///
+    /// # Errors
+    /// When the server's task has ended (the server was stopped).
+    pub async fn shut_down(&self) -> io::Result<()> {
+        let (done, wait) = oneshot::channel();
+        self.tx.send(Command::ShutDown(done)).map_err(|_| gone())?;
+        wait.await.map_err(|_| gone())
+    }
+
+    /// [`EmbeddedServer::restart`], after every command sent before it (so
+    /// after a shutdown in progress).
+    ///
+    /// # Errors
+    /// When binding the port again fails, or the server's task has ended.
+    pub async fn restart(&self) -> io::Result<()> {
+        let (done, wait) = oneshot::channel();
+        self.tx.send(Command::Restart(done)).map_err(|_| gone())?;
+        wait.await.map_err(|_| gone())?
+    }
+
+    /// Shuts the server down for good and ends its task.
+    pub async fn stop(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.tx.send(Command::Stop(done)).is_ok() {
+            let _ = wait.await;
         }
     }
 }
