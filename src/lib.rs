@@ -3,21 +3,32 @@
 //!
 //! # Layout
 //!
-//! | module | owns |
-//! |---|---|
-//! | [`sse`] | WHATWG event-stream parser: sans-IO, incremental, bounded |
-//! | [`client`] | one stream attempt over awc; error classes; breaker; retry; `StreamService` |
-//! | [`scenario`] | TOML model, validation, durations, templating, `--set` |
-//! | [`engine`] | supervisor, session and collector actors; executors (stage math) |
-//! | [`metrics`] | histograms, counters, interval deltas, the hlog |
-//! | [`report`] | CSV writers, thresholds, `--events-out` |
-//! | [`server`] | the embedded reference SSE server |
-//! | [`faults`] | fault schedule and the built-in TCP fault proxy |
-//! | [`cli`], [`commands`] | argument parsing and the commands |
+//! Rooms, bottom to top; each imports only rooms below it (no cycles):
 //!
-//! Pure logic (parser, breaker, backoff, retry, stage math, thresholds) owns
-//! no clock and no RNG: time and randomness are passed in, so it is tested
-//! without a runtime. Actors are thin shells around it.
+//! | room | owns | may use |
+//! |---|---|---|
+//! | [`sse`] | WHATWG event-stream parser: sans-IO, incremental, bounded | — |
+//! | [`client`] | one stream attempt over awc (driver, event judging, body decoding, error classes); breaker; backoff; the retry loop as a pure state machine; `StreamService`; its own config types (`StreamSpec`, `HttpSpec`) | `sse` |
+//! | [`metrics`] | histograms, counters, interval deltas, the hlog; the recorder (which observation feeds which metric) and fault attribution/analysis | `client` |
+//! | [`load`] | stage math and arrival schedules (the executors) | — |
+//! | [`faults`] | the fault vocabulary and schedule (pure), the TCP fault proxy | — |
+//! | [`server`] | the embedded reference SSE server and its control handle | — |
+//! | [`signals`] | Ctrl+C / SIGTERM | — |
+//! | [`scenario`] | TOML → validated values: the client's own policies, the load plan, the fault plan, the server config, the threshold language | `client`, `metrics`, `load`, `faults`, `server` |
+//! | [`report`] | report files (CSV, hlog, HTML, JUnit, markdown), `report`/`merge` readers | `scenario` and below |
+//! | [`engine`] | supervisor, session and collector actors; `RunPlan` | `report` and below |
+//! | [`commands`], [`cli`], [`error`] | argument parsing, the commands, exit codes | everything |
+//!
+//! The data path is sse → client → metrics → report/engine → commands: a
+//! validated [`scenario::Scenario`] holds the values the lower rooms
+//! construct themselves (`RetryPolicy`, `BreakerConfig`, `Plan`,
+//! `FaultPlan`, `ServerConfig`), so nothing downstream validates again and
+//! whatever `check` accepts, `run` accepts.
+//!
+//! Pure logic (parser, breaker, backoff, retry loop, stage math, fault
+//! schedule, thresholds, recorder, fault analysis) owns no clock and no
+//! RNG: time and randomness are passed in, so it is tested without a
+//! runtime. Actors are thin shells around it.
 
 #![forbid(unsafe_code)]
 #![warn(unreachable_pub)]
