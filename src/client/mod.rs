@@ -11,8 +11,12 @@ pub mod backoff;
 pub mod breaker;
 pub mod cancel;
 pub mod classify;
+mod classify_io;
+mod decode;
 pub mod fields;
+mod gate;
 pub mod http;
+mod judge;
 pub mod retry;
 pub mod service;
 
