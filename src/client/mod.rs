@@ -3,8 +3,8 @@
 //!
 //! Plain async Rust with no actix types: the `stream` command and tests run
 //! it directly, load sessions wrap it. The pure parts ([`breaker`],
-//! [`backoff`], [`retry`], [`classify`], [`fields`]) take time and
-//! randomness as arguments and are unit-tested without a runtime.
+//! [`backoff`], [`retry`], [`wanted`], [`classify`], [`fields`]) take time
+//! and randomness as arguments and are unit-tested without a runtime.
 
 pub mod attempt;
 pub mod backoff;
@@ -19,6 +19,7 @@ pub mod http;
 mod judge;
 pub mod retry;
 pub mod service;
+pub mod wanted;
 
 use awc::http::header::{HeaderName, HeaderValue};
 use awc::http::Method;
