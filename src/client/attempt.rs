@@ -24,12 +24,12 @@ use tokio::time::{sleep_until, Instant as TokioInstant};
 use crate::client::cancel::Cancel;
 use crate::client::classify::FailureKind;
 use crate::client::classify_io::{classify_payload, classify_send};
+use crate::client::config::StreamSpec;
 use crate::client::decode::{check_framing, check_head, Decoder};
 use crate::client::fields::Fields;
 use crate::client::gate::Gated;
 use crate::client::judge::{judge, Verdict};
 use crate::client::PreparedRequest;
-use crate::scenario::StreamSpec;
 use crate::sse::{self, Item};
 
 /// How long to keep reading after the completion event so the connection

@@ -11,8 +11,8 @@
 use std::time::{Duration, Instant};
 
 use crate::client::attempt::{EventSink, SeenEvent};
+use crate::client::config::{Format, StreamSpec};
 use crate::client::fields;
-use crate::scenario::{Format, StreamSpec};
 use crate::sse;
 
 /// What an event means for the attempt.

@@ -22,11 +22,11 @@ use tokio::time::{sleep_until, Instant as TokioInstant};
 use crate::client::attempt::{self, AttemptOutcome, EventSink, Failure};
 use crate::client::breaker::{Breaker, BreakerState, Transition};
 use crate::client::cancel::Cancel;
+use crate::client::config::StreamSpec;
 use crate::client::retry::RetryPolicy;
 pub use crate::client::wanted::StreamOutcome;
 use crate::client::wanted::{Step, WantedStream};
 use crate::client::PreparedRequest;
-use crate::scenario::StreamSpec;
 
 /// Everything that happens during a wanted stream, besides events.
 pub trait Observer: EventSink {
