@@ -13,7 +13,7 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
 
 /// The configured names of the fields we read, borrowed from the scenario's
-/// `[stream]` ([`StreamSpec::field_names`](crate::scenario::StreamSpec::field_names)),
+/// `[stream]` ([`StreamSpec::field_names`](crate::client::config::StreamSpec::field_names)),
 /// which also holds their defaults (`Data`, `Count`, `error`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FieldNames<'n> {
@@ -188,7 +188,7 @@ impl<'de> de::Deserialize<'de> for Count {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::StreamSpec;
+    use crate::client::config::StreamSpec;
 
     /// [`parse`] with the scenario's default names (`Data`, `Count`, `error`).
     fn parse_default(data: &str) -> Result<Fields<'_>, MalformedEvent> {

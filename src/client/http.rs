@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use awc::{Client, Connector};
 
-use crate::scenario::HttpSpec;
+use crate::client::config::HttpSpec;
 
 thread_local! {
     static THREAD_CLIENT: RefCell<Option<Client>> = const { RefCell::new(None) };

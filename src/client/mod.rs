@@ -3,18 +3,24 @@
 //!
 //! Plain async Rust with no actix types: the `stream` command and tests run
 //! it directly, load sessions wrap it. The pure parts ([`breaker`],
-//! [`backoff`], [`retry`], [`classify`], [`fields`]) take time and
-//! randomness as arguments and are unit-tested without a runtime.
+//! [`backoff`], [`retry`], [`wanted`], [`classify`], [`fields`]) take time
+//! and randomness as arguments and are unit-tested without a runtime.
 
 pub mod attempt;
 pub mod backoff;
 pub mod breaker;
 pub mod cancel;
 pub mod classify;
+mod classify_io;
+pub mod config;
+mod decode;
 pub mod fields;
+mod gate;
 pub mod http;
+mod judge;
 pub mod retry;
 pub mod service;
+pub mod wanted;
 
 use awc::http::header::{HeaderName, HeaderValue};
 use awc::http::Method;
@@ -43,13 +49,25 @@ impl std::fmt::Debug for PreparedRequest {
         let names: Vec<&str> = self.headers.iter().map(|(n, _)| n.as_str()).collect();
         f.debug_struct("PreparedRequest")
             .field("method", &self.method)
-            .field(
-                "url",
-                &crate::scenario::Target::Url(self.url.clone()).display_redacted(),
-            )
+            .field("url", &redact_url(&self.url))
             .field("headers", &names)
             .finish()
     }
+}
+
+/// `url` without its `user:password@`, for logs, reports and `Debug`.
+///
+/// Text without `://` comes back as it is.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    let host = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host);
+    format!("{scheme}://{host}{path}")
 }
 
 /// A request that could not be prepared.
@@ -135,6 +153,20 @@ mod tests {
         assert!(!debug.contains("canary-secret"), "{debug}");
         assert!(req.headers[0].1.is_sensitive());
         assert!(req.headers.iter().any(|(n, _)| n == "content-type"));
+    }
+
+    #[test]
+    fn redacts_credentials_only() {
+        for (url, shown) in [
+            ("http://u:p@h:8000/x?q=1", "http://h:8000/x?q=1"),
+            ("https://token@h", "https://h"),
+            ("http://h/a@b", "http://h/a@b"),
+            ("http://a@b@h/p", "http://h/p"),
+            ("http://h:1/", "http://h:1/"),
+            ("no scheme u:p@h", "no scheme u:p@h"),
+        ] {
+            assert_eq!(redact_url(url), shown, "{url}");
+        }
     }
 
     #[test]

@@ -7,20 +7,26 @@
 //! `failure_threshold`, and a failed attempt that the retry policy retries
 //! waits its backoff (or the server's `Retry-After`) first.
 //!
+//! Those decisions are [`WantedStream`]'s, a pure state machine tested
+//! without a runtime; this file is the async shell around it (clock,
+//! attempts, cancellable sleeps, observer and log).
+//!
 //! No actix types appear here: the `stream` command drives it directly.
 
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rand::rngs::SmallRng;
+use tokio::time::{sleep_until, Instant as TokioInstant};
 
 use crate::client::attempt::{self, AttemptOutcome, EventSink, Failure};
-use crate::client::breaker::{Admission, Breaker, BreakerState, Transition};
+use crate::client::breaker::{Breaker, BreakerState, Transition};
 use crate::client::cancel::Cancel;
-use crate::client::classify::FailureKind;
-use crate::client::retry::{Decision, RetryPolicy};
+use crate::client::config::StreamSpec;
+use crate::client::retry::RetryPolicy;
+pub use crate::client::wanted::StreamOutcome;
+use crate::client::wanted::{Step, WantedStream};
 use crate::client::PreparedRequest;
-use crate::scenario::StreamSpec;
 
 /// Everything that happens during a wanted stream, besides events.
 pub trait Observer: EventSink {
@@ -33,23 +39,6 @@ pub trait Observer: EventSink {
 }
 
 impl Observer for () {}
-
-/// The result of one wanted stream.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StreamOutcome {
-    /// When the first attempt was requested.
-    pub started: Instant,
-    /// Until completion or final failure, retries and backoff included.
-    pub duration: Duration,
-    /// Attempts made (a short-circuited call is not an attempt).
-    pub attempts: u32,
-    /// Retries made (attempts after the first).
-    pub retries: u32,
-    /// True when the breaker refused a call during this stream.
-    pub short_circuited: bool,
-    /// `Ok` when an attempt completed; else the last failure.
-    pub result: Result<(), Failure>,
-}
 
 /// A streaming client with its own breaker and retry state.
 pub struct StreamService {
@@ -97,100 +86,61 @@ impl StreamService {
     }
 
     /// Runs one wanted stream: attempts with retry and backoff, through the breaker.
+    ///
+    /// A thin driver of [`WantedStream`]: it supplies the clock, runs the
+    /// attempts, sleeps the waits (cancellably) and passes every step on to
+    /// `observer` and the `-v` log.
     pub async fn stream_with_retry(
         &mut self,
         body: Bytes,
         observer: &mut impl Observer,
         cancel: &mut Cancel,
     ) -> StreamOutcome {
-        let started = Instant::now();
-        let mut outcome = StreamOutcome {
-            started,
-            duration: Duration::ZERO,
-            attempts: 0,
-            retries: 0,
-            short_circuited: false,
-            result: Ok(()),
-        };
-        let mut prev_delay = Duration::ZERO;
+        let mut wanted = WantedStream::new(Instant::now(), self.retry);
         loop {
-            let (admission, transition) = self.breaker.admit(Instant::now());
-            if let Some(t) = transition {
-                log_transition(&t);
-                observer.breaker_changed(&t);
-            }
-            if let Admission::Rejected { retry_in } = admission {
-                outcome.short_circuited = true;
-                outcome.result = Err(Failure::new(
-                    FailureKind::ShortCircuited,
-                    format!("circuit breaker open: it lets a probe through in {retry_in:.1?} (open_for)"),
-                ));
-                break;
-            }
-            outcome.attempts += 1;
-            let attempt = attempt::run(
-                &self.client,
-                &self.request,
-                body.clone(),
-                &self.stream,
-                observer,
-                cancel,
-            )
-            .await;
-            observer.attempt_finished(&attempt);
-            let failure = match attempt.result {
-                Ok(()) => {
-                    if let Some(t) = self.breaker.record(Instant::now(), true) {
-                        log_transition(&t);
-                        observer.breaker_changed(&t);
-                    }
-                    outcome.result = Ok(());
-                    break;
+            let until = match wanted.next(Instant::now(), &mut self.breaker, &mut self.rng) {
+                Step::BreakerChanged(t) => {
+                    log_transition(&t);
+                    observer.breaker_changed(&t);
+                    continue;
                 }
-                Err(failure) => failure,
-            };
-            if failure.kind == FailureKind::Cancelled {
-                outcome.result = Err(failure);
-                break;
-            }
-            if let Some(t) = self.breaker.record(Instant::now(), false) {
-                log_transition(&t);
-                observer.breaker_changed(&t);
-            }
-            match self.retry.decide(
-                outcome.retries,
-                failure.kind,
-                failure.retry_after,
-                prev_delay,
-                &mut self.rng,
-            ) {
-                Decision::GiveUp(_) => {
-                    outcome.result = Err(failure);
-                    break;
+                Step::Attempt => {
+                    let attempt = attempt::run(
+                        &self.client,
+                        &self.request,
+                        body.clone(),
+                        &self.stream,
+                        observer,
+                        cancel,
+                    )
+                    .await;
+                    observer.attempt_finished(&attempt);
+                    wanted.attempt_finished(Instant::now(), attempt.result);
+                    continue;
                 }
-                Decision::Retry { delay } => {
-                    outcome.retries += 1;
-                    prev_delay = delay;
-                    observer.retrying(outcome.retries, delay, &failure);
+                Step::Retry {
+                    retry,
+                    delay,
+                    until,
+                    after,
+                } => {
+                    observer.retrying(retry, delay, after);
                     log::debug!(
-                        "retry {} in {delay:?} after {} ({})",
-                        outcome.retries,
-                        failure.kind,
-                        failure.detail
+                        "retry {retry} in {delay:?} after {} ({})",
+                        after.kind,
+                        after.detail
                     );
-                    tokio::select! {
-                        biased;
-                        _ = cancel.cancelled() => {
-                            outcome.result = Err(failure);
-                            break;
-                        }
-                        _ = tokio::time::sleep(delay) => {}
-                    }
+                    until
                 }
+                Step::Wait { until } => until,
+                Step::Done => return wanted.finish(Instant::now()),
+            };
+            tokio::select! {
+                biased;
+                _ = cancel.cancelled() => wanted.cancelled(),
+                _ = sleep_until(TokioInstant::from_std(until)) => {}
             }
         }
-        outcome.duration = started.elapsed();
-        outcome
     }
 }
 

@@ -13,6 +13,7 @@ use std::time::Duration;
 use super::template::{BodyTemplate, Secret};
 pub use crate::client::backoff::{Backoff, Jitter};
 pub use crate::client::breaker::BreakerConfig;
+pub use crate::client::config::{Format, HttpSpec, StreamSpec};
 pub use crate::client::retry::{RetryPolicy, RetrySet};
 use crate::client::PreparedRequest;
 pub use crate::faults::{FaultKind, FaultPlan, FaultWindow, FaultWindow as FaultSpec};
@@ -76,17 +77,7 @@ impl Target {
     pub fn display_redacted(&self) -> String {
         match self {
             Target::Embedded => "embedded".to_owned(),
-            Target::Url(url) => {
-                let Some((scheme, rest)) = url.split_once("://") else {
-                    return url.clone();
-                };
-                let authority_end = rest.find('/').unwrap_or(rest.len());
-                let (authority, path) = rest.split_at(authority_end);
-                let host = authority
-                    .rsplit_once('@')
-                    .map_or(authority, |(_, host)| host);
-                format!("{scheme}://{host}{path}")
-            }
+            Target::Url(url) => crate::client::redact_url(url),
         }
     }
 }
@@ -172,84 +163,6 @@ impl BodySource {
     }
 }
 
-/// `[stream] format`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
-    /// Event data is a JSON object with the configured fields.
-    Json,
-    /// Event data is opaque text.
-    Text,
-}
-
-impl Format {
-    /// The spelling in scenario files and `--format`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Format::Json => "json",
-            Format::Text => "text",
-        }
-    }
-}
-
-/// `[stream]`: how a response stream is read and judged.
-#[derive(Clone, Debug, PartialEq)]
-pub struct StreamSpec {
-    /// json (default) or text.
-    pub format: Format,
-    /// JSON field holding the event's data (default `Data`).
-    pub data_field: String,
-    /// JSON field holding the event counter (default `Count`).
-    pub count_field: String,
-    /// JSON field that, when set, makes the event a server-sent error (default `error`).
-    pub error_field: String,
-    /// Data that marks normal completion. json default `Stream completed`;
-    /// text default none; `done = ""` means none (clean end of body completes).
-    pub done: Option<String>,
-    /// Longest wait for the first event (default 10s).
-    pub first_event_timeout: Duration,
-    /// Longest gap between events (default 10s).
-    pub idle_timeout: Duration,
-    /// Longest whole stream (default 120s).
-    pub max_duration: Duration,
-    /// Largest event or line; bigger fails the stream (default 1MiB).
-    pub max_event_size: usize,
-    /// Fewer events in a completed stream is a failure (default unset).
-    pub expect_events: Option<u64>,
-}
-
-impl StreamSpec {
-    /// The JSON field names, borrowed, for [`crate::client::fields::parse`].
-    pub fn field_names(&self) -> crate::client::fields::FieldNames<'_> {
-        crate::client::fields::FieldNames {
-            data: &self.data_field,
-            count: &self.count_field,
-            error: &self.error_field,
-        }
-    }
-
-    /// The defaults for `format` (only `done` differs).
-    pub fn defaults_for(format: Format) -> StreamSpec {
-        StreamSpec {
-            format,
-            data_field: "Data".to_owned(),
-            count_field: "Count".to_owned(),
-            error_field: "error".to_owned(),
-            done: (format == Format::Json).then(|| "Stream completed".to_owned()),
-            first_event_timeout: Duration::from_secs(10),
-            idle_timeout: Duration::from_secs(10),
-            max_duration: Duration::from_secs(120),
-            max_event_size: 1 << 20,
-            expect_events: None,
-        }
-    }
-}
-
-impl Default for StreamSpec {
-    fn default() -> Self {
-        StreamSpec::defaults_for(Format::Json)
-    }
-}
-
 /// `[load]`: how many streams, when. The stages are held as the validated
 /// [`Plan`] itself, the one home of the stage math.
 #[derive(Clone, Debug, PartialEq)]
@@ -284,30 +197,6 @@ impl Default for LoadSpec {
             think_time: Duration::ZERO,
             max_sessions: None,
             interval: Duration::from_secs(1),
-        }
-    }
-}
-
-/// `[http]`: connection settings (the seed client's transport).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HttpSpec {
-    /// Connect + response headers, > 0 (default 30s).
-    pub timeout: Duration,
-    /// Idle keep-alive connections kept per host (default 10).
-    pub pool_max_idle_per_host: usize,
-    /// How long an idle connection is kept, > 0 (default 90s).
-    pub idle_conn_timeout: Duration,
-    /// Accept any TLS certificate (default false).
-    pub insecure_tls: bool,
-}
-
-impl Default for HttpSpec {
-    fn default() -> Self {
-        HttpSpec {
-            timeout: Duration::from_secs(30),
-            pool_max_idle_per_host: 10,
-            idle_conn_timeout: Duration::from_secs(90),
-            insecure_tls: false,
         }
     }
 }

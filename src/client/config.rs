@@ -1,0 +1,111 @@
+//! The settings the client reads: `[stream]` (how a response stream is read
+//! and judged) and `[http]` (the transport).
+//!
+//! Defined here so that `client/` depends on nothing above it; `scenario/`
+//! validates a file into these values and re-exports them
+//! (`scenario::{StreamSpec, Format, HttpSpec}`), so they are built once and
+//! carried as they are.
+
+use std::time::Duration;
+
+/// `[stream] format`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Event data is a JSON object with the configured fields.
+    Json,
+    /// Event data is opaque text.
+    Text,
+}
+
+impl Format {
+    /// The spelling in scenario files and `--format`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Format::Json => "json",
+            Format::Text => "text",
+        }
+    }
+}
+
+/// `[stream]`: how a response stream is read and judged.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StreamSpec {
+    /// json (default) or text.
+    pub format: Format,
+    /// JSON field holding the event's data (default `Data`).
+    pub data_field: String,
+    /// JSON field holding the event counter (default `Count`).
+    pub count_field: String,
+    /// JSON field that, when set, makes the event a server-sent error (default `error`).
+    pub error_field: String,
+    /// Data that marks normal completion. json default `Stream completed`;
+    /// text default none; `done = ""` means none (clean end of body completes).
+    pub done: Option<String>,
+    /// Longest wait for the first event (default 10s).
+    pub first_event_timeout: Duration,
+    /// Longest gap between events (default 10s).
+    pub idle_timeout: Duration,
+    /// Longest whole stream (default 120s).
+    pub max_duration: Duration,
+    /// Largest event or line; bigger fails the stream (default 1MiB).
+    pub max_event_size: usize,
+    /// Fewer events in a completed stream is a failure (default unset).
+    pub expect_events: Option<u64>,
+}
+
+impl StreamSpec {
+    /// The JSON field names, borrowed, for [`crate::client::fields::parse`].
+    pub fn field_names(&self) -> crate::client::fields::FieldNames<'_> {
+        crate::client::fields::FieldNames {
+            data: &self.data_field,
+            count: &self.count_field,
+            error: &self.error_field,
+        }
+    }
+
+    /// The defaults for `format` (only `done` differs).
+    pub fn defaults_for(format: Format) -> StreamSpec {
+        StreamSpec {
+            format,
+            data_field: "Data".to_owned(),
+            count_field: "Count".to_owned(),
+            error_field: "error".to_owned(),
+            done: (format == Format::Json).then(|| "Stream completed".to_owned()),
+            first_event_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(10),
+            max_duration: Duration::from_secs(120),
+            max_event_size: 1 << 20,
+            expect_events: None,
+        }
+    }
+}
+
+impl Default for StreamSpec {
+    fn default() -> Self {
+        StreamSpec::defaults_for(Format::Json)
+    }
+}
+
+/// `[http]`: connection settings (the seed client's transport).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpSpec {
+    /// Connect + response headers, > 0 (default 30s).
+    pub timeout: Duration,
+    /// Idle keep-alive connections kept per host (default 10).
+    pub pool_max_idle_per_host: usize,
+    /// How long an idle connection is kept, > 0 (default 90s).
+    pub idle_conn_timeout: Duration,
+    /// Accept any TLS certificate (default false).
+    pub insecure_tls: bool,
+}
+
+impl Default for HttpSpec {
+    fn default() -> Self {
+        HttpSpec {
+            timeout: Duration::from_secs(30),
+            pool_max_idle_per_host: 10,
+            idle_conn_timeout: Duration::from_secs(90),
+            insecure_tls: false,
+        }
+    }
+}
