@@ -141,17 +141,34 @@ fn is_indexed(job: &Value) -> bool {
         == Some("Indexed")
 }
 
-fn resources_set(container: &Value, file: &Path) {
-    for side in ["requests", "limits"] {
-        for what in ["cpu", "memory"] {
-            let v = at(container, &["resources", side, what], file);
-            assert!(
-                v.as_str().is_some() || v.as_u64().is_some(),
-                "{}: resources.{side}.{what} set",
-                file.display()
-            );
-        }
+/// Requests equal to limits (Guaranteed QoS, as `job.yaml` says), as
+/// Kubernetes quantities: CPU a whole number of cores (`"2"`; an integer
+/// limit also sets streamsoak's worker threads), memory in Ki/Mi/Gi (`1Gi`).
+fn resources_guaranteed(container: &Value, file: &Path) {
+    let quantity = |side: &str, what: &str| str_at(container, &["resources", side, what], file);
+    for what in ["cpu", "memory"] {
+        assert_eq!(
+            quantity("requests", what),
+            quantity("limits", what),
+            "{}: resources.requests.{what} = resources.limits.{what}",
+            file.display()
+        );
     }
+    let cpu = quantity("limits", "cpu");
+    assert!(
+        cpu.parse::<u32>().is_ok_and(|cores| cores > 0),
+        "{}: resources.limits.cpu `{cpu}` is a whole number of cores",
+        file.display()
+    );
+    let memory = quantity("limits", "memory");
+    let amount = ["Ki", "Mi", "Gi"]
+        .iter()
+        .find_map(|unit| memory.strip_suffix(unit));
+    assert!(
+        amount.is_some_and(|n| n.parse::<u64>().is_ok_and(|n| n > 0)),
+        "{}: resources.limits.memory `{memory}` is an amount in Ki, Mi or Gi",
+        file.display()
+    );
 }
 
 #[test]
@@ -208,7 +225,7 @@ fn the_manifests_describe_an_indexed_shard_job_a_merge_job_and_their_volume() {
         Some(completions.to_string()),
         "SHARDS (the N of --shard I/N) = completions"
     );
-    resources_set(container, file);
+    resources_guaranteed(container, file);
     assert_eq!(
         at(pod, &["securityContext", "runAsNonRoot"], file).as_bool(),
         Some(true)
@@ -252,7 +269,7 @@ fn the_manifests_describe_an_indexed_shard_job_a_merge_job_and_their_volume() {
         "merge reads the same PVC"
     );
     assert_eq!(str_at(merge_container, &["image"], merge_file), image);
-    resources_set(merge_container, merge_file);
+    resources_guaranteed(merge_container, merge_file);
 
     // Any other pod (e.g. the one for `kubectl cp`) uses the same volume and image.
     for ((kind, name), (f, v)) in &all {

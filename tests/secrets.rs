@@ -118,11 +118,8 @@ fn run_and_check(
         .arg(&events)
         .output()
         .expect("streamsoak run");
-    assert!(
-        matches!(output.status.code(), Some(0) | Some(1)),
-        "{}",
-        show(&output)
-    );
+    // No thresholds in the scenario: nothing to fail, so exit 0.
+    assert_eq!(output.status.code(), Some(0), "{}", show(&output));
     assert_output_clean(canary, "run -vv", &output);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(

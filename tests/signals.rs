@@ -244,8 +244,17 @@ fn cancelled(out: &Path) -> u64 {
 }
 
 /// Signal mid-run (a second SIGINT once the first was taken when `twice`):
-/// the run stops by itself with the whole report.
-fn stop(signal: &str, events: u32, twice: bool) -> (u64, BTreeMap<String, String>, String) {
+/// the run stops by itself with the whole report, and exits with the
+/// scenario's `success_rate >= 0.5` threshold result, `passes`: short
+/// streams finish within the grace (1/1, exit 0); 10 s streams never finish
+/// before the stop, so there is no success rate, and a threshold with no
+/// value fails (exit 1).
+fn stop(
+    signal: &str,
+    events: u32,
+    twice: bool,
+    passes: bool,
+) -> (u64, BTreeMap<String, String>, String) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let scenario = scenario(tmp.path(), events);
     let out = tmp.path().join("report");
@@ -259,8 +268,9 @@ fn stop(signal: &str, events: u32, twice: bool) -> (u64, BTreeMap<String, String
     }
     let (status, stderr) = run.wait(EXIT_WITHIN, &format!("after SIG{signal}"));
     assert!(!stderr.contains("panicked"), "{stderr}");
-    assert!(
-        matches!(status.code(), Some(0) | Some(1)),
+    assert_eq!(
+        status.code(),
+        Some(if passes { 0 } else { 1 }),
         "SIG{signal}: exit with the threshold result, got {status}\n{stderr}"
     );
 
@@ -294,6 +304,20 @@ fn stop(signal: &str, events: u32, twice: bool) -> (u64, BTreeMap<String, String
         passed == "true",
         "exit code agrees with thresholds_passed: {s:?}"
     );
+    assert_eq!(passed, passes.to_string(), "SIG{signal}: {s:?}");
+    if passes {
+        assert_eq!(
+            (ok, failed),
+            (started, 0),
+            "SIG{signal}: every stream ok: {s:?}"
+        );
+    } else {
+        assert_eq!(
+            (ok, failed),
+            (0, 0),
+            "SIG{signal}: no stream finished: {s:?}"
+        );
+    }
     assert_timeseries_parseable(&out, 3);
     let breaker = std::fs::read_to_string(out.join("breaker.csv")).expect("breaker.csv");
     assert!(
@@ -308,7 +332,7 @@ fn sigint_with_streams_longer_than_the_grace_writes_the_full_report() {
     // 40 events 250 ms apart: 10 s streams; the signal comes after about
     // 3 s, the grace is a few seconds, so the streams in flight are
     // cancelled and must be accounted for.
-    let (cancelled, s, _) = stop("INT", 40, false);
+    let (cancelled, s, _) = stop("INT", 40, false, false);
     assert!(
         cancelled > 0,
         "streams still in flight after the grace are counted as cancelled: {s:?}"
@@ -318,13 +342,14 @@ fn sigint_with_streams_longer_than_the_grace_writes_the_full_report() {
 #[test]
 fn sigterm_with_short_streams_writes_the_full_report() {
     // 4 events 250 ms apart: 1 s streams finish within the grace.
-    stop("TERM", 4, false);
+    let (cancelled, s, _) = stop("TERM", 4, false, true);
+    assert_eq!(cancelled, 0, "no stream outlasts the grace: {s:?}");
 }
 
 #[test]
 fn a_second_sigint_aborts_in_flight_streams_and_still_writes_the_report() {
     // 10 s streams: at the second signal every session is mid-stream.
-    let (cancelled, s, stderr) = stop("INT", 40, true);
+    let (cancelled, s, stderr) = stop("INT", 40, true, false);
     assert!(stderr.contains("second signal"), "{stderr}");
     eprintln!("summary after two SIGINTs: {s:?}");
     assert!(
