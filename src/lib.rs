@@ -16,7 +16,7 @@
 //! | [`signals`] | Ctrl+C / SIGTERM | — |
 //! | [`scenario`] | TOML → validated values: the client's own policies, the load plan, the fault plan, the server config, the threshold language | `client`, `metrics`, `load`, `faults`, `server` |
 //! | [`report`] | report files (CSV, hlog, HTML, JUnit, markdown), `report`/`merge` readers | `scenario` and below |
-//! | [`engine`] | supervisor, session and collector actors; `RunPlan` | `report` and below |
+//! | [`engine`] | supervisor, session and collector actors; `RunPlan` | `report` and below, `signals`, `error` |
 //! | [`commands`], [`cli`], [`error`] | argument parsing, the commands, exit codes | everything |
 //!
 //! The data path is sse → client → metrics → report/engine → commands: a

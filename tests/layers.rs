@@ -26,7 +26,8 @@ const ROOMS: &[(&str, &[&str])] = &[
     (
         "engine",
         &[
-            "sse", "client", "metrics", "load", "faults", "server", "scenario", "report", "error",
+            "sse", "client", "metrics", "load", "faults", "server", "signals", "scenario",
+            "report", "error",
         ],
     ),
 ];
@@ -74,7 +75,8 @@ fn rooms_import_only_rooms_below_them() {
                     }
                     let needle = format!("crate::{other}");
                     let hit = code.match_indices(&needle).any(|(i, _)| {
-                        !code[i + needle.len()..].starts_with(|c: char| c.is_alphanumeric() || c == '_')
+                        !code[i + needle.len()..]
+                            .starts_with(|c: char| c.is_alphanumeric() || c == '_')
                     });
                     if hit {
                         violations.push(format!(
