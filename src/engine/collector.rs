@@ -12,10 +12,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 use actix::prelude::*;
 
-use crate::engine::faults::FaultClock;
 use crate::engine::local;
 use crate::engine::messages::{ArrivalsDropped, Finish, Flushed};
 use crate::engine::progress::Progress;
+use crate::metrics::attribution::FaultClock;
 use crate::metrics::hlog::HlogWriter;
 use crate::metrics::interval::FaultSample;
 use crate::metrics::{

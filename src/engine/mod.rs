@@ -14,7 +14,6 @@
 
 pub mod collector;
 pub mod fault_actions;
-pub mod faults;
 mod local;
 pub mod messages;
 pub mod progress;
@@ -34,7 +33,6 @@ use tokio::sync::oneshot;
 use crate::client::{CancelHandle, PreparedRequest};
 use crate::engine::collector::{Collector, CollectorParts, LiveWriters};
 use crate::engine::fault_actions::FaultActions;
-use crate::engine::faults::FaultClock;
 use crate::engine::messages::Interrupt;
 use crate::engine::progress::{Progress, ProgressMode};
 use crate::engine::session::SessionConfig;
@@ -42,6 +40,7 @@ use crate::engine::supervisor::{Supervisor, SupervisorParts};
 use crate::error::Error;
 use crate::faults::FaultProxy;
 use crate::load::executor::Plan;
+use crate::metrics::attribution::FaultClock;
 use crate::report::RunSummary;
 use crate::scenario::FaultKind;
 use crate::scenario::{Scenario, Target};

@@ -1,10 +1,14 @@
 //! Measurements: latency histograms, counters, interval deltas and the
-//! HdrHistogram interval log they are persisted in.
+//! HdrHistogram interval log they are persisted in; what each observation
+//! of a session feeds (`recorder`) and which fault it is attributed to
+//! (`attribution`). Pure: no actor, no clock.
 
+pub mod attribution;
 pub mod counters;
 pub mod hlog;
 pub mod interval;
 pub mod latency;
+pub mod recorder;
 
 pub use counters::{Counters, ErrorSamples, SessionStats};
 pub use interval::{IntervalDelta, TransitionRecord};
