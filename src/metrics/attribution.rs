@@ -94,19 +94,24 @@ pub struct FaultMemory {
 
 impl FaultMemory {
     /// A failure at `at`: every fault active then (started, and not ended
-    /// before `at`) affects this session.
-    pub fn failed(&mut self, clock: &FaultClock, at: Instant) {
+    /// before `at`) affects this session. Returns the faults that affect it
+    /// for the first time, with the time since their start (empty, and not
+    /// allocated, in the common case).
+    pub fn failed(&mut self, clock: &FaultClock, at: Instant) -> Vec<(usize, Duration)> {
+        let mut newly = Vec::new();
         if clock.is_empty() {
-            return;
+            return newly;
         }
         let t = clock.offset(at);
         for i in 0..clock.len() {
             if let Some((start, end)) = clock.window(i) {
-                if start <= t && end.is_none_or(|end| t <= end) {
+                if start <= t && end.is_none_or(|end| t <= end) && !get(&self.affected, i) {
                     set(&mut self.affected, i);
+                    newly.push((i, t - start));
                 }
             }
         }
+        newly
     }
 
     /// A breaker opened at `at`: the latest fault started by then, if this
@@ -168,12 +173,14 @@ mod tests {
         let t0 = Instant::now();
         let clock = FaultClock::new(t0, 1);
         let mut memory = FaultMemory::default();
-        memory.failed(&clock, t0 + s(1));
-        assert_eq!(memory, FaultMemory::default(), "no fault yet");
+        assert_eq!(memory.failed(&clock, t0 + s(1)), vec![], "no fault yet");
+        assert_eq!(memory, FaultMemory::default());
         assert_eq!(memory.breaker_opened(&clock, t0 + s(1)), None);
 
         clock.mark_started(0, t0 + s(10));
-        memory.failed(&clock, t0 + s(11));
+        // 11 s − 10 s; a second failure is no news.
+        assert_eq!(memory.failed(&clock, t0 + s(11)), vec![(0, s(1))]);
+        assert_eq!(memory.failed(&clock, t0 + s(12)), vec![]);
         // 12 s − 10 s
         assert_eq!(memory.breaker_opened(&clock, t0 + s(12)), Some((0, s(2))));
         assert_eq!(memory.breaker_opened(&clock, t0 + s(13)), None, "once");

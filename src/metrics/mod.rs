@@ -1,10 +1,12 @@
 //! Measurements: latency histograms, counters, interval deltas and the
 //! HdrHistogram interval log they are persisted in; what each observation
-//! of a session feeds (`recorder`) and which fault it is attributed to
-//! (`attribution`). Pure: no actor, no clock.
+//! of a session feeds (`recorder`), which fault it is attributed to
+//! (`attribution`), and the per-fault analysis of a run (`fault_analysis`).
+//! Pure: no actor, no clock.
 
 pub mod attribution;
 pub mod counters;
+pub mod fault_analysis;
 pub mod hlog;
 pub mod interval;
 pub mod latency;

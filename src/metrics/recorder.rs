@@ -17,8 +17,9 @@
 //!   one is neither ok nor failed (only its `cancelled` error is noted);
 //! - `breakers_open` counts breakers not closed: up on leaving Closed, down
 //!   on returning to it, unchanged between Open and HalfOpen;
-//! - `open`/`recover` samples are attributed by [`FaultMemory`], at most one
-//!   of each per session per fault.
+//! - a session's first failure during a fault, its breaker opening and its
+//!   first success after the fault are attributed by [`FaultMemory`]: at
+//!   most one `affected`, `open` and `recover` sample per session per fault.
 
 use std::cell::RefCell;
 use std::io::Write;
@@ -198,8 +199,19 @@ impl<'a> Recorder<'a> {
                         end,
                     );
                 }
-                self.tally.faults.failed(self.run.faults, end);
+                self.failed(&mut delta, end);
             }
+        }
+    }
+
+    /// A failure at `at`: the faults it is the session's first failure of.
+    fn failed(&mut self, delta: &mut IntervalDelta, at: Instant) {
+        for (fault, latency) in self.tally.faults.failed(self.run.faults, at) {
+            delta.fault_affected.push(FaultSample {
+                fault,
+                session: self.tally.stats.session,
+                latency,
+            });
         }
     }
 }
@@ -271,7 +283,7 @@ impl Observer for Recorder<'_> {
         if let Err(failure) = &attempt.result {
             if failure.kind != FailureKind::Cancelled {
                 self.note_error(&mut delta, failure.kind, &failure.detail, 1, end);
-                self.tally.faults.failed(self.run.faults, end);
+                self.failed(&mut delta, end);
             }
         }
     }

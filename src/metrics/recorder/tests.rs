@@ -219,6 +219,8 @@ fn recover_is_recorded_once_per_session_per_fault() {
         successes: &'static [u64],
         /// Expected recover samples (ms).
         recover: &'static [u64],
+        /// Expected affected sample: fault start → first failure (ms).
+        affected: Option<u64>,
     }
     // One fault, 10 s → 20 s.
     let cases = [
@@ -228,12 +230,15 @@ fn recover_is_recorded_once_per_session_per_fault() {
             successes: &[23_000, 30_000],
             // 23 s − 20 s; the success at 30 s adds nothing.
             recover: &[3_000],
+            // 12 s − 10 s
+            affected: Some(2_000),
         },
         Case {
             name: "never affected: no sample",
             failure_at: None,
             successes: &[23_000],
             recover: &[],
+            affected: None,
         },
         Case {
             name: "a success during the fault is not a recovery",
@@ -241,18 +246,22 @@ fn recover_is_recorded_once_per_session_per_fault() {
             successes: &[15_000, 25_000],
             // 25 s − 20 s.
             recover: &[5_000],
+            affected: Some(2_000),
         },
         Case {
             name: "a failure before the fault does not affect",
             failure_at: Some(5_000),
             successes: &[23_000],
             recover: &[],
+            affected: None,
         },
         Case {
             name: "a failure at the very end affects (window inclusive)",
             failure_at: Some(20_000),
             successes: &[21_000],
             recover: &[1_000],
+            // 20 s − 10 s
+            affected: Some(10_000),
         },
     ];
     for case in cases {
@@ -281,6 +290,17 @@ fn recover_is_recorded_once_per_session_per_fault() {
             })
             .collect();
         assert_eq!(d.fault_recovers, samples, "{n}");
+        // The failed attempt and its failed stream end together: one sample.
+        let affected: Vec<FaultSample> = case
+            .affected
+            .iter()
+            .map(|&v| FaultSample {
+                fault: 0,
+                session: SESSION,
+                latency: ms(v),
+            })
+            .collect();
+        assert_eq!(d.fault_affected, affected, "{n}");
         assert_eq!(
             recorded(&d.latencies, LatencyMetric::Recover),
             expected(LatencyMetric::Recover, case.recover),
