@@ -12,30 +12,18 @@ use std::time::{Duration, Instant, SystemTime};
 
 use actix::prelude::*;
 
-use crate::engine::faults::FaultClock;
 use crate::engine::local;
 use crate::engine::messages::{ArrivalsDropped, Finish, Flushed};
 use crate::engine::progress::Progress;
+use crate::metrics::attribution::FaultClock;
+use crate::metrics::fault_analysis::{self, FaultSamples, FaultWindow, IntervalTotals};
 use crate::metrics::hlog::HlogWriter;
 use crate::metrics::interval::FaultSample;
-use crate::metrics::{
-    Counters, ErrorSamples, IntervalDelta, Latencies, LatencyMetric, LatencySummary,
-};
+use crate::metrics::{Counters, ErrorSamples, IntervalDelta, Latencies, LatencyMetric};
 use crate::report::csv::{self, AppendWriter, TimeseriesRow};
 use crate::report::summary::{FaultReport, RunSummary};
 use crate::report::ReportError;
 use crate::scenario::FaultSpec;
-
-/// Per-interval totals kept for the fault analysis (a few words per interval).
-#[derive(Clone, Copy, Debug, Default)]
-struct IntervalTotals {
-    start: Duration,
-    end: Duration,
-    attempts: u64,
-    streams_started: u64,
-    streams_failed: u64,
-    short_circuited: u64,
-}
 
 /// An interval waiting for its arbiters: answers so far, the merged delta
 /// with the arbiter whose histograms it holds, and `--events-out` lines.
@@ -108,6 +96,7 @@ pub struct Collector {
     totals: Counters,
     latencies: Latencies,
     errors: ErrorSamples,
+    fault_affected: Vec<FaultSample>,
     fault_opens: Vec<FaultSample>,
     fault_recovers: Vec<FaultSample>,
     series: Vec<IntervalTotals>,
@@ -167,6 +156,7 @@ impl Collector {
             totals: Counters::default(),
             latencies: Latencies::default(),
             errors: ErrorSamples::default(),
+            fault_affected: Vec::new(),
             fault_opens: Vec::new(),
             fault_recovers: Vec::new(),
             series: Vec::new(),
@@ -288,17 +278,12 @@ impl Collector {
                 self.note_write(r);
             }
         }
-        self.series.push(IntervalTotals {
-            start,
-            end,
-            attempts: delta.counters.attempts,
-            streams_started: delta.counters.streams_started,
-            streams_failed: delta.counters.streams_failed,
-            short_circuited: delta.counters.short_circuited,
-        });
+        self.series
+            .push(IntervalTotals::of(start, end, &delta.counters));
         self.totals.merge(&delta.counters);
         self.latencies.add(&delta.latencies);
         self.errors.merge(&delta.errors);
+        self.fault_affected.append(&mut delta.fault_affected);
         self.fault_opens.append(&mut delta.fault_opens);
         self.fault_recovers.append(&mut delta.fault_recovers);
         self.progress
@@ -329,96 +314,26 @@ impl Collector {
     }
 
     fn fault_reports(&self) -> Vec<FaultReport> {
-        let mut out = Vec::new();
-        for (i, fault) in self.faults.iter().enumerate() {
-            let Some((start, end)) = self.clock.window(i) else {
-                continue;
-            };
-            let end = end.unwrap_or(self.last_tick_end);
-            let summarise = |samples: &[FaultSample]| {
-                let mut h = crate::metrics::latency::new_histogram();
-                let mut sessions = std::collections::HashSet::new();
-                for s in samples.iter().filter(|s| s.fault == i) {
-                    h.saturating_record(
-                        u64::try_from(s.latency.as_micros())
-                            .unwrap_or(u64::MAX)
-                            .max(1),
-                    );
-                    sessions.insert(s.session);
-                }
-                (sessions.len() as u64, LatencySummary::of(&h))
-            };
-            let (opened, open) = summarise(&self.fault_opens);
-            let (recovered, recover) = summarise(&self.fault_recovers);
-            let mut affected: std::collections::HashSet<u64> = std::collections::HashSet::new();
-            affected.extend(
-                self.fault_opens
-                    .iter()
-                    .filter(|s| s.fault == i)
-                    .map(|s| s.session),
-            );
-            affected.extend(
-                self.fault_recovers
-                    .iter()
-                    .filter(|s| s.fault == i)
-                    .map(|s| s.session),
-            );
-            let within = |t: &IntervalTotals| t.end > start && t.start < end;
-            let window: Vec<&IntervalTotals> = self.series.iter().filter(|t| within(t)).collect();
-            let attempts: u64 = window.iter().map(|t| t.attempts).sum();
-            let wanted: u64 = window.iter().map(|t| t.streams_started).sum();
-            let rate = |t: &IntervalTotals| {
-                let secs = t.end.saturating_sub(t.start).as_secs_f64();
-                if secs > 0.0 {
-                    t.attempts as f64 / secs
-                } else {
-                    0.0
-                }
-            };
-            let before: Vec<f64> = self
-                .series
-                .iter()
-                .filter(|t| t.end <= start && t.start + Duration::from_secs(30) >= start)
-                .map(rate)
-                .collect();
-            let steady = if before.is_empty() {
-                0.0
-            } else {
-                before.iter().sum::<f64>() / before.len() as f64
-            };
-            let peak_after = self
-                .series
-                .iter()
-                .filter(|t| t.end > end && t.start < end + Duration::from_secs(10))
-                .map(rate)
-                .fold(0.0, f64::max);
-            out.push(FaultReport {
-                fault: i + 1,
-                kind: fault.kind.name().to_owned(),
-                start_s: start.as_secs_f64(),
-                end_s: end.as_secs_f64(),
-                sessions: affected.len() as u64,
-                opened,
-                open_p50_ms: open.p50_ms,
-                open_max_ms: open.max_ms,
-                recovered,
-                recover_p50_ms: recover.p50_ms,
-                recover_max_ms: recover.max_ms,
-                short_circuited: window.iter().map(|t| t.short_circuited).sum(),
-                failed_streams: window.iter().map(|t| t.streams_failed).sum(),
-                retry_amplification: if wanted > 0 {
-                    attempts as f64 / wanted as f64
-                } else {
-                    0.0
-                },
-                recovery_burst: if steady > 0.0 {
-                    peak_after / steady
-                } else {
-                    0.0
-                },
-            });
-        }
-        out
+        let windows: Vec<FaultWindow<'_>> = self
+            .faults
+            .iter()
+            .enumerate()
+            .filter_map(|(i, fault)| {
+                let (start, end) = self.clock.window(i)?;
+                Some(FaultWindow {
+                    fault: i,
+                    kind: fault.kind.name(),
+                    start,
+                    end,
+                })
+            })
+            .collect();
+        let samples = FaultSamples {
+            affected: &self.fault_affected,
+            opens: &self.fault_opens,
+            recovers: &self.fault_recovers,
+        };
+        fault_analysis::analyse(&windows, &samples, &self.series, self.last_tick_end)
     }
 }
 

@@ -14,7 +14,6 @@
 
 pub mod collector;
 pub mod fault_actions;
-pub mod faults;
 mod local;
 pub mod messages;
 pub mod progress;
@@ -32,7 +31,6 @@ use tokio::sync::oneshot;
 use crate::client::CancelHandle;
 use crate::engine::collector::{Collector, CollectorParts, LiveWriters};
 use crate::engine::fault_actions::FaultActions;
-use crate::engine::faults::FaultClock;
 use crate::engine::messages::Interrupt;
 use crate::engine::progress::{Progress, ProgressMode};
 use crate::engine::session::SessionConfig;
@@ -41,6 +39,7 @@ use crate::error::Error;
 use crate::faults::FaultProxy;
 use crate::faults::FaultSchedule;
 use crate::load::executor::{ArrivalSchedule, Plan};
+use crate::metrics::attribution::FaultClock;
 use crate::report::RunSummary;
 use crate::scenario::{FaultKind, FaultSpec, Scenario, Target};
 use crate::server::{EmbeddedServer, ServerConfig};

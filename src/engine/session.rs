@@ -4,11 +4,10 @@
 //! outcome into its arbiter's thread-local delta (`engine::local`),
 //! then either thinks and loops (closed model) or tells the supervisor it is
 //! idle (open model). Per-event work — counting, the gap histogram,
-//! `--events-out` lines — happens in `Recorder` on this thread, with no
+//! `--events-out` lines — happens in [`Recorder`] on this thread, with no
 //! message and no lock.
 
 use std::cell::RefCell;
-use std::io::Write;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -17,18 +16,15 @@ use actix::prelude::*;
 use bytes::Bytes;
 use rand::SeedableRng;
 
-use crate::client::attempt::{AttemptOutcome, EventSink, Failure, SeenEvent};
-use crate::client::breaker::{Breaker, BreakerConfig, BreakerState, Transition};
+use crate::client::breaker::{Breaker, BreakerConfig};
 use crate::client::retry::RetryPolicy;
-use crate::client::{
-    http, Cancel, FailureKind, Observer, PreparedRequest, StreamOutcome, StreamService,
-};
-use crate::engine::faults::FaultClock;
+use crate::client::{http, Cancel, FailureKind, PreparedRequest, StreamOutcome, StreamService};
 use crate::engine::local;
 use crate::engine::messages::{SessionIdle, SessionStopped, StartStream, StopSession};
 use crate::engine::supervisor::Supervisor;
-use crate::metrics::interval::FaultSample;
-use crate::metrics::{IntervalDelta, LatencyMetric, SessionStats, TransitionRecord};
+use crate::metrics::attribution::FaultClock;
+use crate::metrics::recorder::{self, Recorder, RunContext, SessionTally};
+use crate::metrics::IntervalDelta;
 use crate::scenario::BodySource;
 
 /// What every session of a run shares (immutable, `Send + Sync`).
@@ -66,17 +62,7 @@ pub struct SessionConfig {
 /// A session's service and totals; moved into the stream future and back.
 struct Runner {
     service: StreamService,
-    stats: SessionStats,
-    breaker_open: bool,
-    faults: FaultMemory,
-}
-
-/// Which faults this session was affected by, opened for and recovered from.
-#[derive(Default)]
-struct FaultMemory {
-    affected: Vec<bool>,
-    opened: Vec<bool>,
-    recovered: Vec<bool>,
+    tally: SessionTally,
 }
 
 /// The session actor.
@@ -118,13 +104,7 @@ impl Session {
             supervisor,
             runner: Some(Runner {
                 service,
-                stats: SessionStats {
-                    session: id,
-                    final_state: BreakerState::Closed.name(),
-                    ..SessionStats::default()
-                },
-                breaker_open: false,
-                faults: FaultMemory::default(),
+                tally: SessionTally::new(id),
             }),
             stopping: false,
             iteration: 0,
@@ -147,26 +127,19 @@ impl Session {
             .render_sharded(self.id, self.iteration, self.cfg.shard, &mut self.body);
         self.iteration += 1;
         let body = Bytes::copy_from_slice(&self.body);
-        runner.stats.streams += 1;
-        self.local.borrow_mut().counters.streams_started += 1;
+        runner.tally.stream_started(&mut self.local.borrow_mut());
         let local = Rc::clone(&self.local);
         let events = self.cfg.events_out.then(local::events_buffer);
         let cfg = Arc::clone(&self.cfg);
         let mut cancel = self.cancel.clone();
-        let session = self.id;
         let fut = async move {
             let lateness = Instant::now().saturating_duration_since(scheduled);
-            let mut recorder = Recorder {
-                local: &local,
-                events: events.as_deref(),
-                stats: &mut runner.stats,
-                breaker_open: &mut runner.breaker_open,
-                faults: &mut runner.faults,
-                cfg: &cfg,
-                session,
-                lateness,
-                first_attempt: true,
+            let run = RunContext {
+                run_start: cfg.run_start,
+                faults: &cfg.faults,
             };
+            let mut recorder = Recorder::new(run, &local, &mut runner.tally, lateness)
+                .with_events(events.as_deref());
             let outcome = runner
                 .service
                 .stream_with_retry(body, &mut recorder, &mut cancel)
@@ -180,7 +153,7 @@ impl Session {
     }
 
     fn finished(&mut self, mut runner: Runner, outcome: &StreamOutcome, ctx: &mut Context<Self>) {
-        runner.stats.final_state = runner.service.breaker_state().name();
+        runner.tally.set_final_state(runner.service.breaker_state());
         let reopen = runner.service.breaker_reopens_at();
         self.runner = Some(runner);
         let cancelled = matches!(&outcome.result, Err(f) if f.kind == FailureKind::Cancelled);
@@ -217,28 +190,15 @@ impl Actor for Session {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        self.local.borrow_mut().active_sessions += 1;
+        recorder::session_started(&mut self.local.borrow_mut());
         if !self.cfg.open_model {
             self.begin_stream(ctx, Instant::now());
         }
     }
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
-        let mut local = self.local.borrow_mut();
-        local.active_sessions = local.active_sessions.saturating_sub(1);
-        let stats = match self.runner.take() {
-            Some(runner) => {
-                if runner.breaker_open {
-                    local.breakers_open = local.breakers_open.saturating_sub(1);
-                }
-                runner.stats
-            }
-            None => SessionStats {
-                session: self.id,
-                final_state: "lost",
-                ..SessionStats::default()
-            },
-        };
+        let tally = self.runner.take().map(|runner| runner.tally);
+        let stats = recorder::session_stopped(&mut self.local.borrow_mut(), self.id, tally);
         self.supervisor.do_send(SessionStopped { stats });
     }
 }
@@ -257,177 +217,5 @@ impl Handler<StopSession> for Session {
         if self.runner.is_some() {
             ctx.stop();
         }
-    }
-}
-
-/// Records one stream's events and attempts into the arbiter's delta.
-struct Recorder<'a> {
-    local: &'a RefCell<IntervalDelta>,
-    events: Option<&'a RefCell<Vec<u8>>>,
-    stats: &'a mut SessionStats,
-    breaker_open: &'a mut bool,
-    faults: &'a mut FaultMemory,
-    cfg: &'a SessionConfig,
-    session: u64,
-    /// Scheduled start → actual start (open model), added to the first attempt's latencies.
-    lateness: Duration,
-    first_attempt: bool,
-}
-
-impl Recorder<'_> {
-    fn note_error(&self, local: &mut IntervalDelta, kind: FailureKind, detail: &str, count: u64) {
-        local.counters.errors[kind.index()] += count;
-        let at = Instant::now().saturating_duration_since(self.cfg.run_start);
-        local.errors.note(kind, at, detail);
-    }
-
-    fn stream_finished(&mut self, outcome: &StreamOutcome) {
-        let mut local = self.local.borrow_mut();
-        let now = Instant::now();
-        match &outcome.result {
-            Ok(()) => {
-                self.stats.ok += 1;
-                local.counters.streams_ok += 1;
-                local
-                    .latencies
-                    .record(LatencyMetric::Stream, outcome.duration + self.lateness);
-                if let Some((fault, latency)) =
-                    self.cfg
-                        .faults
-                        .recovery(now, &self.faults.affected, &mut self.faults.recovered)
-                {
-                    local.fault_recovers.push(FaultSample {
-                        fault,
-                        session: self.session,
-                        latency,
-                    });
-                    local.latencies.record(LatencyMetric::Recover, latency);
-                }
-            }
-            Err(failure) if failure.kind == FailureKind::Cancelled => {
-                self.note_error(&mut local, FailureKind::Cancelled, &failure.detail, 1);
-            }
-            Err(failure) => {
-                self.stats.failed += 1;
-                local.counters.streams_failed += 1;
-                if outcome.short_circuited {
-                    local.counters.short_circuited += 1;
-                    self.note_error(&mut local, FailureKind::ShortCircuited, &failure.detail, 1);
-                }
-                self.cfg
-                    .faults
-                    .mark_affected(now, &mut self.faults.affected);
-            }
-        }
-    }
-}
-
-impl EventSink for Recorder<'_> {
-    fn event(&mut self, seen: &SeenEvent<'_>) {
-        self.stats.events += 1;
-        {
-            let mut local = self.local.borrow_mut();
-            local.counters.events += 1;
-            if let Some(gap) = seen.gap {
-                local.latencies.record(LatencyMetric::Gap, gap);
-            }
-        }
-        if let Some(buffer) = self.events {
-            let t = seen.at.saturating_duration_since(self.cfg.run_start);
-            let line = EventLine {
-                t_ms: t.as_micros() as f64 / 1000.0,
-                session: self.session,
-                event: seen.event.kind,
-                id: seen.event.id,
-                data: seen.event.data,
-            };
-            let mut buffer = buffer.borrow_mut();
-            if serde_json::to_writer(&mut *buffer, &line).is_ok() {
-                let _ = buffer.write_all(b"\n");
-            }
-        }
-    }
-}
-
-#[derive(serde::Serialize)]
-struct EventLine<'a> {
-    t_ms: f64,
-    session: u64,
-    event: &'a str,
-    id: &'a str,
-    data: &'a str,
-}
-
-impl Observer for Recorder<'_> {
-    fn attempt_finished(&mut self, attempt: &AttemptOutcome) {
-        let mut local = self.local.borrow_mut();
-        let offset = if self.first_attempt {
-            self.lateness
-        } else {
-            Duration::ZERO
-        };
-        self.first_attempt = false;
-        local.counters.attempts += 1;
-        local.counters.bytes += attempt.bytes;
-        if let Some(ttfb) = attempt.ttfb {
-            local.latencies.record(LatencyMetric::Ttfb, ttfb + offset);
-        }
-        if let Some(ttfe) = attempt.ttfe {
-            local.latencies.record(LatencyMetric::Ttfe, ttfe + offset);
-        }
-        if attempt.malformed_events > 0 {
-            self.note_error(
-                &mut local,
-                FailureKind::MalformedEvent,
-                "event data is not the JSON expected",
-                attempt.malformed_events,
-            );
-        }
-        if let Err(failure) = &attempt.result {
-            if failure.kind != FailureKind::Cancelled {
-                self.note_error(&mut local, failure.kind, &failure.detail, 1);
-                drop(local);
-                self.cfg
-                    .faults
-                    .mark_affected(Instant::now(), &mut self.faults.affected);
-            }
-        }
-    }
-
-    fn breaker_changed(&mut self, t: &Transition) {
-        let mut local = self.local.borrow_mut();
-        local.transitions.push(TransitionRecord {
-            at: t.at.saturating_duration_since(self.cfg.run_start),
-            session: self.session,
-            from: t.from,
-            to: t.to,
-            reason: t.reason,
-        });
-        let open_now = t.to != BreakerState::Closed;
-        if open_now != *self.breaker_open {
-            if open_now {
-                local.breakers_open += 1;
-            } else {
-                local.breakers_open = local.breakers_open.saturating_sub(1);
-            }
-            *self.breaker_open = open_now;
-        }
-        if t.to == BreakerState::Open {
-            local.counters.breaker_opens += 1;
-            self.stats.breaker_opens += 1;
-            if let Some((fault, latency)) = self.cfg.faults.opening(t.at, &mut self.faults.opened) {
-                local.fault_opens.push(FaultSample {
-                    fault,
-                    session: self.session,
-                    latency,
-                });
-                local.latencies.record(LatencyMetric::Open, latency);
-            }
-        }
-    }
-
-    fn retrying(&mut self, _retry: u32, _delay: Duration, _after: &Failure) {
-        self.stats.retries += 1;
-        self.local.borrow_mut().counters.retries += 1;
     }
 }

@@ -22,13 +22,13 @@ use tokio::sync::oneshot;
 use crate::client::CancelHandle;
 use crate::engine::collector::Collector;
 use crate::engine::fault_actions::FaultActions;
-use crate::engine::faults::FaultClock;
 use crate::engine::messages::{
     ArrivalsDropped, Finish, Interrupt, SessionIdle, SessionStopped, StartStream, StopSession,
 };
 use crate::engine::session::{Session, SessionConfig};
 use crate::faults::{FaultChange, FaultSchedule};
 use crate::load::executor::{ArrivalSchedule, Plan};
+use crate::metrics::attribution::FaultClock;
 use crate::metrics::SessionStats;
 use crate::report::{ReportError, RunSummary};
 

@@ -33,7 +33,8 @@ pub struct FaultSample {
     pub fault: usize,
     /// The session.
     pub session: u64,
-    /// The latency (fault start → open, or fault end → recovery).
+    /// The latency (fault start → first failure, fault start → open, or
+    /// fault end → recovery).
     pub latency: Duration,
 }
 
@@ -48,6 +49,8 @@ pub struct IntervalDelta {
     pub errors: ErrorSamples,
     /// Breaker transitions, in order.
     pub transitions: Vec<TransitionRecord>,
+    /// Sessions' first failures during a fault.
+    pub fault_affected: Vec<FaultSample>,
     /// Breakers opened during a fault.
     pub fault_opens: Vec<FaultSample>,
     /// Sessions recovered after a fault.
@@ -65,6 +68,7 @@ impl IntervalDelta {
         self.latencies.add(&other.latencies);
         self.errors.merge(&other.errors);
         self.transitions.extend_from_slice(&other.transitions);
+        self.fault_affected.extend_from_slice(&other.fault_affected);
         self.fault_opens.extend_from_slice(&other.fault_opens);
         self.fault_recovers.extend_from_slice(&other.fault_recovers);
         self.active_sessions += other.active_sessions;
@@ -84,6 +88,7 @@ impl IntervalDelta {
         fresh.counters = std::mem::take(&mut self.counters);
         fresh.errors = std::mem::take(&mut self.errors);
         fresh.transitions = std::mem::take(&mut self.transitions);
+        fresh.fault_affected = std::mem::take(&mut self.fault_affected);
         fresh.fault_opens = std::mem::take(&mut self.fault_opens);
         fresh.fault_recovers = std::mem::take(&mut self.fault_recovers);
         fresh.active_sessions = self.active_sessions;

@@ -6,49 +6,38 @@ use std::path::Path;
 
 use crate::client::classify::FailureKind;
 use crate::metrics::LatencyMetric;
-use crate::report::csv::{iso8601, SUMMARY_KEYS, TIMESERIES_HEADER};
+use crate::report::csv::{iso8601, SUMMARY_KEYS};
 use crate::report::html::{
     spectrum_points, HtmlError, HtmlFault, HtmlInput, HtmlThreshold, SeriesRow, Spectrum,
 };
+use crate::report::reader::read_timeseries;
 use crate::report::summary::RunSummary;
 use crate::report::ReportError;
 use crate::scenario::thresholds::ThresholdResult;
 
 /// Reads `dir/timeseries.csv` into chart rows.
 fn series(dir: &Path) -> Result<Vec<SeriesRow>, ReportError> {
-    let path = dir.join("timeseries.csv");
-    let invalid = |message: String| ReportError::Invalid {
-        path: path.clone(),
-        message,
-    };
-    let mut reader = csv::Reader::from_path(&path).map_err(|err| invalid(err.to_string()))?;
-    let mut rows = Vec::new();
     let mut prev_t = 0.0;
-    for record in reader.records() {
-        let record = record.map_err(|err| invalid(err.to_string()))?;
-        let v = |i: usize| -> Result<f64, ReportError> {
-            record
-                .get(i)
-                .and_then(|x| x.parse().ok())
-                .ok_or_else(|| invalid(format!("bad `{}`", TIMESERIES_HEADER[i])))
-        };
-        let t = v(0)?;
-        let secs = (t - prev_t).max(1e-3);
-        prev_t = t;
-        rows.push(SeriesRow {
-            t_s: t,
-            active_sessions: v(1)?,
-            events_per_s: v(6)? / secs,
-            streams_ok: v(3)?,
-            streams_failed: v(4)?,
-            short_circuited: v(8)?,
-            breakers_open: v(9)?,
-            ttfe_p50_ms: v(10)?,
-            ttfe_p99_ms: v(11)?,
-            gap_p99_ms: v(12)?,
-            stream_p99_ms: v(13)?,
-        });
-    }
+    let rows = read_timeseries(&dir.join("timeseries.csv"))?
+        .into_iter()
+        .map(|r| {
+            let secs = (r.t_s - prev_t).max(1e-3);
+            prev_t = r.t_s;
+            SeriesRow {
+                t_s: r.t_s,
+                active_sessions: r.active_sessions as f64,
+                events_per_s: r.counters.events as f64 / secs,
+                streams_ok: r.counters.streams_ok as f64,
+                streams_failed: r.counters.streams_failed as f64,
+                short_circuited: r.counters.short_circuited as f64,
+                breakers_open: r.breakers_open as f64,
+                ttfe_p50_ms: r.ttfe_p50_ms,
+                ttfe_p99_ms: r.ttfe_p99_ms,
+                gap_p99_ms: r.gap_p99_ms,
+                stream_p99_ms: r.stream_p99_ms,
+            }
+        })
+        .collect();
     Ok(rows)
 }
 

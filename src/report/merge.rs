@@ -25,7 +25,7 @@ use crate::client::classify::FailureKind;
 use crate::metrics::hlog::{self, HlogWriter};
 use crate::metrics::{Latencies, LatencyMetric};
 use crate::report::csv::{AppendWriter, TimeseriesRow, BREAKER_HEADER, TIMESERIES_HEADER};
-use crate::report::reader::{read_folder, Folder};
+use crate::report::reader::{read_folder, read_timeseries, Folder};
 use crate::report::summary::{FaultReport, RunSummary};
 use crate::report::ReportError;
 
@@ -213,30 +213,13 @@ fn merge_timeseries(
 ) -> Result<(), ReportError> {
     let mut rows: BTreeMap<u64, TimeseriesRow> = BTreeMap::new();
     for shard in shards {
-        let file = shard.dir.join("timeseries.csv");
-        let mut reader =
-            csv::Reader::from_path(&file).map_err(|err| invalid(&file, err.to_string()))?;
-        for record in reader.records() {
-            let record = record.map_err(|err| invalid(&file, err.to_string()))?;
-            let value = |i: usize| -> Result<f64, ReportError> {
-                record
-                    .get(i)
-                    .and_then(|v| v.parse().ok())
-                    .ok_or_else(|| invalid(&file, format!("bad `{}` value", TIMESERIES_HEADER[i])))
-            };
-            let t = value(0)? + offset(shard).as_secs_f64();
+        for r in read_timeseries(&shard.dir.join("timeseries.csv"))? {
+            let t = r.t_s + offset(shard).as_secs_f64();
             let row = rows.entry(t.round() as u64).or_default();
             row.t_s = row.t_s.max(t);
-            row.active_sessions += value(1)? as u64;
-            let c = &mut row.counters;
-            c.streams_started += value(2)? as u64;
-            c.streams_ok += value(3)? as u64;
-            c.streams_failed += value(4)? as u64;
-            c.attempts += value(5)? as u64;
-            c.events += value(6)? as u64;
-            c.retries += value(7)? as u64;
-            c.short_circuited += value(8)? as u64;
-            row.breakers_open += value(9)? as u64;
+            row.active_sessions += r.active_sessions;
+            row.counters.merge(&r.counters);
+            row.breakers_open += r.breakers_open;
         }
     }
     let mut out = AppendWriter::create(path, TIMESERIES_HEADER)?;

@@ -1,8 +1,14 @@
-//! Reading a report folder back into a [`RunSummary`], for `streamsoak report`.
+//! Reading a report folder back into a [`RunSummary`], for `streamsoak report`,
+//! and `timeseries.csv` into typed rows, for `merge` and the HTML page.
 //!
 //! Latencies come from `histograms.hlog` (lossless: the sum of its interval
 //! histograms is every sample of the run), counters and run facts from
 //! `summary.csv` and `errors.csv`, sessions and faults from their CSVs.
+//!
+//! Every file is read by column *name* from its header, never by position:
+//! a column added to a file (PRODUCT.md lets `timeseries.csv` grow, e.g.
+//! `open_streams`) or moved does not shift the others, and a missing one is
+//! an error that names it.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -11,6 +17,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::client::classify::FailureKind;
 use crate::metrics::SessionStats;
 use crate::metrics::{hlog, Counters, ErrorSamples, Latencies};
+use crate::report::csv::{TimeseriesRow, TIMESERIES_HEADER};
 use crate::report::summary::{FaultReport, RunSummary};
 use crate::report::ReportError;
 
@@ -50,6 +57,80 @@ fn field<T: std::str::FromStr>(
     row.get(key)
         .and_then(|v| v.parse().ok())
         .ok_or_else(|| invalid(path, format!("missing or invalid `{key}`")))
+}
+
+/// Reads a `timeseries.csv` by column name into the rows it was written from.
+///
+/// Columns other than those of [`TIMESERIES_HEADER`] are ignored, in any
+/// order; counters must be unsigned integers, `t_s` and the latency columns
+/// numbers.
+///
+/// # Errors
+/// [`ReportError::Invalid`] naming `path` and a missing column (with the
+/// header that was found), or the line and column of a malformed value.
+pub fn read_timeseries(path: &Path) -> Result<Vec<TimeseriesRow>, ReportError> {
+    let mut reader = csv::Reader::from_path(path).map_err(|err| invalid(path, err.to_string()))?;
+    let header = reader
+        .headers()
+        .map_err(|err| invalid(path, err.to_string()))?
+        .clone();
+    let mut index = [0usize; TIMESERIES_HEADER.len()];
+    for (slot, name) in index.iter_mut().zip(TIMESERIES_HEADER) {
+        *slot = header.iter().position(|h| h == *name).ok_or_else(|| {
+            invalid(
+                path,
+                format!(
+                    "no `{name}` column (header: `{}`; expected: `{}`)",
+                    header.iter().collect::<Vec<_>>().join(","),
+                    TIMESERIES_HEADER.join(",")
+                ),
+            )
+        })?;
+    }
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|err| invalid(path, err.to_string()))?;
+        let line = record.position().map_or(0, |p| p.line());
+        let value = |column: usize| -> &str { record.get(index[column]).unwrap_or("") };
+        let parse = |column: usize| -> Result<f64, ReportError> {
+            let v = value(column);
+            v.parse().map_err(|_| bad(path, line, column, v))
+        };
+        let count = |column: usize| -> Result<u64, ReportError> {
+            let v = value(column);
+            v.parse().map_err(|_| bad(path, line, column, v))
+        };
+        rows.push(TimeseriesRow {
+            t_s: parse(0)?,
+            active_sessions: count(1)?,
+            counters: Counters {
+                streams_started: count(2)?,
+                streams_ok: count(3)?,
+                streams_failed: count(4)?,
+                attempts: count(5)?,
+                events: count(6)?,
+                retries: count(7)?,
+                short_circuited: count(8)?,
+                ..Counters::default()
+            },
+            breakers_open: count(9)?,
+            ttfe_p50_ms: parse(10)?,
+            ttfe_p99_ms: parse(11)?,
+            gap_p99_ms: parse(12)?,
+            stream_p99_ms: parse(13)?,
+        });
+    }
+    Ok(rows)
+}
+
+fn bad(path: &Path, line: u64, column: usize, value: &str) -> ReportError {
+    invalid(
+        path,
+        format!(
+            "line {line}: bad `{}` value `{value}`",
+            TIMESERIES_HEADER[column]
+        ),
+    )
 }
 
 /// A report folder read back.
@@ -190,4 +271,118 @@ pub fn read_folder(dir: &Path) -> Result<Folder, ReportError> {
         },
         thresholds,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::csv::AppendWriter;
+
+    fn row(t_s: f64, attempts: u64, breakers_open: u64, ttfe_p99_ms: f64) -> TimeseriesRow {
+        TimeseriesRow {
+            t_s,
+            active_sessions: 20,
+            counters: Counters {
+                streams_started: 5,
+                streams_ok: 4,
+                streams_failed: 1,
+                attempts,
+                events: 100,
+                retries: 2,
+                short_circuited: 3,
+                ..Counters::default()
+            },
+            breakers_open,
+            ttfe_p50_ms: 1.5,
+            ttfe_p99_ms,
+            gap_p99_ms: 10.25,
+            stream_p99_ms: 2000.125,
+        }
+    }
+
+    fn write(dir: &Path, text: &str) -> PathBuf {
+        let path = dir.join("timeseries.csv");
+        std::fs::write(&path, text).expect("write");
+        path
+    }
+
+    fn message(err: ReportError) -> String {
+        match err {
+            ReportError::Invalid { path, message } => {
+                assert!(path.ends_with("timeseries.csv"), "{path:?}");
+                message
+            }
+            other => panic!("not Invalid: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn reads_back_what_the_writer_wrote() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("timeseries.csv");
+        let rows = [row(1.0, 7, 0, 3.5), row(2.001, 9, 2, 4.0)];
+        let mut w = AppendWriter::create(&path, TIMESERIES_HEADER).expect("create");
+        for r in &rows {
+            w.timeseries(r).expect("append");
+        }
+        drop(w);
+        assert_eq!(read_timeseries(&path).expect("read"), rows);
+    }
+
+    #[test]
+    fn reads_columns_by_name_in_any_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // Reversed, with a column this version does not know in the middle.
+        let path = write(
+            dir.path(),
+            "stream_p99_ms,gap_p99_ms,ttfe_p99_ms,ttfe_p50_ms,breakers_open,short_circuited,\
+             open_streams,retries,events,attempts,streams_failed,streams_ok,streams_started,\
+             active_sessions,t_s\n\
+             2000.125,10.250,3.500,1.500,0,3,99,2,100,7,1,4,5,20,1.000\n\
+             2000.125,10.250,4.000,1.500,2,3,99,2,100,9,1,4,5,20,2.001\n",
+        );
+        assert_eq!(
+            read_timeseries(&path).expect("read"),
+            [row(1.0, 7, 0, 3.5), row(2.001, 9, 2, 4.0)]
+        );
+    }
+
+    #[test]
+    fn a_missing_column_is_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let header: Vec<&str> = TIMESERIES_HEADER
+            .iter()
+            .copied()
+            .filter(|c| *c != "breakers_open")
+            .collect();
+        let path = write(dir.path(), &format!("{}\n", header.join(",")));
+        let msg = message(read_timeseries(&path).expect_err("missing column"));
+        assert!(
+            msg.starts_with("no `breakers_open` column (header: `t_s,"),
+            "{msg}"
+        );
+        assert!(msg.contains(&TIMESERIES_HEADER.join(",")), "{msg}");
+        // An empty file has no header at all: the first column is missing.
+        let path = write(dir.path(), "");
+        let msg = message(read_timeseries(&path).expect_err("empty"));
+        assert!(msg.starts_with("no `t_s` column"), "{msg}");
+    }
+
+    #[test]
+    fn a_bad_value_is_located() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = write(
+            dir.path(),
+            &format!(
+                "{}\n1.000,20,5,4,1,7,100,2,3,0,1.500,3.500,10.250,2000.125\n\
+                 2.000,20,5,4,1,x,100,2,3,0,1.500,3.500,10.250,2000.125\n",
+                TIMESERIES_HEADER.join(",")
+            ),
+        );
+        let msg = message(read_timeseries(&path).expect_err("bad value"));
+        assert_eq!(msg, "line 3: bad `attempts` value `x`");
+        // A header alone is an empty series.
+        let path = write(dir.path(), &format!("{}\n", TIMESERIES_HEADER.join(",")));
+        assert_eq!(read_timeseries(&path).expect("read"), []);
+    }
 }

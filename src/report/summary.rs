@@ -6,40 +6,8 @@ use crate::metrics::SessionStats;
 use crate::metrics::{Counters, ErrorSamples, Latencies, LatencyMetric, LatencySummary};
 use crate::scenario::thresholds::{MetricKey, MetricSource};
 
-/// One fault's row of `faults.csv`.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct FaultReport {
-    /// 1-based fault number.
-    pub fault: usize,
-    /// Kind spelling.
-    pub kind: String,
-    /// Real start (run offset, s).
-    pub start_s: f64,
-    /// Real end (run offset, s).
-    pub end_s: f64,
-    /// Sessions affected (saw a failure during the window).
-    pub sessions: u64,
-    /// Sessions whose breaker opened.
-    pub opened: u64,
-    /// Fault start → open, ms.
-    pub open_p50_ms: f64,
-    /// Fault start → open, ms.
-    pub open_max_ms: f64,
-    /// Affected sessions that completed a stream after the end.
-    pub recovered: u64,
-    /// Fault end → first success, ms.
-    pub recover_p50_ms: f64,
-    /// Fault end → first success, ms.
-    pub recover_max_ms: f64,
-    /// Calls refused by open breakers during the window.
-    pub short_circuited: u64,
-    /// Wanted streams failed during the window.
-    pub failed_streams: u64,
-    /// Attempts per wanted stream during the window.
-    pub retry_amplification: f64,
-    /// Peak attempts/s in the 10 s after the fault over the steady rate before it.
-    pub recovery_burst: f64,
-}
+/// One fault's row of `faults.csv` (computed by the fault analysis).
+pub use crate::metrics::fault_analysis::FaultReport;
 
 /// A whole run, as measured.
 #[derive(Clone, Debug)]
