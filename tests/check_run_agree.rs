@@ -28,7 +28,7 @@ fn shipped() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .expect("scenarios/ exists")
-        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
         .collect();
     files.sort();

@@ -248,8 +248,8 @@ impl Scenario {
             server: self.server.clone(),
             request: self.request.clone(),
             stream: self.stream.clone(),
-            retry: self.retry.clone(),
-            breaker: self.breaker.clone(),
+            retry: self.retry,
+            breaker: self.breaker,
             http: self.http.clone(),
         }
     }
