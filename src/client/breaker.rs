@@ -17,7 +17,13 @@ use std::time::{Duration, Instant};
 /// Validated breaker settings (`[breaker]` in the scenario).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BreakerConfig {
-    /// Consecutive failed streams that open a closed breaker (≥ 1).
+    /// Consecutive failed *attempts* that open a closed breaker (≥ 1).
+    ///
+    /// The breaker counts attempts, not wanted streams, on purpose: every
+    /// attempt is a call through it (the seed client wraps each call), so a
+    /// wanted stream whose retries keep failing opens it within one stream,
+    /// as a server that is down should; counting streams would let
+    /// `max_retries` × `failure_threshold` calls through before it opened.
     pub failure_threshold: u32,
     /// How long an open breaker rejects before it half-opens.
     pub open_for: Duration,

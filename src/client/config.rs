@@ -91,7 +91,10 @@ impl Default for StreamSpec {
 pub struct HttpSpec {
     /// Connect + response headers, > 0 (default 30s).
     pub timeout: Duration,
-    /// Idle keep-alive connections kept per host (default 10).
+    /// Idle keep-alive connections kept per host (default 10). `0`: none,
+    /// so every attempt opens a new connection (no keep-alive reuse). Any
+    /// value ≥ 1 keeps connections alive for reuse: each session holds at
+    /// most one connection at a time, so larger values change nothing.
     pub pool_max_idle_per_host: usize,
     /// How long an idle connection is kept, > 0 (default 90s).
     pub idle_conn_timeout: Duration,

@@ -53,7 +53,13 @@ pub fn build_client(spec: &HttpSpec, connections: usize) -> Client {
         // Sessions bound concurrency themselves; the margin covers
         // connections still closing while a session opens its next one.
         .limit(connections.saturating_add(16))
-        .conn_keep_alive(spec.idle_conn_timeout)
+        // `pool_max_idle_per_host = 0`: no idle connection is kept, so none
+        // is reused (awc closes a pooled connection idle longer than this).
+        .conn_keep_alive(if spec.pool_max_idle_per_host == 0 {
+            Duration::ZERO
+        } else {
+            spec.idle_conn_timeout
+        })
         .conn_lifetime(Duration::from_secs(24 * 3600))
         .disconnect_timeout(Duration::from_secs(1));
     Client::builder()
@@ -138,5 +144,65 @@ impl rustls::client::danger::ServerCertVerifier for AcceptAnyCert {
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::TcpListener;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A keep-alive HTTP/1.1 server on 127.0.0.1 that counts connections.
+    fn counting_server() -> (String, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let addr = listener.local_addr().expect("addr");
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = Arc::clone(&accepted);
+        std::thread::spawn(move || {
+            for stream in listener.incoming().take(8).flatten() {
+                count.fetch_add(1, Ordering::SeqCst);
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                    let mut writer = stream;
+                    let mut line = String::new();
+                    // One response per request head, until the client closes.
+                    while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+                        if line == "\r\n" {
+                            let ok =
+                                writer.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+                            if ok.is_err() {
+                                return;
+                            }
+                        }
+                        line.clear();
+                    }
+                });
+            }
+        });
+        (format!("http://{addr}/"), accepted)
+    }
+
+    async fn two_requests(spec: &HttpSpec) -> usize {
+        let (url, accepted) = counting_server();
+        let client = build_client(spec, 4);
+        for _ in 0..2 {
+            let mut response = client.get(url.as_str()).send().await.expect("response");
+            let body = response.body().await.expect("body");
+            assert_eq!(&body[..], b"ok");
+        }
+        accepted.load(Ordering::SeqCst)
+    }
+
+    #[actix_rt::test]
+    async fn pool_max_idle_per_host_zero_means_a_new_connection_per_request() {
+        let reuse = two_requests(&HttpSpec::default()).await;
+        assert_eq!(reuse, 1, "default: the kept-alive connection is reused");
+        let none = HttpSpec {
+            pool_max_idle_per_host: 0,
+            ..HttpSpec::default()
+        };
+        assert_eq!(two_requests(&none).await, 2, "0: no idle connection kept");
     }
 }

@@ -16,14 +16,14 @@ use crate::engine::local;
 use crate::engine::messages::{ArrivalsDropped, Finish, Flushed};
 use crate::engine::progress::Progress;
 use crate::metrics::attribution::FaultClock;
-use crate::metrics::fault_analysis::{self, FaultSamples, FaultWindow, IntervalTotals};
+use crate::metrics::fault_analysis::{self, FaultSamples, IntervalTotals, ObservedWindow};
 use crate::metrics::hlog::HlogWriter;
 use crate::metrics::interval::FaultSample;
 use crate::metrics::{Counters, ErrorSamples, IntervalDelta, Latencies, LatencyMetric};
 use crate::report::csv::{self, AppendWriter, TimeseriesRow};
 use crate::report::summary::{FaultReport, RunSummary};
 use crate::report::ReportError;
-use crate::scenario::FaultSpec;
+use crate::scenario::FaultWindow;
 
 /// An interval waiting for its arbiters: answers so far, the merged delta
 /// with the arbiter whose histograms it holds, and `--events-out` lines.
@@ -104,7 +104,7 @@ pub struct Collector {
     write_error: Option<ReportError>,
     progress: Progress,
     finishing: Option<(u64, Finish)>,
-    faults: Vec<FaultSpec>,
+    faults: Vec<FaultWindow>,
     clock: std::sync::Arc<FaultClock>,
 }
 
@@ -131,7 +131,7 @@ pub struct CollectorParts {
     /// Progress output.
     pub progress: Progress,
     /// Faults of the scenario.
-    pub faults: Vec<FaultSpec>,
+    pub faults: Vec<FaultWindow>,
     /// Their real windows.
     pub clock: std::sync::Arc<FaultClock>,
 }
@@ -314,13 +314,13 @@ impl Collector {
     }
 
     fn fault_reports(&self) -> Vec<FaultReport> {
-        let windows: Vec<FaultWindow<'_>> = self
+        let windows: Vec<ObservedWindow<'_>> = self
             .faults
             .iter()
             .enumerate()
             .filter_map(|(i, fault)| {
                 let (start, end) = self.clock.window(i)?;
-                Some(FaultWindow {
+                Some(ObservedWindow {
                     fault: i,
                     kind: fault.kind.name(),
                     start,

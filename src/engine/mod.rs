@@ -41,7 +41,7 @@ use crate::faults::FaultSchedule;
 use crate::load::executor::{ArrivalSchedule, Plan};
 use crate::metrics::attribution::FaultClock;
 use crate::report::RunSummary;
-use crate::scenario::{FaultKind, FaultSpec, Scenario, Target};
+use crate::scenario::{FaultKind, FaultWindow, Scenario, Target};
 use crate::server::{EmbeddedServer, ServerConfig};
 
 /// How to run a scenario.
@@ -206,7 +206,7 @@ async fn run_in_system(scenario: &Scenario, opts: &RunOptions) -> Result<RunSumm
         &scenario.name,
         opts.events_out.as_ref(),
     )?;
-    let fault_list: Vec<FaultSpec> = scenario
+    let fault_list: Vec<FaultWindow> = scenario
         .faults
         .in_file_order()
         .into_iter()

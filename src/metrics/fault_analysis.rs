@@ -109,7 +109,7 @@ impl IntervalTotals {
 
 /// A fault that started, with its real window.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FaultWindow<'a> {
+pub struct ObservedWindow<'a> {
     /// Index of the fault in the scenario (0-based).
     pub fault: usize,
     /// Kind spelling.
@@ -149,7 +149,7 @@ fn summarise(samples: &[FaultSample], i: usize) -> (u64, LatencySummary) {
 /// One report per window, in the order given. `run_end` closes the
 /// windows of faults still on when the run ended.
 pub fn analyse(
-    windows: &[FaultWindow<'_>],
+    windows: &[ObservedWindow<'_>],
     samples: &FaultSamples<'_>,
     series: &[IntervalTotals],
     run_end: Duration,
@@ -161,7 +161,7 @@ pub fn analyse(
 }
 
 fn one(
-    w: &FaultWindow<'_>,
+    w: &ObservedWindow<'_>,
     samples: &FaultSamples<'_>,
     series: &[IntervalTotals],
     run_end: Duration,

@@ -18,7 +18,7 @@ use super::template::BodyTemplate;
 use super::units::{ByteSize, HumanDuration};
 
 /// Where a fault or threshold was written: its line in the file, or
-/// `--set` (line 0, see [`FaultSpec::line`]).
+/// `--set` (line 0, see [`FaultWindow::line`]).
 fn origin(line: usize) -> String {
     if line == 0 {
         "from --set".to_owned()

@@ -16,7 +16,7 @@ pub use crate::client::breaker::BreakerConfig;
 pub use crate::client::config::{Format, HttpSpec, StreamSpec};
 pub use crate::client::retry::{RetryPolicy, RetrySet};
 use crate::client::PreparedRequest;
-pub use crate::faults::{FaultKind, FaultPlan, FaultWindow, FaultWindow as FaultSpec};
+pub use crate::faults::{FaultKind, FaultPlan, FaultWindow};
 pub use crate::load::executor::{ExecutorKind, Plan, Stage};
 use crate::scenario::thresholds::Threshold;
 pub use crate::server::ServerConfig;

@@ -38,8 +38,8 @@ fn sample(fault: usize, session: u64, latency_ms: u64) -> FaultSample {
     }
 }
 
-fn window(fault: usize, start: f64, end: Option<f64>) -> FaultWindow<'static> {
-    FaultWindow {
+fn window(fault: usize, start: f64, end: Option<f64>) -> ObservedWindow<'static> {
+    ObservedWindow {
         fault,
         kind: "shutdown",
         start: secs(start),
@@ -97,7 +97,7 @@ fn assert_report(got: &FaultReport, want: &FaultReport, name: &str) {
 struct Case {
     name: &'static str,
     series: Vec<IntervalTotals>,
-    window: FaultWindow<'static>,
+    window: ObservedWindow<'static>,
     affected: Vec<FaultSample>,
     opens: Vec<FaultSample>,
     recovers: Vec<FaultSample>,
