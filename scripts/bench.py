@@ -42,6 +42,11 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# Where cargo puts its output: CARGO_TARGET_DIR when set (CI caches often set
+# it), else the repository's target/.
+TARGET = Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target")
+if not TARGET.is_absolute():
+    TARGET = ROOT / TARGET
 CLK = os.sysconf("SC_CLK_TCK")
 
 
@@ -205,7 +210,7 @@ class Ctx:
         shutil.rmtree(self.work, ignore_errors=True)
         self.work.mkdir(parents=True, exist_ok=True)
         profile = "debug" if self.smoke and not args.release else "release"
-        bin_dir = Path(args.bin_dir) if args.bin_dir else ROOT / "target" / profile
+        bin_dir = Path(args.bin_dir) if args.bin_dir else TARGET / profile
         self.profile = profile
         self.streamsoak = bin_dir / "streamsoak"
         self.floor = bin_dir / "examples" / "floor_client"
@@ -618,7 +623,7 @@ def main():
     p.add_argument("--max-wait", type=float, default=600, help="seconds to wait for a quiet machine per run")
     args = p.parse_args()
     if not args.results:
-        args.results = str(ROOT / "target" / "bench-results" / ("smoke" if args.smoke else ""))
+        args.results = str(TARGET / "bench-results" / ("smoke" if args.smoke else ""))
     only = [b.strip() for b in args.only.split(",") if b.strip()]
     unknown = [b for b in only if b not in BENCHES]
     if unknown:

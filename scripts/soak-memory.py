@@ -25,8 +25,12 @@ import tempfile
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-BIN = ROOT / "target" / "release" / "streamsoak"
-RESULTS = ROOT / "target" / "bench-results"
+# CARGO_TARGET_DIR when set (CI caches often set it), else target/.
+TARGET = pathlib.Path(os.environ.get("CARGO_TARGET_DIR") or ROOT / "target")
+if not TARGET.is_absolute():
+    TARGET = ROOT / TARGET
+BIN = TARGET / "release" / "streamsoak"
+RESULTS = TARGET / "bench-results"
 
 
 def rss_kib(pid):
