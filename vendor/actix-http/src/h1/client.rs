@@ -128,6 +128,16 @@ impl Decoder for ClientCodec {
     type Item = ResponseHead;
     type Error = ParseError;
 
+    // streamsoak patch: a response head cut by the close is `Incomplete`, not an I/O error
+    // ("bytes remaining on stream"); no byte at all still ends the stream (`None`).
+    fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Self::Item>, Self::Error> {
+        match self.decode(src)? {
+            Some(head) => Ok(Some(head)),
+            None if src.is_empty() => Ok(None),
+            None => Err(ParseError::Incomplete),
+        }
+    }
+
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Self::Item>, Self::Error> {
         debug_assert!(
             self.inner.payload.is_none(),
@@ -167,6 +177,22 @@ impl Decoder for ClientCodec {
 impl Decoder for ClientPayloadCodec {
     type Item = Option<Bytes>;
     type Error = PayloadError;
+
+    // streamsoak patch: tokio-util's default `decode_eof` ends the body cleanly whenever no
+    // byte is left over, so a chunked or `Content-Length` body cut short by the close looked
+    // complete. The body ends only where its framing says; else it is `Incomplete`.
+    fn decode_eof(&mut self, src: &mut BytesMut) -> Result<Option<Self::Item>, Self::Error> {
+        if self.inner.payload.is_none() {
+            return Ok(None);
+        }
+        if let Some(item) = self.decode(src)? {
+            return Ok(Some(item));
+        }
+        match self.inner.payload.take() {
+            Some(payload) if payload.complete_at_eof() => Ok(Some(None)),
+            _ => Err(PayloadError::Incomplete(None)),
+        }
+    }
 
     fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Self::Item>, Self::Error> {
         debug_assert!(

@@ -433,7 +433,9 @@ impl MessageType for ResponseHead {
         // Remove CL value if 0 now that all headers and HTTP/1.0 special cases are processed.
         // Protects against some request smuggling attacks.
         // See https://github.com/actix/actix-web/issues/2767.
-        if length.is_zero() {
+        // streamsoak patch: remember it, a `Content-Length: 0` body is empty (not read to EOF).
+        let zero_length = length.is_zero();
+        if zero_length {
             length = PayloadLength::None;
         }
 
@@ -443,14 +445,18 @@ impl MessageType for ResponseHead {
         } else if status == StatusCode::SWITCHING_PROTOCOLS {
             // switching protocol or connect
             PayloadType::Stream(PayloadDecoder::eof())
+        } else if zero_length
+            || status.is_informational()
+            || status == StatusCode::NO_CONTENT
+            || status == StatusCode::NOT_MODIFIED
+        {
+            // streamsoak patch: RFC 9112 §6.3 rule 1, these responses have no body.
+            PayloadType::None
         } else {
-            // for HTTP/1.0 read to eof and close connection
-            if msg.version == Version::HTTP_10 {
-                msg.set_connection_type(ConnectionType::Close);
-                PayloadType::Payload(PayloadDecoder::eof())
-            } else {
-                PayloadType::None
-            }
+            // streamsoak patch: RFC 9112 §6.3 rule 8, for HTTP/1.1 as for HTTP/1.0: without
+            // Content-Length or chunked encoding the body is read to EOF (connection closes).
+            msg.set_connection_type(ConnectionType::Close);
+            PayloadType::Payload(PayloadDecoder::eof())
         };
 
         Ok(Some((msg, decoder)))
@@ -522,6 +528,24 @@ impl PayloadDecoder {
     /// Creates an decoder that yields chunks until the stream returns EOF.
     pub fn eof() -> PayloadDecoder {
         PayloadDecoder { kind: Kind::Eof }
+    }
+
+    /// streamsoak patch: whether the connection closing now ends the body completely: always
+    /// for a body delimited by the close, after the last (0) chunk for a chunked body, after
+    /// every byte for a `Content-Length` body. Otherwise the body was cut short.
+    pub(crate) fn complete_at_eof(&self) -> bool {
+        match self.kind {
+            Kind::Eof | Kind::Length(0) => true,
+            Kind::Length(_) => false,
+            Kind::Chunked(ref state, _) => matches!(
+                state,
+                ChunkedState::EndCr
+                    | ChunkedState::EndLf
+                    | ChunkedState::Trailer
+                    | ChunkedState::TrailerLf
+                    | ChunkedState::End
+            ),
+        }
     }
 }
 
@@ -1185,6 +1209,35 @@ mod tests {
 
         let chunk = pl.decode(&mut buf).unwrap().unwrap();
         assert_eq!(chunk, PayloadItem::Chunk(Bytes::from_static(b"test data")));
+    }
+
+    // streamsoak patch: RFC 9112 §6.3 rule 8 for HTTP/1.1; rule 1 and `Content-Length: 0`.
+    #[test]
+    fn test_response_http11_read_until_eof() {
+        let mut buf = BytesMut::from("HTTP/1.1 200 Ok\r\ncontent-type: text/event-stream\r\n\r\ndata: x\n\n");
+
+        let mut reader = MessageDecoder::<ResponseHead>::default();
+        let (msg, pl) = reader.decode(&mut buf).unwrap().unwrap();
+        assert_eq!(msg.connection_type(), ConnectionType::Close);
+        let mut pl = pl.unwrap();
+
+        let chunk = pl.decode(&mut buf).unwrap().unwrap();
+        assert_eq!(chunk, PayloadItem::Chunk(Bytes::from_static(b"data: x\n\n")));
+    }
+
+    #[test]
+    fn test_response_without_body() {
+        for head in [
+            "HTTP/1.1 204 No Content\r\n\r\n",
+            "HTTP/1.1 304 Not Modified\r\n\r\n",
+            "HTTP/1.1 200 Ok\r\ncontent-length: 0\r\n\r\n",
+            "HTTP/1.0 200 Ok\r\ncontent-length: 0\r\n\r\n",
+        ] {
+            let mut buf = BytesMut::from(head);
+            let mut reader = MessageDecoder::<ResponseHead>::default();
+            let (_msg, pl) = reader.decode(&mut buf).unwrap().unwrap();
+            assert!(matches!(pl, PayloadType::None), "{head}");
+        }
     }
 
     #[test]
