@@ -11,12 +11,20 @@
 //! timer is re-armed lazily (only when it fires early, not per event), and
 //! JSON fields are borrowed from the event data ([`crate::client::fields`]).
 //!
+//! Resuming (WHATWG "reconnect", `[stream] resume`): the caller keeps the
+//! wanted stream's last event ID across attempts. An attempt sends it as
+//! `Last-Event-ID` when it is not empty, starts its parser from it (so an
+//! event without an `id` field carries it), and hands the ID it ended with
+//! back, whatever way it ended. The last `retry:` field it read goes back in
+//! [`AttemptOutcome::retry_field`] for the retry loop.
+//!
 //! The jobs around it live beside it: `judge.rs` (what an event means),
 //! `decode.rs` (status, framing and `Content-Encoding`), `classify_io.rs`
 //! (awc errors to failure kinds) and `gate.rs` (a cheap cancellation wait).
 
 use std::time::{Duration, Instant};
 
+use awc::http::header::{HeaderName, HeaderValue};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio::time::{sleep_until, Instant as TokioInstant};
@@ -25,12 +33,15 @@ use crate::client::cancel::Cancel;
 use crate::client::classify::FailureKind;
 use crate::client::classify_io::{classify_payload, classify_send};
 use crate::client::config::StreamSpec;
-use crate::client::decode::{check_framing, check_head, Decoder};
+use crate::client::decode::{check_head, Decoder};
 use crate::client::fields::Fields;
 use crate::client::gate::Gated;
 use crate::client::judge::{judge, Verdict};
 use crate::client::PreparedRequest;
 use crate::sse::{self, Item};
+
+/// The header that resumes a stream (WHATWG: "Last-Event-ID").
+const LAST_EVENT_ID: HeaderName = HeaderName::from_static("last-event-id");
 
 /// How long to keep reading after the completion event so the connection
 /// can go back to the pool (the server normally ends the body at once).
@@ -77,6 +88,9 @@ pub struct AttemptOutcome {
     pub malformed_events: u64,
     /// HTTP status, when headers arrived.
     pub status: Option<u16>,
+    /// The last valid SSE `retry:` field of this attempt (the server's
+    /// reconnection time), if it sent one.
+    pub retry_field: Option<Duration>,
     /// `Ok` when the stream completed.
     pub result: Result<(), Failure>,
 }
@@ -117,11 +131,17 @@ impl EventSink for () {
 
 /// Runs one attempt to completion, failure or cancellation, reading and
 /// judging the stream as `stream` (the scenario's `[stream]`) says.
+///
+/// `last_event_id` is the wanted stream's last event ID: sent as
+/// `Last-Event-ID` when not empty and the parser starts from it; on return
+/// it holds the ID this attempt ended with. Pass an empty string to start
+/// afresh (the first attempt, or `resume = false`).
 pub async fn run(
     client: &awc::Client,
     request: &PreparedRequest,
     body: Bytes,
     stream: &StreamSpec,
+    last_event_id: &mut String,
     sink: &mut impl EventSink,
     cancel: &mut Cancel,
 ) -> AttemptOutcome {
@@ -135,9 +155,27 @@ pub async fn run(
         bytes: 0,
         malformed_events: 0,
         status: None,
+        retry_field: None,
         result: Ok(()),
     };
-    out.result = drive(client, request, body, stream, sink, cancel, &mut out).await;
+    let mut parser = sse::Parser::new(stream.max_event_size).with_last_event_id(last_event_id);
+    let resume_from = (!last_event_id.is_empty()).then_some(last_event_id.as_str());
+    out.result = drive(
+        client,
+        request,
+        body,
+        resume_from,
+        stream,
+        &mut parser,
+        sink,
+        cancel,
+        &mut out,
+    )
+    .await;
+    if parser.last_event_id() != last_event_id.as_str() {
+        last_event_id.clear();
+        last_event_id.push_str(parser.last_event_id());
+    }
     out.duration = started.elapsed();
     match &out.result {
         Ok(()) => log::debug!(
@@ -159,11 +197,14 @@ pub async fn run(
     out
 }
 
+#[allow(clippy::too_many_arguments)] // one call site, `run`; a struct would only rename them
 async fn drive(
     client: &awc::Client,
     request: &PreparedRequest,
     body: Bytes,
+    resume_from: Option<&str>,
     stream: &StreamSpec,
+    parser: &mut sse::Parser,
     sink: &mut impl EventSink,
     cancel: &mut Cancel,
     out: &mut AttemptOutcome,
@@ -173,6 +214,14 @@ async fn drive(
     let mut req = client.request(request.method.clone(), &request.url);
     for (name, value) in &request.headers {
         req = req.insert_header((name.clone(), value.clone()));
+    }
+    if let Some(id) = resume_from {
+        // The parser never keeps an ID with NUL, CR or LF; other control
+        // bytes cannot go in a header: then the attempt starts afresh.
+        match HeaderValue::from_bytes(id.as_bytes()) {
+            Ok(value) => req = req.insert_header((LAST_EVENT_ID, value)),
+            Err(_) => log::debug!("last event ID is not a valid header value; not resuming"),
+        }
     }
     let send = req.send_body(body);
     let mut cancelled = Gated::new(cancel.cancelled());
@@ -189,10 +238,8 @@ async fn drive(
     let status = response.status();
     out.status = Some(status.as_u16());
     check_head(status.as_u16(), response.headers())?;
-    check_framing(response.version(), response.headers())?;
     let mut decoder = Decoder::for_headers(response.headers())?;
 
-    let mut parser = sse::Parser::new(stream.max_event_size);
     let mut last_event: Option<Instant> = None;
     let mut deadline = (headers_at + stream.first_event_timeout).min(hard_deadline);
     let timer = sleep_until(TokioInstant::from_std(deadline));
@@ -229,7 +276,11 @@ async fn drive(
         while let Some(item) = parser.next() {
             let event = match item {
                 Ok(Item::Event(event)) => event,
-                Ok(_) => continue,
+                Ok(Item::Retry(ms)) => {
+                    out.retry_field = Some(Duration::from_millis(ms));
+                    continue;
+                }
+                Ok(Item::Comment(_)) => continue,
                 Err(err) => return Err(Failure::new(FailureKind::OversizedEvent, err.to_string())),
             };
             out.events += 1;

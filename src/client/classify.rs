@@ -80,8 +80,13 @@ pub enum FailureKind {
     Status429,
     /// Any HTTP 5xx.
     Status5xx,
-    /// Any other non-2xx status (4xx, or an unfollowed 3xx).
+    /// Any other 4xx (nor 408 nor 429), or another status outside 2xx/3xx/5xx.
     Status4xx,
+    /// A 2xx other than 200 (e.g. 201, 204): not an event stream (WHATWG).
+    Status2xx,
+    /// A 3xx that was not followed: a redirect without (a usable) `Location`,
+    /// the 11th redirect in a row, or another 3xx (300, 304…).
+    Status3xx,
     /// The response was not `text/event-stream`.
     WrongContentType,
     /// The response could not be parsed as HTTP, or used an encoding we cannot read.
@@ -108,7 +113,7 @@ pub enum FailureKind {
 
 impl FailureKind {
     /// Every kind, in report order (grouped by class).
-    pub const ALL: [FailureKind; 21] = [
+    pub const ALL: [FailureKind; 23] = [
         FailureKind::ConnectRefused,
         FailureKind::Dns,
         FailureKind::Unreachable,
@@ -119,6 +124,8 @@ impl FailureKind {
         FailureKind::Status429,
         FailureKind::Status5xx,
         FailureKind::Status4xx,
+        FailureKind::Status2xx,
+        FailureKind::Status3xx,
         FailureKind::WrongContentType,
         FailureKind::MalformedResponse,
         FailureKind::FirstEventTimeout,
@@ -154,6 +161,8 @@ impl FailureKind {
             Status429 => "status-429",
             Status5xx => "status-5xx",
             Status4xx => "status-4xx",
+            Status2xx => "status-2xx",
+            Status3xx => "status-3xx",
             WrongContentType => "wrong-content-type",
             MalformedResponse => "malformed-response",
             FirstEventTimeout => "first-event-timeout",
@@ -175,8 +184,8 @@ impl FailureKind {
             ConnectRefused | Dns | Unreachable | ConnectTimeout | Tls | Reset => {
                 FailureClass::Network
             }
-            Status408 | Status429 | Status5xx | Status4xx | WrongContentType
-            | MalformedResponse => FailureClass::Server,
+            Status408 | Status429 | Status5xx | Status4xx | Status2xx | Status3xx
+            | WrongContentType | MalformedResponse => FailureClass::Server,
             FirstEventTimeout | IdleTimeout | MaxDuration | Cut | OversizedEvent | ServerError => {
                 FailureClass::Stream
             }
@@ -213,11 +222,14 @@ impl FailureKind {
         )
     }
 
-    /// The kind for an HTTP status that is not a success.
+    /// The kind for an HTTP status that is not a stream's 200 (WHATWG
+    /// EventSource: only 200 is a stream; a redirect reaching us was not followed).
     pub fn from_status(status: u16) -> FailureKind {
         match status {
             408 => FailureKind::Status408,
             429 => FailureKind::Status429,
+            200..=299 => FailureKind::Status2xx,
+            300..=399 => FailureKind::Status3xx,
             500..=599 => FailureKind::Status5xx,
             _ => FailureKind::Status4xx,
         }
@@ -260,7 +272,7 @@ mod tests {
         for class in FailureClass::ALL {
             assert_eq!(class.as_str().parse::<FailureClass>(), Ok(class));
         }
-        assert!("status-3xx".parse::<FailureKind>().is_err());
+        assert!("status-1xx".parse::<FailureKind>().is_err());
     }
 
     #[test]
@@ -303,7 +315,15 @@ mod tests {
             (599, FailureKind::Status5xx),
             (400, FailureKind::Status4xx),
             (404, FailureKind::Status4xx),
-            (302, FailureKind::Status4xx),
+            (100, FailureKind::Status4xx),
+            (201, FailureKind::Status2xx),
+            (204, FailureKind::Status2xx),
+            (206, FailureKind::Status2xx),
+            (299, FailureKind::Status2xx),
+            (300, FailureKind::Status3xx),
+            (302, FailureKind::Status3xx),
+            (304, FailureKind::Status3xx),
+            (308, FailureKind::Status3xx),
         ] {
             assert_eq!(FailureKind::from_status(status), kind, "{status}");
         }

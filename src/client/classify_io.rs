@@ -1,6 +1,12 @@
 //! awc and I/O errors to [`FailureKind`]s: the transport half of [`crate::client::classify`].
 //!
 //! Kept apart from `classify.rs`, which names the kinds and knows no awc.
+//!
+//! Where awc's own text would mislead, the detail says what happened
+//! instead: awc reports a server that accepts the connection and closes it
+//! without a byte as "Failed to connect to host: Internal error: connector
+//! has been disconnected" (`ConnectError::Disconnected`), which is a
+//! `reset` by the server, not a failure to connect.
 
 use awc::error::{ConnectError, PayloadError, SendRequestError};
 
@@ -9,6 +15,30 @@ use crate::client::classify::FailureKind;
 
 /// Classifies an awc send error (before response headers).
 pub(crate) fn classify_send(err: SendRequestError) -> Failure {
+    match &err {
+        // awc: the response head stream ended before any byte.
+        SendRequestError::Connect(ConnectError::Disconnected) => {
+            return Failure::new(
+                FailureKind::Reset,
+                "the server closed the connection before answering (no response byte)",
+            )
+        }
+        // The patched decoder (vendor/README.md): closed inside the head.
+        SendRequestError::Response(actix_http::error::ParseError::Incomplete) => {
+            return Failure::new(
+                FailureKind::Reset,
+                "the server closed the connection in the middle of the response headers",
+            )
+        }
+        // Our own URL was validated up front, so this is a redirect's `Location`.
+        SendRequestError::Url(url) => {
+            return Failure::new(
+                FailureKind::Status3xx,
+                format!("redirect not followed: its Location is not a usable URL ({url})"),
+            )
+        }
+        _ => {}
+    }
     let kind = match &err {
         SendRequestError::Connect(connect) => match connect {
             ConnectError::Timeout => FailureKind::ConnectTimeout,
@@ -27,7 +57,6 @@ pub(crate) fn classify_send(err: SendRequestError) -> Failure {
         },
         SendRequestError::Timeout => FailureKind::ConnectTimeout,
         SendRequestError::H2(_) | SendRequestError::Body(_) => FailureKind::Reset,
-        SendRequestError::Url(_) => FailureKind::Dns,
         _ => FailureKind::MalformedResponse,
     };
     let detail = match kind {
@@ -49,7 +78,12 @@ pub(crate) fn classify_payload(err: PayloadError) -> Failure {
             FailureKind::Reset => FailureKind::Reset,
             _ => FailureKind::Cut,
         },
-        PayloadError::Incomplete(None) => FailureKind::Cut,
+        PayloadError::Incomplete(None) => {
+            return Failure::new(
+                FailureKind::Cut,
+                "the server closed the connection before the end of the body (a chunked body without its last chunk, or fewer bytes than Content-Length)",
+            )
+        }
         PayloadError::EncodingCorrupted | PayloadError::Overflow | PayloadError::UnknownLength => {
             FailureKind::MalformedResponse
         }

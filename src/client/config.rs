@@ -51,6 +51,9 @@ pub struct StreamSpec {
     pub max_event_size: usize,
     /// Fewer events in a completed stream is a failure (default unset).
     pub expect_events: Option<u64>,
+    /// Retries resume: they send `Last-Event-ID` with the last event ID
+    /// received and the parser starts from it (default true).
+    pub resume: bool,
 }
 
 impl StreamSpec {
@@ -76,6 +79,7 @@ impl StreamSpec {
             max_duration: Duration::from_secs(120),
             max_event_size: 1 << 20,
             expect_events: None,
+            resume: true,
         }
     }
 }

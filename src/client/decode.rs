@@ -1,24 +1,57 @@
 //! Response checks and body decoding, between the headers and the parser.
 //!
-//! [`check_head`] turns a non-2xx status or a wrong `Content-Type` into a
-//! failure (with `Retry-After` for 429/503), [`check_framing`] names a body
-//! awc cannot read, and [`Decoder`] undoes a `Content-Encoding` we did not
-//! ask for, chunk by chunk, into one reused buffer.
+//! [`check_head`] applies the WHATWG EventSource rules to the response head
+//! and [`Decoder`] undoes a `Content-Encoding` we did not ask for, chunk by
+//! chunk, into one reused buffer.
+//!
+//! # Status and type (WHATWG "Server-sent events", establishing the connection)
+//!
+//! | response | kind |
+//! |---|---|
+//! | 200 with MIME type `text/event-stream` (any parameters, any case) | a stream |
+//! | 200 with another or no `Content-Type` | `wrong-content-type` |
+//! | another 2xx (201, 204, 206…) | `status-2xx` |
+//! | 301/302/303/307/308 | followed by awc, up to 10 in a row (`http.rs`) |
+//! | a 3xx that reaches us (no `Location`, the 11th redirect, 300, 304…) | `status-3xx` |
+//! | 408 / 429 / 5xx / other 4xx | `status-408` / `status-429` (`Retry-After`) / `status-5xx` (503: `Retry-After`) / `status-4xx` |
+//!
+//! A refused response is never read: no event of its body is reported or counted.
+//!
+//! # Framing
+//!
+//! Every HTTP/1.1 framing is read (RFC 9112 §6.3): `Content-Length`,
+//! chunked, and a body delimited by the connection close, for HTTP/1.1 as
+//! for HTTP/1.0. awc's decoder (actix-http) read a close-delimited HTTP/1.1
+//! body as empty and took a body cut before its last chunk (or before its
+//! `Content-Length`) for a clean end; both are fixed in the decoder itself,
+//! carried as a patched dependency (`vendor/README.md`), so a cut body
+//! reaches the attempt as an error (`cut`), never as a clean end.
 
 use std::io::Write;
 use std::time::SystemTime;
 
-use awc::http::header::{HeaderMap, CONTENT_ENCODING, CONTENT_TYPE, RETRY_AFTER};
+use awc::http::header::{HeaderMap, CONTENT_ENCODING, CONTENT_TYPE, LOCATION, RETRY_AFTER};
 
 use crate::client::attempt::Failure;
 use crate::client::classify::FailureKind;
 use crate::client::judge::truncate;
 use crate::client::retry::parse_retry_after;
 
-/// The status and `Content-Type` of a response: a 2xx `text/event-stream` or a failure.
+/// The status and `Content-Type` of a response: a 200 `text/event-stream` or a failure.
 pub(crate) fn check_head(status: u16, headers: &HeaderMap) -> Result<(), Failure> {
-    if !(200..300).contains(&status) {
-        let mut failure = Failure::new(FailureKind::from_status(status), format!("HTTP {status}"));
+    if status != 200 {
+        let kind = FailureKind::from_status(status);
+        let detail = match kind {
+            FailureKind::Status2xx => {
+                format!("HTTP {status}: only 200 is an event stream")
+            }
+            FailureKind::Status3xx if headers.contains_key(LOCATION) => {
+                format!("HTTP {status}: redirect not followed (more than 10 in a row, or not a redirect status)")
+            }
+            FailureKind::Status3xx => format!("HTTP {status} without Location: nowhere to follow"),
+            _ => format!("HTTP {status}"),
+        };
+        let mut failure = Failure::new(kind, detail);
         if status == 429 || status == 503 {
             failure.retry_after = headers
                 .get(RETRY_AFTER)
@@ -31,8 +64,7 @@ pub(crate) fn check_head(status: u16, headers: &HeaderMap) -> Result<(), Failure
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let essence = content_type.split(';').next().unwrap_or("").trim();
-    if !essence.eq_ignore_ascii_case("text/event-stream") {
+    if !is_event_stream(content_type) {
         let shown = if content_type.is_empty() {
             "no Content-Type"
         } else {
@@ -46,23 +78,14 @@ pub(crate) fn check_head(status: u16, headers: &HeaderMap) -> Result<(), Failure
     Ok(())
 }
 
-/// awc reads an HTTP/1.1 response with neither `Content-Length` nor
-/// chunked `Transfer-Encoding` (a body delimited by the connection close,
-/// RFC 9112 §6.3) as an empty body. Rather than report a misleading `cut`
-/// with 0 events, name the cause. HTTP/1.0 close-delimited bodies are read fine.
-pub(crate) fn check_framing(
-    version: awc::http::Version,
-    headers: &HeaderMap,
-) -> Result<(), Failure> {
-    let framed = headers.contains_key(awc::http::header::CONTENT_LENGTH)
-        || headers.contains_key(awc::http::header::TRANSFER_ENCODING);
-    if version == awc::http::Version::HTTP_11 && !framed {
-        return Err(Failure::new(
-            FailureKind::MalformedResponse,
-            "HTTP/1.1 event stream without Content-Length or chunked Transfer-Encoding (body delimited by the connection close): the HTTP client cannot read it; have the server use chunked encoding",
-        ));
-    }
-    Ok(())
+/// Whether a `Content-Type` value's MIME type (its essence: type/subtype,
+/// before any parameter, ASCII case-insensitive, whitespace trimmed) is
+/// `text/event-stream`.
+fn is_event_stream(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or("");
+    essence
+        .trim_matches(|c: char| c == ' ' || c == '\t')
+        .eq_ignore_ascii_case("text/event-stream")
 }
 
 /// Undoes a `Content-Encoding` we did not ask for, incrementally.
@@ -136,6 +159,59 @@ mod tests {
             );
         }
         map
+    }
+
+    #[test]
+    fn status_rules() {
+        let sse = headers(&[("content-type", "text/event-stream")]);
+        let moved = headers(&[("content-type", "text/event-stream"), ("location", "/x")]);
+        let cases: [(u16, &HeaderMap, Option<FailureKind>, &str); 14] = [
+            (200, &sse, None, ""),
+            (201, &sse, Some(FailureKind::Status2xx), "only 200"),
+            (204, &sse, Some(FailureKind::Status2xx), "only 200"),
+            (206, &sse, Some(FailureKind::Status2xx), "only 200"),
+            (299, &sse, Some(FailureKind::Status2xx), "only 200"),
+            (301, &sse, Some(FailureKind::Status3xx), "without Location"),
+            (307, &moved, Some(FailureKind::Status3xx), "not followed"),
+            (304, &sse, Some(FailureKind::Status3xx), "without Location"),
+            (400, &sse, Some(FailureKind::Status4xx), "HTTP 400"),
+            (404, &sse, Some(FailureKind::Status4xx), "HTTP 404"),
+            (408, &sse, Some(FailureKind::Status408), "HTTP 408"),
+            (429, &sse, Some(FailureKind::Status429), "HTTP 429"),
+            (500, &sse, Some(FailureKind::Status5xx), "HTTP 500"),
+            (503, &sse, Some(FailureKind::Status5xx), "HTTP 503"),
+        ];
+        for (status, head, kind, detail) in cases {
+            let got = check_head(status, head);
+            assert_eq!(got.as_ref().err().map(|f| f.kind), kind, "{status}");
+            if let Err(failure) = got {
+                assert!(
+                    failure.detail.contains(detail),
+                    "{status}: {}",
+                    failure.detail
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn mime_type_rules() {
+        for (value, stream) in [
+            ("text/event-stream", true),
+            ("Text/Event-Stream", true),
+            ("text/event-stream; charset=utf-8", true),
+            ("text/event-stream;charset=UTF-8", true),
+            (" text/event-stream ; foo=bar", true),
+            ("\ttext/event-stream", true),
+            ("text/event-streams", false),
+            ("text/event", false),
+            ("text/plain", false),
+            ("application/json", false),
+            ("text/event-stream, text/html", false),
+            ("", false),
+        ] {
+            assert_eq!(is_event_stream(value), stream, "{value:?}");
+        }
     }
 
     #[test]

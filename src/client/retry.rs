@@ -12,6 +12,11 @@
 //! 4. otherwise retry: after `Retry-After` when it is honoured (only for
 //!    `status-429` and `status-5xx`, capped at `backoff.max` so a hostile or
 //!    mistaken header cannot park a session for hours), else after the backoff delay.
+//!
+//! The server's SSE `retry:` field (`honor_retry_field`) is a property of the
+//! stream, not of one failure, so it is applied by the retry loop
+//! ([`crate::client::wanted`]), which remembers it across attempts: it
+//! replaces the backoff delay, never a honoured `Retry-After`.
 
 use crate::client::backoff::Backoff;
 use crate::client::classify::{FailureClass, FailureKind, UnknownName};
@@ -157,6 +162,9 @@ pub struct RetryPolicy {
     pub backoff: Backoff,
     /// Whether `Retry-After` on 429/5xx sets the delay (capped at `backoff.max`).
     pub honor_retry_after: bool,
+    /// Whether the last SSE `retry:` field the server sent sets the delay
+    /// instead of the backoff (capped at `backoff.max`); default false.
+    pub honor_retry_field: bool,
     /// The kinds to retry (never-retried kinds are excluded whatever this says).
     pub retry_on: RetrySet,
 }
@@ -168,6 +176,7 @@ impl Default for RetryPolicy {
             max_retries: 3,
             backoff: Backoff::default(),
             honor_retry_after: true,
+            honor_retry_field: false,
             retry_on: RetrySet::default_set(),
         }
     }
@@ -191,15 +200,19 @@ impl RetryPolicy {
         if retries_done >= self.max_retries {
             return Decision::GiveUp(GiveUpReason::Exhausted);
         }
-        let hinted = matches!(kind, FailureKind::Status429 | FailureKind::Status5xx)
-            && self.honor_retry_after;
         let delay = match retry_after {
-            Some(after) if hinted => after.min(self.backoff.max()),
+            Some(after) if self.honours_retry_after(kind) => after.min(self.backoff.max()),
             _ => self
                 .backoff
                 .delay(retries_done.saturating_add(1), prev_delay, rng),
         };
         Decision::Retry { delay }
+    }
+
+    /// Whether a `Retry-After` on a failure of `kind` sets the delay: only
+    /// for `status-429` and `status-5xx`, and only when `honor_retry_after` is on.
+    pub fn honours_retry_after(&self, kind: FailureKind) -> bool {
+        matches!(kind, FailureKind::Status429 | FailureKind::Status5xx) && self.honor_retry_after
     }
 }
 
@@ -233,6 +246,7 @@ mod tests {
             max_retries,
             backoff: Backoff::new(SEC, 2.0, 10 * SEC, Jitter::None).unwrap(),
             honor_retry_after: honor,
+            honor_retry_field: false,
             retry_on,
         }
     }
@@ -299,7 +313,7 @@ mod tests {
         let owned = vec![String::from("server")];
         assert_eq!(
             RetrySet::from_names(&owned).map(|s| s.iter().count()),
-            Ok(6)
+            Ok(8)
         );
         assert_eq!(
             format!("{:?}", RetrySet::from_names(&["cut", "dns"]).unwrap()),

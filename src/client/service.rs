@@ -11,6 +11,10 @@
 //! without a runtime; this file is the async shell around it (clock,
 //! attempts, cancellable sleeps, observer and log).
 //!
+//! Resume state lives here, per wanted stream: the last event ID received
+//! (sent by the next attempt as `Last-Event-ID` when `[stream] resume` is on)
+//! in a buffer reused from one wanted stream to the next.
+//!
 //! No actix types appear here: the `stream` command drives it directly.
 
 use std::time::{Duration, Instant};
@@ -48,6 +52,8 @@ pub struct StreamService {
     retry: RetryPolicy,
     breaker: Breaker,
     rng: SmallRng,
+    /// The current wanted stream's last event ID (cleared for each new one).
+    last_event_id: String,
 }
 
 impl StreamService {
@@ -67,6 +73,7 @@ impl StreamService {
             retry,
             breaker,
             rng,
+            last_event_id: String::new(),
         }
     }
 
@@ -97,6 +104,8 @@ impl StreamService {
         cancel: &mut Cancel,
     ) -> StreamOutcome {
         let mut wanted = WantedStream::new(Instant::now(), self.retry);
+        // A new wanted stream is a new EventSource: no ID yet.
+        self.last_event_id.clear();
         loop {
             let until = match wanted.next(Instant::now(), &mut self.breaker, &mut self.rng) {
                 Step::BreakerChanged(t) => {
@@ -105,17 +114,21 @@ impl StreamService {
                     continue;
                 }
                 Step::Attempt => {
+                    if !self.stream.resume {
+                        self.last_event_id.clear();
+                    }
                     let attempt = attempt::run(
                         &self.client,
                         &self.request,
                         body.clone(),
                         &self.stream,
+                        &mut self.last_event_id,
                         observer,
                         cancel,
                     )
                     .await;
                     observer.attempt_finished(&attempt);
-                    wanted.attempt_finished(Instant::now(), attempt.result);
+                    wanted.attempt_finished(Instant::now(), attempt.result, attempt.retry_field);
                     continue;
                 }
                 Step::Retry {

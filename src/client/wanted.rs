@@ -17,6 +17,14 @@
 //! in. The rules themselves live where they did: admission and state changes
 //! in [`Breaker`], retry or give up (and the delay) in [`RetryPolicy::decide`].
 //!
+//! One rule is the loop's own, because it belongs to the stream rather than
+//! to one failure: the server's SSE `retry:` field. As an EventSource's
+//! reconnection time, the last value any attempt of this wanted stream
+//! received (reported with [`WantedStream::attempt_finished`]) persists
+//! across attempts; with `honor_retry_field` it replaces the backoff delay,
+//! capped at `backoff.max`. A honoured `Retry-After` still wins: it answers
+//! this very failure.
+//!
 //! ```
 //! use std::time::{Duration, Instant};
 //! use rand::{rngs::SmallRng, SeedableRng};
@@ -28,7 +36,7 @@
 //! let mut rng = SmallRng::seed_from_u64(0);
 //! let mut wanted = WantedStream::new(t0, RetryPolicy::default());
 //! assert_eq!(wanted.next(t0, &mut breaker, &mut rng), Step::Attempt);
-//! wanted.attempt_finished(t0 + Duration::from_secs(2), Ok(()));
+//! wanted.attempt_finished(t0 + Duration::from_secs(2), Ok(()), None);
 //! assert_eq!(wanted.next(t0 + Duration::from_secs(2), &mut breaker, &mut rng), Step::Done);
 //! let outcome = wanted.finish(t0 + Duration::from_secs(2));
 //! assert_eq!((outcome.attempts, outcome.retries, outcome.result), (1, 0, Ok(())));
@@ -128,6 +136,9 @@ pub struct WantedStream {
     /// The last attempt's failure or the breaker's refusal; `None` after a
     /// success. The result once over.
     failure: Option<Failure>,
+    /// The last SSE `retry:` value received by any attempt (the EventSource's
+    /// reconnection time).
+    server_retry: Option<Duration>,
 }
 
 /// How far a wait may reach when `now + delay` does not fit in an
@@ -146,6 +157,7 @@ impl WantedStream {
             short_circuited: false,
             prev_delay: Duration::ZERO,
             failure: None,
+            server_retry: None,
         }
     }
 
@@ -196,10 +208,20 @@ impl WantedStream {
     }
 
     /// Reports the end, at `now`, of the attempt that [`Step::Attempt`]
-    /// asked for. Ignored when no attempt is running.
-    pub fn attempt_finished(&mut self, now: Instant, result: Result<(), Failure>) {
+    /// asked for, with the last SSE `retry:` value it received (`None`: it
+    /// received none, and the previous value stands). Ignored when no
+    /// attempt is running.
+    pub fn attempt_finished(
+        &mut self,
+        now: Instant,
+        result: Result<(), Failure>,
+        retry_field: Option<Duration>,
+    ) {
         if self.state != State::InFlight {
             return;
+        }
+        if retry_field.is_some() {
+            self.server_retry = retry_field;
         }
         self.failure = result.err();
         self.state = match &self.failure {
@@ -244,7 +266,14 @@ impl WantedStream {
             rng,
         ) {
             Decision::GiveUp(_) => Step::Done,
-            Decision::Retry { delay } => {
+            Decision::Retry { mut delay } => {
+                let hinted =
+                    failure.retry_after.is_some() && self.policy.honours_retry_after(failure.kind);
+                if let (true, false, Some(field)) =
+                    (self.policy.honor_retry_field, hinted, self.server_retry)
+                {
+                    delay = field.min(self.policy.backoff.max());
+                }
                 self.retries += 1;
                 self.prev_delay = delay;
                 let until = now.checked_add(delay).unwrap_or_else(|| now + FAR_FUTURE);

@@ -2,7 +2,9 @@
 //!
 //! Prints "Starting stream to …", each event as it arrives, the metrics
 //! block and the collected responses — the seed's run — driving
-//! [`StreamService`] directly. Ctrl+C / SIGTERM cancels the attempt and
+//! [`StreamService`] directly. The metrics block also names what went
+//! wrong: the malformed events counted (`Malformed Events`) and every
+//! failure kind seen, with its count (`Failure Kinds`, in report order). Ctrl+C / SIGTERM cancels the attempt and
 //! still prints what was collected. A closed stdout (`| head`) is not an
 //! error: printing stops and the exit code is the stream's.
 
@@ -16,7 +18,7 @@ use rand::SeedableRng;
 use crate::cli::{FormatArg, StreamArgs};
 use crate::client::attempt::{AttemptOutcome, EventSink, Failure, SeenEvent};
 use crate::client::breaker::Transition;
-use crate::client::{http, CancelHandle, Observer, PreparedRequest, StreamService};
+use crate::client::{http, CancelHandle, FailureKind, Observer, PreparedRequest, StreamService};
 use crate::error::Error;
 use crate::report::events::EventsWriter;
 use crate::scenario::{self, ClientSettings, Format};
@@ -169,6 +171,9 @@ struct Console {
     attempts: u32,
     ok: u32,
     failed: u32,
+    malformed: u64,
+    /// Failed attempts by kind ([`FailureKind::index`]).
+    kinds: [u32; FailureKind::COUNT],
 }
 
 impl Console {
@@ -186,6 +191,8 @@ impl Console {
             attempts: 0,
             ok: 0,
             failed: 0,
+            malformed: 0,
+            kinds: [0; FailureKind::COUNT],
         }
     }
 
@@ -221,6 +228,26 @@ impl Console {
         self.line(format_args!("Failed: {failed}"));
         self.line(format_args!("Retries: {retries}"));
         self.line(format_args!("Success Rate: {rate:.1}%"));
+        let malformed = self.malformed;
+        self.line(format_args!("Malformed Events: {malformed}"));
+        let mut kinds = self.kinds;
+        if let Err(failure) = result {
+            // Not an attempt, so not counted by `attempt_finished`.
+            if failure.kind == FailureKind::ShortCircuited {
+                kinds[failure.kind.index()] += 1;
+            }
+        }
+        let named: Vec<String> = FailureKind::ALL
+            .into_iter()
+            .filter(|k| kinds[k.index()] > 0)
+            .map(|k| format!("{}/{}={}", k.class(), k, kinds[k.index()]))
+            .collect();
+        let named = if named.is_empty() {
+            "none".to_owned()
+        } else {
+            named.join(", ")
+        };
+        self.line(format_args!("Failure Kinds: {named}"));
         self.line(format_args!("======================="));
         match result {
             Ok(()) => self.line(format_args!("Stream completed successfully")),
@@ -301,10 +328,12 @@ impl EventSink for Console {
 impl Observer for Console {
     fn attempt_finished(&mut self, attempt: &AttemptOutcome) {
         self.attempts += 1;
+        self.malformed += attempt.malformed_events;
         match &attempt.result {
             Ok(()) => self.ok += 1,
             Err(failure) => {
                 self.failed += 1;
+                self.kinds[failure.kind.index()] += 1;
                 self.clear_before_next = true;
                 eprintln!(
                     "attempt {} failed: {}/{}: {}",

@@ -158,6 +158,7 @@ impl Scenario {
             Some(n) => writeln!(o, "  expect_events          {n}")?,
             None => writeln!(o, "  expect_events          (unset)")?,
         }
+        writeln!(o, "  resume                 {}", st.resume)?;
         self.write_load(o)?;
         let rt = &self.retry;
         writeln!(o, "[retry]")?;
@@ -171,6 +172,7 @@ impl Scenario {
             rt.backoff.jitter().as_str()
         )?;
         writeln!(o, "  honor_retry_after      {}", rt.honor_retry_after)?;
+        writeln!(o, "  honor_retry_field      {}", rt.honor_retry_field)?;
         let kinds: Vec<&str> = rt
             .retry_on
             .iter()

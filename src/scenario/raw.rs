@@ -68,6 +68,7 @@ pub(crate) struct RawStream {
     pub(crate) max_duration: Option<HumanDuration>,
     pub(crate) max_event_size: Option<ByteSize>,
     pub(crate) expect_events: Option<u64>,
+    pub(crate) resume: Option<bool>,
 }
 
 /// `[load]`.
@@ -100,6 +101,7 @@ pub(crate) struct RawRetry {
     pub(crate) max_retries: Option<u32>,
     pub(crate) backoff: Option<RawBackoff>,
     pub(crate) honor_retry_after: Option<bool>,
+    pub(crate) honor_retry_field: Option<bool>,
     pub(crate) retry_on: Option<Vec<String>>,
 }
 

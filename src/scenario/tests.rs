@@ -72,6 +72,7 @@ fn every_default_matches_the_product_contract() {
             max_duration: S(120),
             max_event_size: 1 << 20,
             expect_events: None,
+            resume: true,
         }
     );
     assert_eq!(s.load, LoadSpec::default());
@@ -88,6 +89,7 @@ fn every_default_matches_the_product_contract() {
         (S(1), 2.0, S(30), Jitter::Full)
     );
     assert!(s.retry.honor_retry_after);
+    assert!(!s.retry.honor_retry_field);
     let names: Vec<&str> = s.retry.retry_on.iter().map(|k| k.as_str()).collect();
     assert_eq!(names.join(","), "connect-refused,dns,unreachable,connect-timeout,tls,reset,status-408,status-429,status-5xx,first-event-timeout,idle-timeout,cut");
     assert_eq!(s.breaker, BreakerConfig::new(3, S(30), 1).expect("valid"));
@@ -155,6 +157,10 @@ fn errors_name_key_line_and_fix() {
         ("name = \"x\"\n[stream]\nmax_event_size = 0\n", &[], "stream.max_event_size", 3, "larger than 0"),
         ("name = \"x\"\n[stream]\nexpect_events = 0\n", &[], "stream.expect_events", 3, "at least 1"),
         ("name = \"x\"\n[stream]\ndata_field = \"\"\n", &[], "stream.data_field", 3, "must not be empty"),
+        ("name = \"x\"\n[stream]\nresume = \"yes\"\n", &[], "stream.resume", 3, "invalid type"),
+        ("name = \"x\"\n[stream]\nresum = true\n", &[], "stream.resum", 3, "resume"),
+        ("name = \"x\"\n[retry]\nhonor_retry_field = 1\n", &[], "retry.honor_retry_field", 3, "invalid type"),
+        ("name = \"x\"\n[retry]\nhonour_retry_field = true\n", &[], "retry.honour_retry_field", 3, "honor_retry_field"),
         ("name = \"x\"\n[load]\nexecutor = \"ramping-session\"\n", &[], "load.executor", 3, "did you mean \"ramping-sessions\"?"),
         ("name = \"x\"\n[load]\nstages = []\n", &[], "load.stages", 3, "at least one stage"),
         ("name = \"x\"\n[load]\nstages = [{ for = \"2s\", to = 0 }, { for = \"2s\", to = 0 }]\n", &[], "load.stages", 3, "every stage's `to` is 0: the run would start no session"),

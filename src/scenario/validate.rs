@@ -433,6 +433,7 @@ fn stream(ctx: &Ctx<'_>, raw: RawStream) -> Res<StreamSpec> {
         max_event_size: usize::try_from(max_event_size)
             .map_err(|_| ctx.err(&["stream", "max_event_size"], "is too large"))?,
         expect_events: raw.expect_events,
+        resume: raw.resume.unwrap_or(d.resume),
     })
 }
 
@@ -652,6 +653,7 @@ fn retry(ctx: &Ctx<'_>, raw: RawRetry) -> Res<RetryPolicy> {
         max_retries: raw.max_retries.unwrap_or(d.max_retries),
         backoff,
         honor_retry_after: raw.honor_retry_after.unwrap_or(d.honor_retry_after),
+        honor_retry_field: raw.honor_retry_field.unwrap_or(d.honor_retry_field),
         retry_on,
     })
 }

@@ -114,11 +114,42 @@ pub enum Behaviour {
     MalformedJson,
     /// One event, then `data: {"error": "boom"}`.
     ErrorEvent,
-    /// 307 to `/ok`.
-    Redirect,
+    /// This status (301, 302, 303, 307, 308) to `/ok`.
+    Redirect(u16),
     /// 307 to itself, forever.
     RedirectLoop,
+    /// `?n=N`: 307 to `?n=N-1`, and at 0 to `/ok` (N redirects in a row).
+    RedirectChain,
+    /// 302 without `Location`.
+    RedirectNoLocation,
+    /// This 2xx status other than 200, with a valid stream as its body.
+    Status2xx(u16),
+    /// A valid stream with `Content-Type: Text/Event-Stream; charset=UTF-8`.
+    ContentTypeParams,
+    /// `Content-Length: 4096`, one event, then the close (fewer bytes than announced).
+    ShortContentLength,
+    /// Reads the request, then closes without a byte.
+    CloseWithoutAnswer,
+    /// Half a response head, then the close.
+    CloseMidHead,
+    /// First request: `retry: 300`, events `id: 1` and `id: 2`, an `id`
+    /// with NUL (ignored), then a close inside a chunk. Later requests with
+    /// `Last-Event-ID: 2`: the rest ([`RESUMED_DATA`], the first without an
+    /// `id` field); without it: the whole stream again.
+    CutThenResume,
 }
+
+/// Event data of [`Behaviour::CutThenResume`]: the first request's two
+/// events, then what a resumed request gets.
+pub const RESUME_DATA: &[&str] = &[
+    r#"{"Count": 1, "Data": "Event 1"}"#,
+    r#"{"Count": 2, "Data": "Event 2"}"#,
+];
+/// What [`Behaviour::CutThenResume`] sends after `Last-Event-ID: 2`.
+pub const RESUMED_DATA: &[&str] = &[
+    r#"{"Count": 3, "Data": "Event 3"}"#,
+    r#"{"Data": "Stream completed"}"#,
+];
 
 impl Behaviour {
     /// Every behaviour and its path.
@@ -147,8 +178,26 @@ impl Behaviour {
         ("/bad-utf8", Behaviour::BadUtf8),
         ("/malformed-json", Behaviour::MalformedJson),
         ("/error-event", Behaviour::ErrorEvent),
-        ("/redirect", Behaviour::Redirect),
+        ("/redirect", Behaviour::Redirect(307)),
         ("/redirect-loop", Behaviour::RedirectLoop),
+        // Issue 17: framing, status rules, resume, messages.
+        ("/ok-until-close-text", Behaviour::OkUntilClose),
+        ("/close-mid-event-text", Behaviour::CloseMidEvent),
+        ("/close-mid-chunk-text", Behaviour::CloseMidChunk),
+        ("/short-content-length", Behaviour::ShortContentLength),
+        ("/close-without-answer", Behaviour::CloseWithoutAnswer),
+        ("/close-mid-head", Behaviour::CloseMidHead),
+        ("/redirect-301", Behaviour::Redirect(301)),
+        ("/redirect-302", Behaviour::Redirect(302)),
+        ("/redirect-303", Behaviour::Redirect(303)),
+        ("/redirect-308", Behaviour::Redirect(308)),
+        ("/redirect-chain", Behaviour::RedirectChain),
+        ("/redirect-no-location", Behaviour::RedirectNoLocation),
+        ("/status-201", Behaviour::Status2xx(201)),
+        ("/status-204", Behaviour::Status2xx(204)),
+        ("/content-type-params", Behaviour::ContentTypeParams),
+        ("/cut-then-resume", Behaviour::CutThenResume),
+        ("/cut-then-restart", Behaviour::CutThenResume),
     ];
 
     /// The behaviour for a request path (query string ignored).
@@ -444,6 +493,11 @@ fn handle(mut conn: TcpStream, shared: &Shared) -> io::Result<()> {
         return Ok(());
     };
     let path = request.path.clone();
+    let last_event_id = request
+        .headers
+        .iter()
+        .find(|(k, _)| k == "last-event-id")
+        .map(|(_, v)| v.clone());
     let seen_before = {
         let mut log = shared.log.lock().unwrap();
         let n = log.requests.iter().filter(|r| r.path == path).count();
@@ -468,6 +522,7 @@ fn handle(mut conn: TcpStream, shared: &Shared) -> io::Result<()> {
             end_chunks(conn)?;
         }
         Behaviour::OkUntilClose | Behaviour::OkHttp10 => {
+            // No Content-Length, no Transfer-Encoding: the close ends the body.
             let version = if behaviour == Behaviour::OkHttp10 {
                 "1.0"
             } else {
@@ -667,8 +722,82 @@ fn handle(mut conn: TcpStream, shared: &Shared) -> io::Result<()> {
             chunk(&mut conn, format!("data: {}\n\n", VALID_DATA[2]).as_bytes())?;
             end_chunks(conn)?;
         }
-        Behaviour::Redirect => {
-            conn.write_all(empty_answer("307 Temporary Redirect", "Location: /ok\r\n").as_bytes())?;
+        Behaviour::Redirect(status) => {
+            let location = "Location: /ok\r\n";
+            conn.write_all(empty_answer(&format!("{status} Moved"), location).as_bytes())?;
+            finish(conn);
+        }
+        Behaviour::RedirectChain => {
+            let n: u32 = path
+                .split_once("?n=")
+                .and_then(|(_, n)| n.parse().ok())
+                .unwrap_or(0);
+            let location = match n {
+                0 => "Location: /ok\r\n".to_owned(),
+                n => format!("Location: /redirect-chain?n={}\r\n", n - 1),
+            };
+            conn.write_all(empty_answer("307 Temporary Redirect", &location).as_bytes())?;
+            finish(conn);
+        }
+        Behaviour::RedirectNoLocation => {
+            conn.write_all(empty_answer("302 Found", "").as_bytes())?;
+            finish(conn);
+        }
+        Behaviour::Status2xx(status) => {
+            let head = sse_head("").replacen("200 OK", &format!("{status} Other"), 1);
+            conn.write_all(head.as_bytes())?;
+            if status != 204 {
+                chunk_events(&mut conn, &valid_stream("\n"), b"\n")?;
+            }
+            end_chunks(conn)?;
+        }
+        Behaviour::ContentTypeParams => {
+            let head =
+                sse_head("").replacen("text/event-stream", "Text/Event-Stream; charset=UTF-8", 1);
+            conn.write_all(head.as_bytes())?;
+            chunk_events(&mut conn, &valid_stream("\n"), b"\n")?;
+            end_chunks(conn)?;
+        }
+        Behaviour::ShortContentLength => {
+            conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: 4096\r\nConnection: close\r\n\r\n")?;
+            conn.write_all(format!("data: {}\n\n", VALID_DATA[0]).as_bytes())?;
+            shared.note("short-content-length: closing".to_owned());
+            finish(conn);
+        }
+        Behaviour::CloseWithoutAnswer => {
+            shared.note("close-without-answer: closing".to_owned());
+            finish(conn);
+        }
+        Behaviour::CloseMidHead => {
+            conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Ty")?;
+            finish(conn);
+        }
+        Behaviour::CutThenResume => {
+            conn.write_all(sse_head("").as_bytes())?;
+            if seen_before > 0 && last_event_id.as_deref() == Some("2") {
+                for data in RESUMED_DATA {
+                    chunk(&mut conn, format!("data: {data}\n\n").as_bytes())?;
+                }
+                return end_chunks(conn);
+            }
+            chunk(&mut conn, b"retry: 300\n\n")?;
+            for (i, data) in RESUME_DATA.iter().enumerate() {
+                chunk(
+                    &mut conn,
+                    format!("id: {}\ndata: {data}\n\n", i + 1).as_bytes(),
+                )?;
+            }
+            // WHATWG: an `id` holding NUL is ignored; the last ID stays 2.
+            chunk(&mut conn, b"id: 2\0x\n\n")?;
+            if seen_before > 0 {
+                for data in RESUMED_DATA {
+                    chunk(&mut conn, format!("data: {data}\n\n").as_bytes())?;
+                }
+                return end_chunks(conn);
+            }
+            let partial = b"data: {\"Count\": 3, \"Da";
+            conn.write_all(format!("{:x}\r\n", partial.len() + 10).as_bytes())?;
+            conn.write_all(partial)?;
             finish(conn);
         }
         Behaviour::RedirectLoop => {

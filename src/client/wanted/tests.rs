@@ -43,6 +43,10 @@ enum End {
     Fail(FailureKind),
     /// A failure carrying `Retry-After: n` (seconds).
     Hinted(FailureKind, u64),
+    /// A failure after the stream sent `retry: n` (in seconds here).
+    Field(FailureKind, u64),
+    /// A failure carrying `Retry-After: n` after the stream sent `retry: m`.
+    HintedField(FailureKind, u64, u64),
 }
 
 impl End {
@@ -50,10 +54,19 @@ impl End {
         match self {
             End::Ok => Ok(()),
             End::Fail(kind) => Err(Failure::new(kind, "scripted")),
-            End::Hinted(kind, secs) => Err(Failure {
+            End::Hinted(kind, secs) | End::HintedField(kind, secs, _) => Err(Failure {
                 retry_after: Some(s(secs)),
                 ..Failure::new(kind, "scripted")
             }),
+            End::Field(kind, _) => Err(Failure::new(kind, "scripted")),
+        }
+    }
+
+    /// The SSE `retry:` value the attempt received, if any.
+    fn retry_field(self) -> Option<Duration> {
+        match self {
+            End::Field(_, secs) | End::HintedField(_, _, secs) => Some(s(secs)),
+            _ => None,
         }
     }
 }
@@ -75,6 +88,8 @@ struct Case {
     outcome: (u32, u32, bool, Result<(), FailureKind>),
     /// The breaker afterwards: state, opens.
     after: (BreakerState, u64),
+    /// `retry.honor_retry_field`.
+    honor_retry_field: bool,
 }
 
 /// Drives `case` as `stream_with_retry` does, on a hand-advanced clock.
@@ -95,6 +110,7 @@ fn play(case: &Case) -> (Vec<Seen>, StreamOutcome, Breaker) {
     let policy = RetryPolicy {
         max_retries: case.max_retries,
         backoff: Backoff::new(s(base), 2.0, s(max), Jitter::None).expect("valid"),
+        honor_retry_field: case.honor_retry_field,
         ..RetryPolicy::default()
     };
     let mut rng = SmallRng::seed_from_u64(7);
@@ -111,7 +127,7 @@ fn play(case: &Case) -> (Vec<Seen>, StreamOutcome, Breaker) {
                 let end = ends
                     .next()
                     .unwrap_or_else(|| panic!("{}: too few ends", case.name));
-                wanted.attempt_finished(now, end.result());
+                wanted.attempt_finished(now, end.result(), end.retry_field());
             }
             Step::Retry {
                 retry,
@@ -144,6 +160,85 @@ fn play(case: &Case) -> (Vec<Seen>, StreamOutcome, Breaker) {
 }
 
 const CASES: &[Case] = &[
+    // honor_retry_field: `retry: 3` replaces the backoff's 1 (to 4); the
+    // next attempt sends none, the 3 persists (to 8); `retry: 60` is capped
+    // at max 10 (to 19); a 503's Retry-After 2 beats the field (to 22).
+    Case {
+        name: "the retry field sets the delay, persists, is capped, and yields to Retry-After",
+        breaker: (9, 30, 1),
+        pre_failures: 0,
+        start: 0,
+        max_retries: 4,
+        backoff: (1, 10),
+        ends: &[
+            End::Field(Cut, 3),
+            End::Fail(Reset),
+            End::Field(Cut, 60),
+            End::HintedField(Status5xx, 2, 5),
+            End::Ok,
+        ],
+        want: &[
+            at(0),
+            Retry(1, 3, Cut),
+            at(4),
+            Retry(2, 3, Reset),
+            at(8),
+            Retry(3, 10, Cut),
+            at(19),
+            Retry(4, 2, Status5xx),
+            at(22),
+            Done(23),
+        ],
+        outcome: (5, 4, false, Ok(())),
+        after: (Closed, 0),
+        honor_retry_field: true,
+    },
+    // The same stream without honor_retry_field: the backoff (1, 2, 4), and
+    // the 503's Retry-After 2.
+    Case {
+        name: "the retry field is ignored unless honor_retry_field",
+        breaker: (9, 30, 1),
+        pre_failures: 0,
+        start: 0,
+        max_retries: 4,
+        backoff: (1, 10),
+        ends: &[
+            End::Field(Cut, 3),
+            End::Fail(Reset),
+            End::Field(Cut, 60),
+            End::HintedField(Status5xx, 2, 5),
+            End::Ok,
+        ],
+        want: &[
+            at(0),
+            Retry(1, 1, Cut),
+            at(2),
+            Retry(2, 2, Reset),
+            at(5),
+            Retry(3, 4, Cut),
+            at(10),
+            Retry(4, 2, Status5xx),
+            at(13),
+            Done(14),
+        ],
+        outcome: (5, 4, false, Ok(())),
+        after: (Closed, 0),
+        honor_retry_field: false,
+    },
+    // A field does not make a kind retryable: a 404 after `retry: 1` gives up.
+    Case {
+        name: "the retry field never retries what the policy gives up",
+        breaker: (9, 30, 1),
+        pre_failures: 0,
+        start: 0,
+        max_retries: 4,
+        backoff: (1, 10),
+        ends: &[End::Field(Status4xx, 1)],
+        want: &[at(0), Done(1)],
+        outcome: (1, 0, false, Err(Status4xx)),
+        after: (Closed, 0),
+        honor_retry_field: true,
+    },
     // Fails at 1, 3, 6 (attempts at 0, 2, 5: delays 1, 2). The third failure
     // opens the breaker at 6 (until 36) and retry 3 (delay 4) is decided
     // anyway; at 10 the breaker refuses: short-circuited with 3 retries.
@@ -167,6 +262,7 @@ const CASES: &[Case] = &[
         ],
         outcome: (3, 3, true, Err(ShortCircuited)),
         after: (Open, 1),
+        honor_retry_field: false,
     },
     // 429 with Retry-After 120 > max 10: waits 10 (to 11). 5xx with
     // Retry-After 3: waits 3, not the backoff's 2 (to 15). A reset's
@@ -196,6 +292,7 @@ const CASES: &[Case] = &[
         ],
         outcome: (4, 3, false, Ok(())),
         after: (Closed, 0),
+        honor_retry_field: false,
     },
     // A 404 is never retried, but it still counts for the breaker (threshold 1).
     Case {
@@ -209,6 +306,7 @@ const CASES: &[Case] = &[
         want: &[at(0), Changed(Closed, Open, 1), Done(1)],
         outcome: (1, 0, false, Err(Status4xx)),
         after: (Open, 1),
+        honor_retry_field: false,
     },
     // Not in the default retry_on: given up at once, breaker below threshold.
     Case {
@@ -222,6 +320,7 @@ const CASES: &[Case] = &[
         want: &[at(0), Done(1)],
         outcome: (1, 0, false, Err(WrongContentType)),
         after: (Closed, 0),
+        honor_retry_field: false,
     },
     // Open until 5 from t0. At 5 it half-opens and the attempt is the probe;
     // it fails at 6: open again until 11. Retry 1 (delay 1) is refused at 7.
@@ -242,6 +341,7 @@ const CASES: &[Case] = &[
         ],
         outcome: (1, 1, true, Err(ShortCircuited)),
         after: (Open, 2),
+        honor_retry_field: false,
     },
     // Cancelled: neither retried nor told to the breaker (threshold 1).
     Case {
@@ -255,6 +355,7 @@ const CASES: &[Case] = &[
         want: &[at(0), Done(1)],
         outcome: (1, 0, false, Err(Cancelled)),
         after: (Closed, 0),
+        honor_retry_field: false,
     },
     // Open until 4 (three failures at t0). Probe at 4 fails at 5 (open until
     // 9); retry 1 waits 5 (base) to 10: half-open, probe fails at 11 (open
@@ -284,6 +385,7 @@ const CASES: &[Case] = &[
         ],
         outcome: (3, 2, false, Ok(())),
         after: (Closed, 3),
+        honor_retry_field: false,
     },
     // Delays 1 and 2; the third failure (at 6) exhausts max_retries 2.
     Case {
@@ -304,6 +406,7 @@ const CASES: &[Case] = &[
         ],
         outcome: (3, 2, false, Err(IdleTimeout)),
         after: (Closed, 0),
+        honor_retry_field: false,
     },
     // base 0 without jitter: immediate retry, still announced as a step.
     Case {
@@ -317,6 +420,7 @@ const CASES: &[Case] = &[
         want: &[at(0), Retry(1, 0, Reset), at(1), Done(2)],
         outcome: (2, 1, false, Ok(())),
         after: (Closed, 0),
+        honor_retry_field: false,
     },
 ];
 
@@ -353,8 +457,12 @@ fn breaker_retry_and_retry_after_interplay() {
 
 #[test]
 fn short_circuit_names_the_wait() {
-    // The first case: open at 6 until 36, refused at 10, so 26 s to go.
-    let (_, outcome, _) = play(&CASES[0]);
+    // That case: open at 6 until 36, refused at 10, so 26 s to go.
+    let first = CASES
+        .iter()
+        .find(|c| c.name.starts_with("threshold 3 of max_retries 5"))
+        .expect("the case is in the table");
+    let (_, outcome, _) = play(first);
     let failure = outcome.result.expect_err("short-circuited");
     assert_eq!(
         failure.detail,
@@ -380,7 +488,7 @@ fn setup() -> (Instant, Breaker, SmallRng, WantedStream) {
 fn cancelled_wait_ends_with_the_retried_failure() {
     let (t0, mut breaker, mut rng, mut wanted) = setup();
     assert_eq!(wanted.next(t0, &mut breaker, &mut rng), Step::Attempt);
-    wanted.attempt_finished(t0 + SEC, Err(Failure::new(Reset, "peer reset")));
+    wanted.attempt_finished(t0 + SEC, Err(Failure::new(Reset, "peer reset")), None);
     let step = wanted.next(t0 + SEC, &mut breaker, &mut rng);
     assert!(matches!(step, Step::Retry { retry: 1, .. }), "{step:?}");
     wanted.cancelled();
@@ -401,13 +509,13 @@ fn cancelled_wait_ends_with_the_retried_failure() {
 fn out_of_turn_calls_change_nothing() {
     let (t0, mut breaker, mut rng, mut wanted) = setup();
     // No attempt running: a report and a cancel are ignored.
-    wanted.attempt_finished(t0, Err(Failure::new(Reset, "stray")));
+    wanted.attempt_finished(t0, Err(Failure::new(Reset, "stray")), None);
     wanted.cancelled();
     assert_eq!(wanted.next(t0, &mut breaker, &mut rng), Step::Attempt);
     // Asked again while it runs: the same attempt, not a second one.
     assert_eq!(wanted.next(t0, &mut breaker, &mut rng), Step::Attempt);
     wanted.cancelled();
-    wanted.attempt_finished(t0 + SEC, Ok(()));
+    wanted.attempt_finished(t0 + SEC, Ok(()), None);
     assert_eq!(wanted.next(t0 + SEC, &mut breaker, &mut rng), Step::Done);
     let outcome = wanted.finish(t0 + 2 * SEC);
     assert_eq!(
@@ -445,7 +553,7 @@ fn decorrelated_jitter_sees_the_previous_delay() {
     let mut got = Vec::new();
     loop {
         match wanted.next(now, &mut breaker, &mut rng) {
-            Step::Attempt => wanted.attempt_finished(now, Err(Failure::new(Cut, "cut"))),
+            Step::Attempt => wanted.attempt_finished(now, Err(Failure::new(Cut, "cut")), None),
             Step::Retry { delay, until, .. } => {
                 got.push(delay);
                 now = until;

@@ -60,6 +60,7 @@ impl Rig {
             bytes: 10,
             malformed_events: 0,
             status: Some(200),
+            retry_field: None,
             result: result.map_err(|kind| Failure::new(kind, kind.as_str())),
         }
     }
