@@ -152,12 +152,14 @@ fn the_manifests_describe_an_indexed_shard_job_a_merge_job_and_their_volume() {
         .expect("env")
         .iter()
         .find(|v| v.get("name").and_then(Value::as_str) == Some("JOB_UID"))
-        .and_then(|v| v.get("valueFrom")?.get("fieldRef")?.get("fieldPath")?.as_str())
+        .and_then(|v| {
+            v.get("valueFrom")?
+                .get("fieldRef")?
+                .get("fieldPath")?
+                .as_str()
+        })
         .expect("JOB_UID from the downward API");
-    assert_eq!(
-        uid,
-        "metadata.labels['batch.kubernetes.io/controller-uid']"
-    );
+    assert_eq!(uid, "metadata.labels['batch.kubernetes.io/controller-uid']");
     assert_eq!(
         claims(merge_pod),
         [pvc_name.as_str()],
@@ -286,7 +288,10 @@ fn run_shard_script_in(
 
 /// Marks from every pod but `index`, all at `t`.
 fn others(index: u32, shards: u64, t: u64) -> Vec<(u32, u64)> {
-    (0..shards as u32).filter(|k| *k != index).map(|k| (k, t)).collect()
+    (0..shards as u32)
+        .filter(|k| *k != index)
+        .map(|k| (k, t))
+        .collect()
 }
 
 #[test]
@@ -296,7 +301,12 @@ fn the_shard_script_runs_slice_index_plus_one_at_the_barrier_instant() {
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
         .as_secs();
-    let run = run_shard_script(2, 0, &others(2, shards, YEAR_2100), &[("START_DELAY", "30")]);
+    let run = run_shard_script(
+        2,
+        0,
+        &others(2, shards, YEAR_2100),
+        &[("START_DELAY", "30")],
+    );
     assert_eq!(run.output.status.code(), Some(0), "{}", show(&run.output));
     // t = 0 is the latest ready mark + START_DELAY, in RFC 3339 UTC.
     assert_eq!(
@@ -317,23 +327,38 @@ fn the_shard_script_runs_slice_index_plus_one_at_the_barrier_instant() {
         .parse()
         .expect("a time");
     assert!(own >= before && own < before + 60, "{own} vs {before}");
-    assert!(!barrier.join(".ready-2").exists(), "no half-written mark left");
+    assert!(
+        !barrier.join(".ready-2").exists(),
+        "no half-written mark left"
+    );
 
     // The latest mark decides, wherever it is; the delay is the pod's env.
     let mut marks = others(0, shards, 4_102_444_800);
     marks[0].1 += 100;
     let run = run_shard_script(0, 0, &marks, &[("START_DELAY", "5")]);
     let args = run.args.expect("streamsoak called");
-    assert!(args.contains("--shard 1/") && args.contains("--start-at 2100-01-01T00:01:45Z"), "{args}");
+    assert!(
+        args.contains("--shard 1/") && args.contains("--start-at 2100-01-01T00:01:45Z"),
+        "{args}"
+    );
 
     // A threshold failing on one slice does not fail the Job: the merged
     // report decides.
     let all_ready = others(0, shards, YEAR_2100);
-    assert_eq!(run_shard_script(0, 1, &all_ready, &[]).output.status.code(), Some(0));
+    assert_eq!(
+        run_shard_script(0, 1, &all_ready, &[]).output.status.code(),
+        Some(0)
+    );
     // An invalid scenario (or a start instant already passed) or an
     // unwritable report does.
-    assert_eq!(run_shard_script(0, 2, &all_ready, &[]).output.status.code(), Some(2));
-    assert_eq!(run_shard_script(0, 3, &all_ready, &[]).output.status.code(), Some(3));
+    assert_eq!(
+        run_shard_script(0, 2, &all_ready, &[]).output.status.code(),
+        Some(2)
+    );
+    assert_eq!(
+        run_shard_script(0, 3, &all_ready, &[]).output.status.code(),
+        Some(3)
+    );
 }
 
 #[test]
@@ -416,12 +441,20 @@ fn every_manifest_is_valid_against_the_kubernetes_api_schemas() {
             .args(&files)
             .output()
             .expect("kubernetes-validate runs");
-        assert_eq!(out.status.code(), Some(0), "Kubernetes {version}: {}", show(&out));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "Kubernetes {version}: {}",
+            show(&out)
+        );
         let text = String::from_utf8_lossy(&out.stdout);
         for ((kind, name), (file, _)) in &all {
             let resource = format!("{}/{name}", kind.to_lowercase());
             assert!(
-                text.contains(&format!("{} passed for resource {resource}", file.display())),
+                text.contains(&format!(
+                    "{} passed for resource {resource}",
+                    file.display()
+                )),
                 "{resource} checked against {version}: {text}"
             );
         }
@@ -433,8 +466,16 @@ fn every_manifest_is_valid_against_the_kubernetes_api_schemas() {
     let text = std::fs::read_to_string(file).expect("job.yaml");
     let tmp = tempfile::tempdir().expect("tempdir");
     for (from, to, says) in [
-        ("  parallelism:", "  paralellism:", "'paralellism' was unexpected"),
-        ("  backoffLimit: 0", "  backoffLimit: \"none\"", "spec.backoffLimit: 'none' is not of type 'integer'"),
+        (
+            "  parallelism:",
+            "  paralellism:",
+            "'paralellism' was unexpected",
+        ),
+        (
+            "  backoffLimit: 0",
+            "  backoffLimit: \"none\"",
+            "spec.backoffLimit: 'none' is not of type 'integer'",
+        ),
     ] {
         assert!(text.contains(from), "job.yaml has `{from}`");
         let bad = tmp.path().join("job.yaml");

@@ -284,11 +284,11 @@ async fn run_in_system(scenario: &Scenario, opts: &RunOptions) -> Result<RunSumm
     if let Some(err) = write_error {
         return Err(err.into());
     }
-    summary.alignment = Alignment {
-        start_at: opts.start_at,
-        plan_digest: Some(scenario.plan_digest()),
-        start_skew: None,
-    };
+    summary.alignment = Alignment::of_run(
+        opts.shard.map(|_| scenario.plan_digest()),
+        opts.start_at,
+        started_at,
+    );
     Ok(summary)
 }
 

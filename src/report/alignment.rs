@@ -2,7 +2,8 @@
 //! rows that carry it, and the check `merge` makes (pure: no I/O, no clock).
 //!
 //! A shard folder says which plan it ran (`plan_digest`, see
-//! [`crate::scenario::Scenario::plan_digest`]) and, with `run --start-at`,
+//! [`crate::scenario::Scenario::plan_digest`]; written with `--shard`
+//! only) and, with `run --start-at`,
 //! the instant that was its `t = 0` (`start_at`) and how late it actually
 //! began (`start_late_ms`, from its wall-clock start). `merge` refuses
 //! shards that ran different plans or were told different start instants,
@@ -26,10 +27,13 @@ pub const START_LATE_MS: &str = "start_late_ms";
 pub const START_SKEW_MS: &str = "start_skew_ms";
 
 /// A run's start and plan identity, as far as shards must agree on them.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Alignment {
     /// `--start-at`: the planned `t = 0`.
     pub start_at: Option<SystemTime>,
+    /// With `start_at`: the actual start minus `start_at`, in ms
+    /// (negative if the clock began early, e.g. stepped back).
+    pub start_late_ms: Option<f64>,
     /// [`crate::scenario::Scenario::plan_digest`] of the run's scenario.
     pub plan_digest: Option<String>,
     /// Merged folders: latest minus earliest actual shard start.
@@ -37,17 +41,35 @@ pub struct Alignment {
 }
 
 impl Alignment {
-    /// The `summary.csv` rows of a run whose clock started at `started_at`,
-    /// in this order: `plan_digest`, `start_at`, `start_late_ms`,
-    /// `start_skew_ms`; each only when known.
-    pub fn rows(&self, started_at: SystemTime) -> Vec<(&'static str, String)> {
+    /// A run of the plan `plan_digest` (shards write it; a run that is
+    /// not a shard has nothing to match and leaves `summary.csv` as it
+    /// was), told to start at `start_at`, whose clock actually started at
+    /// `started_at`.
+    pub fn of_run(
+        plan_digest: Option<String>,
+        start_at: Option<SystemTime>,
+        started_at: SystemTime,
+    ) -> Alignment {
+        Alignment {
+            start_at,
+            start_late_ms: start_at.map(|at| signed_ms(started_at, at)),
+            plan_digest,
+            start_skew: None,
+        }
+    }
+
+    /// The `summary.csv` rows, in this order: `plan_digest`, `start_at`,
+    /// `start_late_ms`, `start_skew_ms`; each only when known.
+    pub fn rows(&self) -> Vec<(&'static str, String)> {
         let mut rows = Vec::new();
         if let Some(digest) = &self.plan_digest {
             rows.push((PLAN_DIGEST, digest.clone()));
         }
         if let Some(at) = self.start_at {
             rows.push((START_AT, rfc3339_millis(at)));
-            rows.push((START_LATE_MS, format!("{:.3}", signed_ms(started_at, at))));
+        }
+        if let Some(late) = self.start_late_ms {
+            rows.push((START_LATE_MS, format!("{late:.3}")));
         }
         if let Some(skew) = self.start_skew {
             rows.push((START_SKEW_MS, format!("{:.3}", skew.as_secs_f64() * 1e3)));
@@ -62,7 +84,9 @@ impl Alignment {
     /// A message naming the key whose value is malformed.
     pub fn from_summary(kv: &HashMap<String, String>) -> Result<Alignment, String> {
         let start_at = match kv.get(START_AT) {
-            Some(v) => Some(parse_rfc3339(v).map_err(|why| format!("bad `{START_AT}` `{v}`: {why}"))?),
+            Some(v) => {
+                Some(parse_rfc3339(v).map_err(|why| format!("bad `{START_AT}` `{v}`: {why}"))?)
+            }
             None => None,
         };
         let start_skew = match kv.get(START_SKEW_MS) {
@@ -76,8 +100,18 @@ impl Alignment {
             }
             None => None,
         };
+        let start_late_ms = match kv.get(START_LATE_MS) {
+            Some(v) => Some(
+                v.parse()
+                    .ok()
+                    .filter(|ms: &f64| ms.is_finite())
+                    .ok_or_else(|| format!("bad `{START_LATE_MS}` `{v}`"))?,
+            ),
+            None => None,
+        };
         Ok(Alignment {
             start_at,
+            start_late_ms,
             plan_digest: kv.get(PLAN_DIGEST).cloned(),
             start_skew,
         })
@@ -85,10 +119,10 @@ impl Alignment {
 }
 
 /// `a - b` in milliseconds, negative when `a` is earlier.
-fn signed_ms(a: SystemTime, b: SystemTime) -> f64 {
+pub fn signed_ms(a: SystemTime, b: SystemTime) -> f64 {
     match a.duration_since(b) {
         Ok(d) => d.as_secs_f64() * 1e3,
-        Err(e) => -e.duration().as_secs_f64() * 1e3,
+        Err(early) => -early.duration().as_secs_f64() * 1e3,
     }
 }
 
@@ -148,7 +182,10 @@ pub fn check_set(shards: &[ShardFacts<'_>]) -> Result<Duration, (usize, String)>
         }
         if a.start_at != b.start_at {
             let said = |at: Option<SystemTime>| {
-                at.map_or_else(|| "no --start-at".to_owned(), |t| format!("--start-at {}", rfc3339_millis(t)))
+                at.map_or_else(
+                    || "no --start-at".to_owned(),
+                    |t| format!("--start-at {}", rfc3339_millis(t)),
+                )
             };
             return Err((
                 k,
@@ -163,7 +200,10 @@ pub fn check_set(shards: &[ShardFacts<'_>]) -> Result<Duration, (usize, String)>
         }
     }
     if let Some((_, n)) = first.shard {
-        let mut given: Vec<u32> = shards.iter().filter_map(|s| s.shard.map(|(i, _)| i)).collect();
+        let mut given: Vec<u32> = shards
+            .iter()
+            .filter_map(|s| s.shard.map(|(i, _)| i))
+            .collect();
         given.sort_unstable();
         given.dedup();
         let missing: Vec<String> = (1..=n)
@@ -181,8 +221,16 @@ pub fn check_set(shards: &[ShardFacts<'_>]) -> Result<Duration, (usize, String)>
             ));
         }
     }
-    let earliest = shards.iter().map(|s| s.started_at).min().unwrap_or(first.started_at);
-    let latest = shards.iter().map(|s| s.started_at).max().unwrap_or(first.started_at);
+    let earliest = shards
+        .iter()
+        .map(|s| s.started_at)
+        .min()
+        .unwrap_or(first.started_at);
+    let latest = shards
+        .iter()
+        .map(|s| s.started_at)
+        .max()
+        .unwrap_or(first.started_at);
     Ok(latest.duration_since(earliest).unwrap_or_default())
 }
 
@@ -197,6 +245,7 @@ mod tests {
     fn al(digest: &str, start_at: Option<u64>) -> Alignment {
         Alignment {
             start_at: start_at.map(t),
+            start_late_ms: None,
             plan_digest: (!digest.is_empty()).then(|| digest.to_owned()),
             start_skew: None,
         }
@@ -204,12 +253,9 @@ mod tests {
 
     #[test]
     fn rows_round_trip_through_summary_csv_values() {
-        let a = Alignment {
-            start_at: Some(t(250)),
-            plan_digest: Some("00ff00ff00ff00ff".into()),
-            start_skew: Some(Duration::from_micros(12_345)),
-        };
-        let rows = a.rows(t(262));
+        let mut a = Alignment::of_run(Some("00ff00ff00ff00ff".into()), Some(t(250)), t(262));
+        a.start_skew = Some(Duration::from_micros(12_345));
+        let rows = a.rows();
         assert_eq!(
             rows,
             [
@@ -219,18 +265,34 @@ mod tests {
                 (START_SKEW_MS, "12.345".to_owned()),
             ]
         );
-        let kv: HashMap<String, String> = rows.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        let kv: HashMap<String, String> =
+            rows.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
         assert_eq!(Alignment::from_summary(&kv), Ok(a));
         // Early (clock stepped back): negative lateness.
-        assert_eq!(al("", Some(250)).rows(t(240))[1].1, "-10.000");
+        let early = Alignment::of_run(Some("d".into()), Some(t(250)), t(240));
+        assert_eq!(early.rows()[2], (START_LATE_MS, "-10.000".to_owned()));
+        // A shard without --start-at: the digest alone; no shard: nothing.
+        assert_eq!(
+            Alignment::of_run(Some("d".into()), None, t(0)).rows(),
+            [(PLAN_DIGEST, "d".to_owned())]
+        );
+        assert!(Alignment::of_run(None, None, t(0)).rows().is_empty());
         // Nothing known: no rows, and no rows read back as nothing.
-        assert!(Alignment::default().rows(t(0)).is_empty());
-        assert_eq!(Alignment::from_summary(&HashMap::new()), Ok(Alignment::default()));
+        assert!(Alignment::default().rows().is_empty());
+        assert_eq!(
+            Alignment::from_summary(&HashMap::new()),
+            Ok(Alignment::default())
+        );
     }
 
     #[test]
     fn malformed_rows_name_their_key() {
-        for (key, value) in [(START_AT, "yesterday"), (START_SKEW_MS, "-1"), (START_SKEW_MS, "x")] {
+        for (key, value) in [
+            (START_AT, "yesterday"),
+            (START_SKEW_MS, "-1"),
+            (START_SKEW_MS, "x"),
+            (START_LATE_MS, "soon"),
+        ] {
             let kv = HashMap::from([(key.to_owned(), value.to_owned())]);
             let err = Alignment::from_summary(&kv).expect_err(value);
             assert!(err.contains(key) && err.contains(value), "{err}");
@@ -253,7 +315,10 @@ mod tests {
         }
         // Pass: skew is the spread of actual starts.
         let ok: &[(&[ShardFacts<'_>], u64)] = &[
-            (&[f((1, 3), &a, 5), f((2, 3), &a, 40), f((3, 3), &a, 12)], 35),
+            (
+                &[f((1, 3), &a, 5), f((2, 3), &a, 40), f((3, 3), &a, 12)],
+                35,
+            ),
             (&[f((2, 2), &a, 7), f((1, 2), &a, 7)], 0),
             (&[f((1, 2), &a, 0), f((2, 2), &old, 3)], 3),
             (&[f((1, 1), &unplanned, 9)], 0),

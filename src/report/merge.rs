@@ -26,8 +26,8 @@ use std::time::{Duration, SystemTime};
 
 use crate::client::classify::FailureKind;
 use crate::metrics::hlog::{self, HlogWriter};
-use crate::report::alignment::{check_set, ShardFacts};
 use crate::metrics::{Latencies, LatencyMetric};
+use crate::report::alignment::{check_set, ShardFacts};
 use crate::report::csv::{AppendWriter, TimeseriesRow, BREAKER_HEADER, TIMESERIES_HEADER};
 use crate::report::reader::{read_folder, read_timeseries, Folder};
 use crate::report::summary::{FaultReport, RunSummary};
@@ -137,6 +137,10 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<Merged, ReportError> {
     summary.started_at = t0;
     summary.shard = None;
     summary.alignment.start_skew = Some(skew);
+    summary.alignment.start_late_ms = summary
+        .alignment
+        .start_at
+        .map(|at| crate::report::alignment::signed_ms(t0, at));
     summary.latencies = latencies;
     summary.duration = shards
         .iter()

@@ -41,7 +41,8 @@ pub enum StartAtError {
     },
 }
 
-/// `--start-at VALUE` at `now` → the start instant, in the future.
+/// `--start-at VALUE` at `now` → the start instant (to the millisecond),
+/// not before `now`.
 ///
 /// # Errors
 /// [`StartAtError::Syntax`] for a malformed value, [`StartAtError::Passed`]
@@ -65,8 +66,15 @@ pub fn resolve(value: &str, now: SystemTime) -> Result<SystemTime, StartAtError>
             value: value.to_owned(),
             ago_ms: ago.as_millis(),
         }),
-        _ => Ok(at),
+        _ => Ok(whole_millis(at)),
     }
+}
+
+/// `t` truncated to the millisecond: the precision `summary.csv` keeps, so
+/// the instant written is the instant used.
+fn whole_millis(t: SystemTime) -> SystemTime {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    UNIX_EPOCH + Duration::from_millis(d.as_millis() as u64)
 }
 
 /// An RFC 3339 `date-time` → the instant it names.
@@ -75,7 +83,7 @@ pub fn resolve(value: &str, now: SystemTime) -> Result<SystemTime, StartAtError>
 /// What is wrong, as a phrase.
 pub fn parse_rfc3339(text: &str) -> Result<SystemTime, String> {
     let b = text.as_bytes();
-    if b.len() < 20 {
+    if b.len() < 19 {
         return Err("too short for YYYY-MM-DDTHH:MM:SSZ".into());
     }
     let digits = |range: std::ops::Range<usize>, what: &str| -> Result<u32, String> {
@@ -198,7 +206,11 @@ mod tests {
             ("2025-06-01t12:00:00z", 1_748_779_200, 0),
             ("2025-06-01 12:00:00Z", 1_748_779_200, 0),
             ("2025-06-01T12:00:00.5Z", 1_748_779_200, 500_000_000),
-            ("2025-06-01T12:00:00.123456789123Z", 1_748_779_200, 123_456_789),
+            (
+                "2025-06-01T12:00:00.123456789123Z",
+                1_748_779_200,
+                123_456_789,
+            ),
             ("2025-06-01T14:00:00+02:00", 1_748_779_200, 0),
             ("2025-06-01T07:30:00-04:30", 1_748_779_200, 0),
             ("2024-02-29T00:00:00Z", 1_709_164_800, 0),
@@ -214,7 +226,7 @@ mod tests {
     fn rfc3339_refusals_say_what_is_wrong() {
         for (text, why) in [
             ("2025-06-01", "too short"),
-            ("2025-06-01T12:00:00", "too short"),
+            ("2025-06-01T12:00:00", "no time zone"),
             ("2025-06-01T12:00:00 ", "bad time zone"),
             ("2025-06-01T12:00:00+0200", "bad time zone"),
             ("2025-06-01T12:00:00+02-00", "offset is not"),
@@ -247,6 +259,14 @@ mod tests {
         assert_eq!(resolve("+90s", now), Ok(now + Duration::from_secs(90)));
         assert_eq!(resolve(" +2m30s ", now), Ok(now + Duration::from_secs(150)));
         assert_eq!(resolve("+0s", now), Ok(now), "now itself is not past");
+        // Millisecond precision, as summary.csv writes it.
+        let odd = now + Duration::from_micros(1_500);
+        assert_eq!(resolve("+1s", odd), Ok(now + Duration::from_millis(1_001)));
+        assert_eq!(resolve("+0s", odd), Ok(now + Duration::from_millis(1)));
+        assert_eq!(
+            resolve("2025-06-01T12:01:00.123456Z", now),
+            Ok(at(1_748_779_260, 123_000_000))
+        );
         assert_eq!(
             resolve("2025-06-01T12:01:00Z", now),
             Ok(at(1_748_779_260, 0))
@@ -258,15 +278,24 @@ mod tests {
                 ago_ms: 250
             })
         );
-        for bad in ["", "+", "+90", "90s", "-90s", "+x", "tomorrow", "1748779200"] {
+        for bad in [
+            "",
+            "+",
+            "+90",
+            "90s",
+            "-90s",
+            "+x",
+            "tomorrow",
+            "1748779200",
+        ] {
             let err = resolve(bad, now).expect_err(bad);
-            assert!(
-                matches!(err, StartAtError::Syntax { .. }),
-                "{bad}: {err:?}"
-            );
+            assert!(matches!(err, StartAtError::Syntax { .. }), "{bad}: {err:?}");
             assert!(err.to_string().contains("RFC 3339"), "{bad}: {err}");
         }
         let passed = resolve("2025-06-01T11:59:00Z", now).expect_err("past");
-        assert!(passed.to_string().contains("passed 1m250ms ago"), "{passed}");
+        assert!(
+            passed.to_string().contains("passed 1m250ms ago"),
+            "{passed}"
+        );
     }
 }

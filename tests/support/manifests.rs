@@ -134,7 +134,6 @@ pub fn is_indexed(job: &Value) -> bool {
         == Some("Indexed")
 }
 
-
 /// The shell script a Job's first container runs: its `command` must be
 /// `["/bin/sh", "-c"]` and its first `args` entry is the script, as the
 /// pod runs it.
