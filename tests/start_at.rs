@@ -124,3 +124,41 @@ fn a_past_or_malformed_instant_is_refused_before_anything_is_written() {
         assert!(!out.exists(), "{value}: no report folder");
     }
 }
+
+#[test]
+fn a_signal_while_waiting_ends_the_run_before_any_load() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::Stdio;
+
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let file = tmp.path().join("s.toml");
+    std::fs::write(&file, SCENARIO).expect("scenario");
+    let out = tmp.path().join("out");
+    let mut child = bin()
+        .arg("run")
+        .arg(&file)
+        .args(["--start-at", "+60s", "--out"])
+        .arg(&out)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    stderr.read_line(&mut line).expect("a line");
+    assert!(line.contains("ready; the plan starts at"), "{line}");
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).expect("stderr");
+    let status = child.wait().expect("exit");
+    assert_eq!(status.code(), Some(3), "{line}{rest}");
+    assert!(rest.contains("no load was sent"), "{rest}");
+    assert!(!out.join("summary.csv").exists(), "no report: nothing ran");
+    assert!(
+        !out.join("timeseries.csv").exists(),
+        "no report: nothing ran"
+    );
+}

@@ -299,21 +299,23 @@ async fn run_in_system(scenario: &Scenario, opts: &RunOptions) -> Result<RunSumm
 /// by how much. A signal meanwhile ends the run before any load is sent.
 async fn wait_for_start(at: SystemTime, quiet: bool) -> Result<(), Error> {
     let stamp = crate::report::alignment::rfc3339_millis(at);
-    match at.duration_since(SystemTime::now()) {
-        Ok(wait) if !quiet => eprintln!(
-            "streamsoak: ready; the plan starts at {stamp} (in {:.1} s)",
-            wait.as_secs_f64()
-        ),
-        Ok(_) => {}
-        Err(late) => {
-            eprintln!(
-                "streamsoak: warning: --start-at {stamp} passed {:.0} ms before this run was ready; starting now (start_late_ms in summary.csv)",
-                late.duration().as_secs_f64() * 1e3
-            );
-            return Ok(());
-        }
+    if let Err(late) = at.duration_since(SystemTime::now()) {
+        eprintln!(
+            "streamsoak: warning: --start-at {stamp} passed {:.0} ms before this run was ready; starting now (start_late_ms in summary.csv)",
+            late.duration().as_secs_f64() * 1e3
+        );
+        return Ok(());
     }
     let sleep = async {
+        // Said once the signal handler below is in place (`biased`: it is
+        // polled first), so a signal after this line is always ours.
+        if !quiet {
+            let wait = at.duration_since(SystemTime::now()).unwrap_or_default();
+            eprintln!(
+                "streamsoak: ready; the plan starts at {stamp} (in {:.1} s)",
+                wait.as_secs_f64()
+            );
+        }
         while let Ok(rest) = at.duration_since(SystemTime::now()) {
             if rest.is_zero() {
                 break;
@@ -322,10 +324,11 @@ async fn wait_for_start(at: SystemTime, quiet: bool) -> Result<(), Error> {
         }
     };
     tokio::select! {
-        () = sleep => Ok(()),
+        biased;
         () = crate::signals::wait_for_signal() => Err(Error::Runtime(format!(
             "stopped by a signal while waiting for --start-at {stamp}: no load was sent"
         ))),
+        () = sleep => Ok(()),
     }
 }
 
