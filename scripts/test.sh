@@ -10,6 +10,8 @@ if command -v rustup >/dev/null 2>&1; then
 fi
 # The FastAPI app the integration tests start (first run needs PyPI).
 bash scripts/fastapi-venv.sh >/dev/null
+# kubernetes-validate, for the deploy/k8s schema check (first run needs PyPI).
+bash scripts/k8s-validate-venv.sh >/dev/null
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

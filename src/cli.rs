@@ -73,6 +73,9 @@ pub struct RunArgs {
     /// No live progress.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Prepare, then begin the plan at TIME (RFC 3339 UTC, e.g. 2025-06-01T12:00:00Z, or +90s): every shard's t = 0.
+    #[arg(long, value_name = "TIME")]
+    pub start_at: Option<String>,
 }
 
 /// `streamsoak check`.

@@ -1,145 +1,23 @@
-//! `deploy/k8s/` and the `Dockerfile`: the manifests parse, and say what
-//! "Scale past one machine" needs — an Indexed Job of N shards
+//! `deploy/k8s/` and the `Dockerfile`: the manifests are valid against the
+//! Kubernetes API's own schemas (`kubernetes-validate`, offline, strict),
+//! and say what "Scale past one machine" needs — an Indexed Job of N shards
 //! (`--shard $((JOB_COMPLETION_INDEX+1))/N`, completions = parallelism = N)
 //! writing to one ReadWriteMany volume, a merge Job over `/reports/shard-*`,
 //! and a ConfigMap whose scenario `streamsoak check` accepts. The shard
 //! pod's shell wrapper is executed with a stand-in `streamsoak` to check the
-//! arguments it builds and the exit codes it passes on.
+//! arguments it builds (the start barrier's `--start-at`), the exit codes it
+//! passes on, and how the barrier gives up when a pod never starts.
+//! `tests/deploy_pods.rs` runs the same script with the real binary.
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
 use serde_yaml::Value;
+use support::manifests::*;
 use support::{bin, repo_root, show};
-
-fn k8s_dir() -> PathBuf {
-    repo_root().join("deploy").join("k8s")
-}
-
-/// Every document of every `*.yaml` / `*.yml` in `deploy/k8s/`, by kind and name.
-fn manifests() -> BTreeMap<(String, String), (PathBuf, Value)> {
-    let mut out = BTreeMap::new();
-    let mut files: Vec<PathBuf> = std::fs::read_dir(k8s_dir())
-        .expect("deploy/k8s exists")
-        .map(|entry| entry.expect("dir entry").path())
-        .filter(|p| {
-            matches!(
-                p.extension().and_then(|ext| ext.to_str()),
-                Some("yaml" | "yml")
-            )
-        })
-        .collect();
-    files.sort();
-    assert!(!files.is_empty(), "manifests in deploy/k8s");
-    for file in files {
-        let text = std::fs::read_to_string(&file).expect("read manifest");
-        for doc in serde_yaml::Deserializer::from_str(&text) {
-            let value = document(doc, &file);
-            if value.is_null() {
-                continue; // an empty document (e.g. a trailing `---`)
-            }
-            let kind = str_at(&value, &["kind"], &file);
-            let name = str_at(&value, &["metadata", "name"], &file);
-            assert!(
-                value.get("apiVersion").and_then(Value::as_str).is_some(),
-                "{}: {kind} {name} has an apiVersion",
-                file.display()
-            );
-            let previous = out.insert((kind.clone(), name.clone()), (file.clone(), value));
-            assert!(previous.is_none(), "{kind} {name} defined twice");
-        }
-    }
-    out
-}
-
-/// One YAML document as a `serde_yaml::Value`, panicking with the file name.
-fn document(doc: serde_yaml::Deserializer<'_>, file: &Path) -> Value {
-    use serde::Deserialize;
-    Value::deserialize(doc).unwrap_or_else(|err| panic!("{} is YAML: {err}", file.display()))
-}
-
-/// The value at `path` (mapping keys; numeric strings index sequences).
-fn at<'a>(value: &'a Value, path: &[&str], file: &Path) -> &'a Value {
-    let mut v = value;
-    for (depth, key) in path.iter().enumerate() {
-        let next = match (v, key.parse::<usize>()) {
-            (Value::Sequence(items), Ok(i)) => items.get(i),
-            _ => v.get(*key),
-        };
-        v = next.unwrap_or_else(|| panic!("{}: no `{}`", file.display(), path[..=depth].join(".")));
-    }
-    v
-}
-
-fn str_at(value: &Value, path: &[&str], file: &Path) -> String {
-    at(value, path, file)
-        .as_str()
-        .unwrap_or_else(|| panic!("{}: `{}` is a string", file.display(), path.join(".")))
-        .to_owned()
-}
-
-fn u64_at(value: &Value, path: &[&str], file: &Path) -> u64 {
-    at(value, path, file)
-        .as_u64()
-        .unwrap_or_else(|| panic!("{}: `{}` is an integer", file.display(), path.join(".")))
-}
-
-fn one<'a>(
-    all: &'a BTreeMap<(String, String), (PathBuf, Value)>,
-    kind: &str,
-    pred: impl Fn(&Value) -> bool,
-) -> (&'a Path, &'a Value) {
-    let found: Vec<_> = all
-        .iter()
-        .filter(|((k, _), (_, v))| k == kind && pred(v))
-        .map(|(_, (f, v))| (f.as_path(), v))
-        .collect();
-    assert_eq!(found.len(), 1, "exactly one such {kind}: {:?}", all.keys());
-    found[0]
-}
-
-/// The command line a container runs: command + args, joined by spaces.
-fn command_line(container: &Value) -> String {
-    ["command", "args"]
-        .iter()
-        .filter_map(|k| container.get(*k).and_then(Value::as_sequence))
-        .flatten()
-        .map(|v| v.as_str().expect("command/args are strings"))
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-fn env_value(container: &Value, name: &str) -> Option<String> {
-    container
-        .get("env")?
-        .as_sequence()?
-        .iter()
-        .find(|var| var.get("name").and_then(Value::as_str) == Some(name))?
-        .get("value")?
-        .as_str()
-        .map(str::to_owned)
-}
-
-/// The claim names of a pod spec's PVC volumes.
-fn claims(pod: &Value) -> Vec<&str> {
-    pod.get("volumes")
-        .and_then(Value::as_sequence)
-        .into_iter()
-        .flatten()
-        .filter_map(|v| v.get("persistentVolumeClaim")?.get("claimName")?.as_str())
-        .collect()
-}
-
-/// The shard Job: Indexed; the merge Job: the one that is not.
-fn is_indexed(job: &Value) -> bool {
-    job.get("spec")
-        .and_then(|s| s.get("completionMode"))
-        .and_then(Value::as_str)
-        == Some("Indexed")
-}
 
 /// Requests equal to limits (Guaranteed QoS, as `job.yaml` says), as
 /// Kubernetes quantities: CPU a whole number of cores (`"2"`; an integer
@@ -208,11 +86,14 @@ fn the_manifests_describe_an_indexed_shard_job_a_merge_job_and_their_volume() {
     let container = at(pod, &["containers", "0"], file);
     let line = command_line(container);
     for needle in [
-        "streamsoak run /scenario/scenario.toml",
+        "streamsoak run \"$scenario\"",
+        "${SCENARIO:-/scenario/scenario.toml}",
         "--shard",
         "JOB_COMPLETION_INDEX + 1",
+        "--start-at",
         "--out",
-        "/reports/shard-$JOB_COMPLETION_INDEX",
+        "${REPORTS:-/reports}",
+        "shard-$JOB_COMPLETION_INDEX",
         "--quiet",
     ] {
         assert!(
@@ -260,9 +141,25 @@ fn the_manifests_describe_an_indexed_shard_job_a_merge_job_and_their_volume() {
     let merge_container = at(merge_pod, &["containers", "0"], merge_file);
     let merge_line = command_line(merge_container);
     assert!(
-        merge_line.contains("streamsoak merge /reports/shard-* --out /reports/merged"),
+        merge_line.contains(
+            "streamsoak merge \"${REPORTS:-/reports}\"/shard-* --out \"${REPORTS:-/reports}/merged\""
+        ),
         "merge command: {merge_line}"
     );
+    // The barrier folder of each Job run is named after the Job's UID.
+    let uid = at(container, &["env"], file)
+        .as_sequence()
+        .expect("env")
+        .iter()
+        .find(|v| v.get("name").and_then(Value::as_str) == Some("JOB_UID"))
+        .and_then(|v| {
+            v.get("valueFrom")?
+                .get("fieldRef")?
+                .get("fieldPath")?
+                .as_str()
+        })
+        .expect("JOB_UID from the downward API");
+    assert_eq!(uid, "metadata.labels['batch.kubernetes.io/controller-uid']");
     assert_eq!(
         claims(merge_pod),
         [pvc_name.as_str()],
@@ -308,24 +205,44 @@ fn the_manifests_describe_an_indexed_shard_job_a_merge_job_and_their_volume() {
     assert_eq!(output.status.code(), Some(0), "{}", show(&output));
 }
 
-/// Runs the shard Job's shell script with a stand-in `streamsoak` that
-/// records its arguments and exits with `rc`; returns (script exit, args).
-fn run_shard_script(index: u32, rc: i32) -> (Option<i32>, String) {
-    let all = manifests();
-    let (file, job) = one(&all, "Job", is_indexed);
-    let container = at(job, &["spec", "template", "spec", "containers", "0"], file);
-    let command: Vec<&str> = at(container, &["command"], file)
-        .as_sequence()
-        .expect("command list")
-        .iter()
-        .map(|v| v.as_str().expect("string"))
-        .collect();
-    assert_eq!(command, ["/bin/sh", "-c"], "the script runs under sh");
-    let script = str_at(container, &["args", "0"], file);
-    let shards = env_value(container, "SHARDS").expect("SHARDS env");
+/// A `date +%s` far in the future, so a test's marks are the latest.
+const YEAR_2100: u64 = 4_102_444_800;
 
+/// One run of the shard Job's shell script with a stand-in `streamsoak`
+/// that records its arguments and exits with `rc`.
+struct ScriptRun {
+    output: Output,
+    /// The stand-in's arguments, or `None` when the script never called it.
+    args: Option<String>,
+    /// `$REPORTS`, the shared volume of the run.
+    reports: PathBuf,
+    _tmp: tempfile::TempDir,
+}
+
+/// Runs the script as pod `index`, after writing the ready marks `marks`
+/// (index, time) of other pods into `$REPORTS/.start-<mark_uid>/`; `env`
+/// overrides the pod's environment (`JOB_UID=test-uid` by default).
+fn run_shard_script(index: u32, rc: i32, marks: &[(u32, u64)], env: &[(&str, &str)]) -> ScriptRun {
+    run_shard_script_in("test-uid", index, rc, marks, env)
+}
+
+fn run_shard_script_in(
+    mark_uid: &str,
+    index: u32,
+    rc: i32,
+    marks: &[(u32, u64)],
+    env: &[(&str, &str)],
+) -> ScriptRun {
+    let (script, shards, _) = shard_job();
     let tmp = tempfile::tempdir().expect("tempdir");
-    let fake = tmp.path().join("streamsoak");
+    let reports = tmp.path().join("reports");
+    let barrier = reports.join(format!(".start-{mark_uid}"));
+    std::fs::create_dir_all(&barrier).expect("barrier dir");
+    for (k, t) in marks {
+        std::fs::write(barrier.join(format!("ready-{k}")), format!("{t}\n")).expect("mark");
+    }
+    let fake = tmp.path().join("bin").join("streamsoak");
+    std::fs::create_dir_all(fake.parent().expect("bin dir")).expect("mkdir bin");
     let args_file = tmp.path().join("args");
     std::fs::write(
         &fake,
@@ -342,40 +259,240 @@ fn run_shard_script(index: u32, rc: i32) -> (Option<i32>, String) {
     }
     let path = format!(
         "{}:{}",
-        tmp.path().display(),
+        fake.parent().expect("bin dir").display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let output = Command::new("/bin/sh")
-        .arg("-c")
+    let mut cmd = Command::new("/bin/sh");
+    cmd.arg("-c")
         .arg(&script)
         .env("PATH", path)
         .env("JOB_COMPLETION_INDEX", index.to_string())
         .env("SHARDS", &shards)
-        .output()
-        .expect("sh runs");
-    let args = std::fs::read_to_string(&args_file).unwrap_or_default();
-    (output.status.code(), args.trim().to_owned())
+        .env("JOB_UID", "test-uid")
+        .env("REPORTS", &reports)
+        .env("SCENARIO", "/scenario/scenario.toml");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let output = cmd.output().expect("sh runs");
+    let args = std::fs::read_to_string(&args_file)
+        .ok()
+        .map(|a| a.trim().to_owned());
+    ScriptRun {
+        output,
+        args,
+        reports,
+        _tmp: tmp,
+    }
+}
+
+/// Marks from every pod but `index`, all at `t`.
+fn others(index: u32, shards: u64, t: u64) -> Vec<(u32, u64)> {
+    (0..shards as u32)
+        .filter(|k| *k != index)
+        .map(|k| (k, t))
+        .collect()
 }
 
 #[test]
-fn the_shard_script_runs_slice_index_plus_one_and_leaves_thresholds_to_the_merge() {
-    let (code, args) = run_shard_script(2, 0);
-    assert_eq!(code, Some(0));
-    let shards = {
-        let all = manifests();
-        let (file, job) = one(&all, "Job", is_indexed);
-        u64_at(job, &["spec", "completions"], file)
-    };
-    assert_eq!(
-        args,
-        format!("run /scenario/scenario.toml --shard 3/{shards} --out /reports/shard-2 --quiet")
+fn the_shard_script_runs_slice_index_plus_one_at_the_barrier_instant() {
+    let (_, _, shards) = shard_job();
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let run = run_shard_script(
+        2,
+        0,
+        &others(2, shards, YEAR_2100),
+        &[("START_DELAY", "30")],
     );
+    assert_eq!(run.output.status.code(), Some(0), "{}", show(&run.output));
+    // t = 0 is the latest ready mark + START_DELAY, in RFC 3339 UTC.
+    assert_eq!(
+        run.args.as_deref(),
+        Some(
+            format!(
+                "run /scenario/scenario.toml --shard 3/{shards} --start-at 2100-01-01T00:00:30Z --out {}/shard-2 --quiet",
+                run.reports.display()
+            )
+            .as_str()
+        )
+    );
+    // The pod's own mark: its clock's time, written whole (renamed into place).
+    let barrier = run.reports.join(".start-test-uid");
+    let own: u64 = std::fs::read_to_string(barrier.join("ready-2"))
+        .expect("own ready mark")
+        .trim()
+        .parse()
+        .expect("a time");
+    assert!(own >= before && own < before + 60, "{own} vs {before}");
+    assert!(
+        !barrier.join(".ready-2").exists(),
+        "no half-written mark left"
+    );
+
+    // The latest mark decides, wherever it is; the delay is the pod's env.
+    let mut marks = others(0, shards, 4_102_444_800);
+    marks[0].1 += 100;
+    let run = run_shard_script(0, 0, &marks, &[("START_DELAY", "5")]);
+    let args = run.args.expect("streamsoak called");
+    assert!(
+        args.contains("--shard 1/") && args.contains("--start-at 2100-01-01T00:01:45Z"),
+        "{args}"
+    );
+
     // A threshold failing on one slice does not fail the Job: the merged
     // report decides.
-    assert_eq!(run_shard_script(0, 1).0, Some(0));
-    // An invalid scenario or an unwritable report does.
-    assert_eq!(run_shard_script(0, 2).0, Some(2));
-    assert_eq!(run_shard_script(0, 3).0, Some(3));
+    let all_ready = others(0, shards, YEAR_2100);
+    assert_eq!(
+        run_shard_script(0, 1, &all_ready, &[]).output.status.code(),
+        Some(0)
+    );
+    // An invalid scenario (or a start instant already passed) or an
+    // unwritable report does.
+    assert_eq!(
+        run_shard_script(0, 2, &all_ready, &[]).output.status.code(),
+        Some(2)
+    );
+    assert_eq!(
+        run_shard_script(0, 3, &all_ready, &[]).output.status.code(),
+        Some(3)
+    );
+}
+
+#[test]
+fn the_barrier_gives_up_without_sending_load_when_a_pod_never_starts() {
+    let (_, _, shards) = shard_job();
+    // Pod 1 never writes its mark; the others wait BARRIER_TIMEOUT, then fail.
+    let marks: Vec<(u32, u64)> = others(0, shards, YEAR_2100)
+        .into_iter()
+        .filter(|(k, _)| *k != 1)
+        .collect();
+    let started = Instant::now();
+    let run = run_shard_script(0, 0, &marks, &[("BARRIER_TIMEOUT", "2")]);
+    let waited = started.elapsed();
+    assert_eq!(run.output.status.code(), Some(3), "{}", show(&run.output));
+    assert_eq!(run.args, None, "streamsoak never ran: no load was sent");
+    let stderr = String::from_utf8_lossy(&run.output.stderr);
+    assert!(
+        stderr.contains("no ready mark from JOB_COMPLETION_INDEX 1 after 2s; no load was sent"),
+        "{stderr}"
+    );
+    assert!(
+        waited >= Duration::from_secs(2) && waited < Duration::from_secs(30),
+        "waited {waited:?} for a 2 s timeout"
+    );
+    // Marks of an earlier Job (another UID) are not this Job's: a stale
+    // barrier folder on the volume cannot start a run early.
+    let run = run_shard_script_in(
+        "an-earlier-job",
+        0,
+        0,
+        &others(0, shards, YEAR_2100),
+        &[("BARRIER_TIMEOUT", "1")],
+    );
+    assert_eq!(run.output.status.code(), Some(3), "{}", show(&run.output));
+    assert_eq!(run.args, None);
+}
+
+/// `kubernetes-validate`, installed by `scripts/k8s-validate-venv.sh`:
+/// panics when `CI=true` and it cannot be installed (CI must not skip
+/// this), else warns and returns `None`.
+fn kubernetes_validate() -> Option<PathBuf> {
+    let script = repo_root().join("scripts/k8s-validate-venv.sh");
+    let why = match Command::new("bash").arg(&script).output() {
+        Ok(out) if out.status.success() => {
+            let path = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+            if path.is_file() {
+                return Some(path);
+            }
+            format!("{} printed no executable: {}", script.display(), show(&out))
+        }
+        Ok(out) => format!("{} failed: {}", script.display(), show(&out)),
+        Err(err) => format!("bash {}: {err}", script.display()),
+    };
+    assert!(
+        !std::env::var("CI").is_ok_and(|v| v == "true"),
+        "\n\n*** CI=true and kubernetes-validate could not be installed ***\n{why}\n\
+         (needs python3 with venv, and PyPI for scripts/k8s-validate-venv.sh)\n"
+    );
+    eprintln!("warning: skipping the Kubernetes schema check: {why}");
+    None
+}
+
+/// Oldest and newest Kubernetes the manifests are checked against: 1.27
+/// is the first with the Job label `batch.kubernetes.io/controller-uid`
+/// that the start barrier reads; 1.37 the newest schema the package ships.
+const KUBERNETES_VERSIONS: [&str; 2] = ["1.27.0", "1.37.0"];
+
+#[test]
+fn every_manifest_is_valid_against_the_kubernetes_api_schemas() {
+    let Some(validate) = kubernetes_validate() else {
+        return;
+    };
+    let all = manifests();
+    let mut files: Vec<&PathBuf> = all.values().map(|(f, _)| f).collect();
+    files.sort();
+    files.dedup();
+    for version in KUBERNETES_VERSIONS {
+        let out = Command::new(&validate)
+            .args(["--strict", "-k", version])
+            .args(&files)
+            .output()
+            .expect("kubernetes-validate runs");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "Kubernetes {version}: {}",
+            show(&out)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        for ((kind, name), (file, _)) in &all {
+            let resource = format!("{}/{name}", kind.to_lowercase());
+            assert!(
+                text.contains(&format!(
+                    "{} passed for resource {resource}",
+                    file.display()
+                )),
+                "{resource} checked against {version}: {text}"
+            );
+        }
+    }
+
+    // The check can fail: a misspelt field and a wrongly typed one in a
+    // copy of the shard Job are refused, naming the field.
+    let (file, _) = one(&all, "Job", is_indexed);
+    let text = std::fs::read_to_string(file).expect("job.yaml");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    for (from, to, says) in [
+        (
+            "  parallelism:",
+            "  paralellism:",
+            "'paralellism' was unexpected",
+        ),
+        (
+            "  backoffLimit: 0",
+            "  backoffLimit: \"none\"",
+            "spec.backoffLimit: 'none' is not of type 'integer'",
+        ),
+    ] {
+        assert!(text.contains(from), "job.yaml has `{from}`");
+        let bad = tmp.path().join("job.yaml");
+        std::fs::write(&bad, text.replacen(from, to, 1)).expect("write copy");
+        let out = Command::new(&validate)
+            .args(["--strict", "-k", KUBERNETES_VERSIONS[0]])
+            .arg(&bad)
+            .output()
+            .expect("kubernetes-validate runs");
+        assert_ne!(out.status.code(), Some(0), "{}", show(&out));
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(said.contains(says), "`{says}` in {said}");
+    }
 }
 
 #[test]

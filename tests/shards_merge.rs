@@ -5,7 +5,9 @@
 //! histograms bucket for bucket, and `latency.csv` the percentiles of the
 //! union histogram — as if one machine had run every sample.
 //!
-//! Also: `merge` refuses folders that are not shards of one run (exit 2).
+//! Also: `merge` refuses folders that are not shards of one run (exit 2):
+//! other scenarios or plans, other `--start-at` instants, a shard twice or
+//! missing.
 
 mod support;
 
@@ -63,12 +65,18 @@ fn write(dir: &Path, file: &str, text: &str) -> PathBuf {
 
 /// `streamsoak run FILE --shard SHARD --out OUT --quiet` (no shard: unsharded).
 fn run_shard(file: &Path, shard: Option<&str>, out: &Path) -> Output {
+    run_shard_with(file, shard, out, &[])
+}
+
+/// [`run_shard`] with `extra` arguments.
+fn run_shard_with(file: &Path, shard: Option<&str>, out: &Path, extra: &[&str]) -> Output {
     let mut cmd = bin();
     cmd.arg("run")
         .arg(file)
         .arg("--out")
         .arg(out)
-        .arg("--quiet");
+        .arg("--quiet")
+        .args(extra);
     if let Some(shard) = shard {
         cmd.args(["--shard", shard]);
     }
@@ -310,13 +318,16 @@ fn merge_refuses_folders_that_are_not_shards_of_one_run() {
         "other.toml",
         &scenario("other", "embedded", 6, "1s"),
     );
-    for (file, shard, out) in [
-        (&mix, Some("1/3"), "mix-1"),
-        (&mix, Some("2/2"), "mix-2of2"),
-        (&mix, None, "mix-whole"),
-        (&other, Some("2/3"), "other-2"),
+    for (file, shard, out, extra) in [
+        (&mix, Some("1/3"), "mix-1", &[][..]),
+        (&mix, Some("2/2"), "mix-2of2", &[]),
+        (&mix, None, "mix-whole", &[]),
+        (&other, Some("2/3"), "other-2", &[]),
+        (&mix, Some("3/3"), "mix-3", &[]),
+        (&mix, Some("2/3"), "mix-2-seed", &["--set", "seed=12"]),
+        (&mix, Some("2/3"), "mix-2-at", &["--start-at", "+1s"]),
     ] {
-        let output = run_shard(file, shard, &dir(out));
+        let output = run_shard_with(file, shard, &dir(out), extra);
         assert_eq!(output.status.code(), Some(0), "{out}: {}", show(&output));
     }
 
@@ -335,6 +346,24 @@ fn merge_refuses_folders_that_are_not_shards_of_one_run() {
     // Shards of runs split differently (1/3 and 2/2).
     let output = merge(&[&dir("mix-1"), &dir("mix-2of2")], &dir("m4"));
     assert_refused(&output, "does not belong to a run of 3 shards");
+
+    // The same scenario with another resolved plan (here: --set seed=12).
+    let output = merge(
+        &[&dir("mix-1"), &dir("mix-2-seed"), &dir("mix-3")],
+        &dir("m6"),
+    );
+    assert_refused(&output, "shard 2/3 ran another plan (plan_digest ");
+    assert_refused(&output, "mix-2-seed");
+    // One shard told to start at an instant, the others not.
+    let output = merge(
+        &[&dir("mix-1"), &dir("mix-2-at"), &dir("mix-3")],
+        &dir("m7"),
+    );
+    assert_refused(&output, "shard 2/3 was run with --start-at ");
+    assert_refused(&output, "mix-2-at");
+    // A shard missing.
+    let output = merge(&[&dir("mix-1"), &dir("mix-3")], &dir("m8"));
+    assert_refused(&output, "shard 2/3 missing from the 2 folders given");
 
     // A folder that is no report at all.
     std::fs::create_dir_all(dir("empty")).expect("mkdir");

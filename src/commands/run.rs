@@ -38,6 +38,14 @@ pub(super) fn parse_shard(value: Option<&str>) -> Result<Option<(u32, u32)>, Err
     Ok(Some((i, n)))
 }
 
+/// `--start-at TIME` → the instant, refused (exit 2) when malformed or past.
+fn parse_start_at(value: Option<&str>) -> Result<Option<std::time::SystemTime>, Error> {
+    value
+        .map(|v| scenario::start_at::resolve(v, std::time::SystemTime::now()))
+        .transpose()
+        .map_err(|err| Error::Usage(format!("--start-at {err}")))
+}
+
 /// `check`: validate and print the resolved plan; sends nothing.
 pub(super) fn check(args: CheckArgs) -> Result<u8, Error> {
     let shard = parse_shard(args.scenario.shard.as_deref())?;
@@ -72,6 +80,7 @@ pub(super) fn check(args: CheckArgs) -> Result<u8, Error> {
 /// `run`: the load test itself.
 pub(super) fn run(args: RunArgs) -> Result<u8, Error> {
     let shard = parse_shard(args.scenario.shard.as_deref())?;
+    let start_at = parse_start_at(args.start_at.as_deref())?;
     let scenario = load(&args.scenario, false)?;
     let out = prepare_out_dir(args.out.as_deref(), &scenario.name, args.force)?;
     raise_open_file_limit();
@@ -81,6 +90,7 @@ pub(super) fn run(args: RunArgs) -> Result<u8, Error> {
         progress: ProgressMode::detect(args.quiet),
         shard,
         arbiters: 0,
+        start_at,
     };
     let summary = engine::run(&scenario, &opts)?;
     let results = crate::scenario::thresholds::evaluate(&scenario.thresholds, &summary);

@@ -308,6 +308,8 @@ impl Collector {
             sessions: finish.sessions,
             faults,
             shard: self.shard,
+            // Set by the engine, which knows the plan and `--start-at`.
+            alignment: Default::default(),
         };
         let _ = finish.reply.send((summary, self.write_error.take()));
         ctx.stop();

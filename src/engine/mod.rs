@@ -40,6 +40,7 @@ use crate::faults::FaultProxy;
 use crate::faults::FaultSchedule;
 use crate::load::executor::{ArrivalSchedule, Plan};
 use crate::metrics::attribution::FaultClock;
+use crate::report::alignment::Alignment;
 use crate::report::RunSummary;
 use crate::scenario::{FaultKind, FaultWindow, Scenario, Target};
 use crate::server::{EmbeddedServer, ServerConfig};
@@ -57,6 +58,9 @@ pub struct RunOptions {
     pub shard: Option<(u32, u32)>,
     /// Arbiters (threads) for sessions; 0 = one per core.
     pub arbiters: usize,
+    /// `--start-at`: when everything is prepared, wait until this instant,
+    /// which becomes `t = 0` of the run (stages, arrivals, faults).
+    pub start_at: Option<SystemTime>,
 }
 
 /// Runs `scenario` to the end (or to Ctrl+C) and returns what was measured.
@@ -178,6 +182,17 @@ async fn run_in_system(scenario: &Scenario, opts: &RunOptions) -> Result<RunSumm
     };
     let request = scenario.request.prepare(&base);
 
+    if let Some(at) = opts.start_at {
+        if let Err(err) = wait_for_start(at, opts.progress == ProgressMode::Quiet).await {
+            if let Some(proxy) = proxy {
+                proxy.shutdown().await;
+            }
+            if let Some(server) = server {
+                server.stop().await;
+            }
+            return Err(err);
+        }
+    }
     let run_start = Instant::now();
     let started_at = SystemTime::now();
     let clock = Arc::new(FaultClock::new(run_start, scenario.faults.len()));
@@ -264,12 +279,57 @@ async fn run_in_system(scenario: &Scenario, opts: &RunOptions) -> Result<RunSumm
     if let Some(server) = server {
         server.stop().await;
     }
-    let (summary, write_error) =
+    let (mut summary, write_error) =
         outcome.map_err(|_| Error::Runtime("the collector stopped before reporting".into()))?;
     if let Some(err) = write_error {
         return Err(err.into());
     }
+    summary.alignment = Alignment::of_run(
+        opts.shard.map(|_| scenario.plan_digest()),
+        opts.start_at,
+        started_at,
+    );
     Ok(summary)
+}
+
+/// `--start-at`: everything is prepared (server, proxy, report folder);
+/// waits until `at`, re-reading the wall clock after each sleep (a clock
+/// stepped or slewed meanwhile is followed). An instant that passed while
+/// preparing starts the run at once: `start_late_ms` in `summary.csv` says
+/// by how much. A signal meanwhile ends the run before any load is sent.
+async fn wait_for_start(at: SystemTime, quiet: bool) -> Result<(), Error> {
+    let stamp = crate::report::alignment::rfc3339_millis(at);
+    if let Err(late) = at.duration_since(SystemTime::now()) {
+        eprintln!(
+            "streamsoak: warning: --start-at {stamp} passed {:.0} ms before this run was ready; starting now (start_late_ms in summary.csv)",
+            late.duration().as_secs_f64() * 1e3
+        );
+        return Ok(());
+    }
+    let sleep = async {
+        // Said once the signal handler below is in place (`biased`: it is
+        // polled first), so a signal after this line is always ours.
+        if !quiet {
+            let wait = at.duration_since(SystemTime::now()).unwrap_or_default();
+            eprintln!(
+                "streamsoak: ready; the plan starts at {stamp} (in {:.1} s)",
+                wait.as_secs_f64()
+            );
+        }
+        while let Ok(rest) = at.duration_since(SystemTime::now()) {
+            if rest.is_zero() {
+                break;
+            }
+            actix_rt::time::sleep(rest).await;
+        }
+    };
+    tokio::select! {
+        biased;
+        () = crate::signals::wait_for_signal() => Err(Error::Runtime(format!(
+            "stopped by a signal while waiting for --start-at {stamp}: no load was sent"
+        ))),
+        () = sleep => Ok(()),
+    }
 }
 
 /// Starts the fault proxy in front of `base` (an `http://` URL: the

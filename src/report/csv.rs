@@ -185,6 +185,9 @@ pub fn write_summary(path: &Path, s: &RunSummary, passed: bool) -> Result<(), Re
         w.write_record(["shard", &format!("{i}/{n}")])
             .map_err(csv_err(path))?;
     }
+    for (k, v) in s.alignment.rows() {
+        w.write_record([k, v.as_str()]).map_err(csv_err(path))?;
+    }
     w.flush().map_err(io_err(path))
 }
 

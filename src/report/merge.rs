@@ -14,8 +14,11 @@
 //!   are averaged weighted by affected sessions (approximate: per-fault
 //!   samples are not kept in the raw data).
 //!
-//! Folders of different scenarios, of different shard counts, or two
-//! folders of the same shard are refused.
+//! Folders of different scenarios or plans (`plan_digest`), of different
+//! shard counts or `--start-at` instants, two folders of the same shard, or
+//! a set with a shard missing are refused ([`crate::report::alignment`]);
+//! the merged `summary.csv` has `start_skew_ms`, the spread of the shards'
+//! actual starts.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -24,6 +27,7 @@ use std::time::{Duration, SystemTime};
 use crate::client::classify::FailureKind;
 use crate::metrics::hlog::{self, HlogWriter};
 use crate::metrics::{Latencies, LatencyMetric};
+use crate::report::alignment::{check_set, ShardFacts};
 use crate::report::csv::{AppendWriter, TimeseriesRow, BREAKER_HEADER, TIMESERIES_HEADER};
 use crate::report::reader::{read_folder, read_timeseries, Folder};
 use crate::report::summary::{FaultReport, RunSummary};
@@ -87,6 +91,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<Merged, ReportError> {
         });
     }
     check_compatible(&shards)?;
+    let skew = check_alignment(&shards)?;
     let t0 = shards
         .iter()
         .map(|s| s.start)
@@ -131,6 +136,11 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<Merged, ReportError> {
     let mut summary = shards[0].folder.summary.clone();
     summary.started_at = t0;
     summary.shard = None;
+    summary.alignment.start_skew = Some(skew);
+    summary.alignment.start_late_ms = summary
+        .alignment
+        .start_at
+        .map(|at| crate::report::alignment::signed_ms(t0, at));
     summary.latencies = latencies;
     summary.duration = shards
         .iter()
@@ -203,6 +213,20 @@ fn check_compatible(shards: &[Shard]) -> Result<(), ReportError> {
         }
     }
     Ok(())
+}
+
+/// One plan, one `--start-at`, indices 1..N each once; the spread of the
+/// shards' actual starts (their hlog `StartTime`, millisecond precision).
+fn check_alignment(shards: &[Shard]) -> Result<Duration, ReportError> {
+    let facts: Vec<ShardFacts<'_>> = shards
+        .iter()
+        .map(|s| ShardFacts {
+            shard: s.folder.summary.shard,
+            alignment: &s.folder.summary.alignment,
+            started_at: s.start,
+        })
+        .collect();
+    check_set(&facts).map_err(|(k, message)| mismatch(&shards[k].dir, message))
 }
 
 fn merge_timeseries(

@@ -1,6 +1,7 @@
 //! Report writers: the files of PRODUCT.md's report folder, thresholds, and
 //! `--events-out`.
 
+pub mod alignment;
 pub mod csv;
 pub mod events;
 pub mod html;

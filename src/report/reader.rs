@@ -251,6 +251,8 @@ pub fn read_folder(dir: &Path) -> Result<Folder, ReportError> {
         Some((i.parse().ok()?, n.parse().ok()?))
     });
     let duration_s: f64 = field(&summary_path, &kv, "duration_s")?;
+    let alignment = crate::report::alignment::Alignment::from_summary(&kv)
+        .map_err(|msg| invalid(&summary_path, msg))?;
     Ok(Folder {
         summary: RunSummary {
             name: kv.get("name").cloned().unwrap_or_default(),
@@ -268,6 +270,7 @@ pub fn read_folder(dir: &Path) -> Result<Folder, ReportError> {
             sessions,
             faults,
             shard,
+            alignment,
         },
         thresholds,
     })

@@ -34,6 +34,8 @@ pub struct RunSummary {
     pub faults: Vec<FaultReport>,
     /// `--shard I/N`, if any.
     pub shard: Option<(u32, u32)>,
+    /// Plan digest, `--start-at` and (merged) start skew: what shards agree on.
+    pub alignment: crate::report::alignment::Alignment,
 }
 
 impl RunSummary {

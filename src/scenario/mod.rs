@@ -20,7 +20,8 @@
 //! - `template.rs` — `${VAR}`, [`BodyTemplate`], [`Secret`]
 //! - `overrides.rs` — `--set`
 //! - `locate.rs`, `error.rs` — positions, [`ScenarioError`], suggestions
-//! - `plan.rs` — [`LoadSpec::plan`] (the engine's stage math) and [`Scenario::describe`]
+//! - `plan.rs` — [`LoadSpec::plan`] (the engine's stage math), [`Scenario::describe`] and [`Scenario::plan_digest`]
+//! - `start_at.rs` — `run --start-at` (RFC 3339 or `+90s`) → the instant every shard starts
 
 mod error;
 mod locate;
@@ -28,6 +29,7 @@ mod overrides;
 mod plan;
 mod raw;
 mod spec;
+pub mod start_at;
 pub mod template;
 pub mod thresholds;
 pub mod units;

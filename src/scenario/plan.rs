@@ -92,6 +92,22 @@ impl Scenario {
         o
     }
 
+    /// A digest of the resolved plan: 16 hex digits of FNV-1a 64 over
+    /// [`Scenario::describe`] without the scenario file's path (shards on
+    /// different machines read it from different paths). Written into the
+    /// report folder so that `merge` can tell shards of one scenario from
+    /// shards of an edited one; stable across builds and platforms.
+    pub fn plan_digest(&self) -> String {
+        let text = self.describe();
+        let body = text.split_once('\n').map_or("", |(_, rest)| rest);
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for byte in self.name.bytes().chain([0]).chain(body.bytes()) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        format!("{hash:016x}")
+    }
+
     fn write_plan(&self, o: &mut String) -> std::fmt::Result {
         let d = |d: Duration| HumanDuration(d).to_string();
         writeln!(o, "scenario \"{}\" ({})", self.name, self.file.display())?;

@@ -288,6 +288,35 @@ fn overrides_and_target_apply_before_validation() {
 }
 
 #[test]
+fn plan_digest_names_the_resolved_plan_not_the_file_path() {
+    let text = "name = \"x\"\n[load]\nstages = [{ for = \"1s\", to = 2 }]\n";
+    let digest = |text: &str, path: &str, sets: &[&str]| {
+        load_str(text, Path::new(path), &opts(sets))
+            .expect("valid")
+            .plan_digest()
+    };
+    let d = digest(text, "a.toml", &[]);
+    assert_eq!(d.len(), 16, "{d}");
+    assert!(d.bytes().all(|c| c.is_ascii_hexdigit()), "{d}");
+    // The same plan read from another path (another machine) is the same plan.
+    assert_eq!(digest(text, "/scenario/scenario.toml", &[]), d);
+    assert_eq!(
+        digest(&format!("# a comment\n{text}"), "a.toml", &[]),
+        d,
+        "comments are not the plan"
+    );
+    // Another stage, seed, name or threshold is another plan.
+    for (other, sets) in [
+        (text, &["load.stages.0.to=3"][..]),
+        (text, &["seed=7"][..]),
+        (text, &["thresholds.success_rate=>= 0.9"][..]),
+        (&text.replace("\"x\"", "\"y\""), &[][..]),
+    ] {
+        assert_ne!(digest(other, "a.toml", sets), d, "{sets:?}");
+    }
+}
+
+#[test]
 fn describe_says_which_faults_and_thresholds_came_from_set() {
     let text = "name = \"x\"\n[load]\nstages = [{ for = \"10s\", to = 1 }]\n\n[[faults]]\nat = \"1s\"\nfor = \"1s\"\nkind = \"stall\"\n\n[thresholds]\n\"ttfe.p99\" = \"< 1s\"\n";
     let s = load_text(
