@@ -70,6 +70,12 @@ pub struct RunArgs {
     /// Write every event as a JSON line to FILE.
     #[arg(long, value_name = "FILE")]
     pub events_out: Option<PathBuf>,
+    /// Serve live Prometheus/OpenMetrics metrics at http://HOST:PORT/metrics during the run.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub metrics_addr: Option<String>,
+    /// After the run, keep /metrics up until it is scraped with the final figures, at most this long (e.g. 15s: your scrape interval).
+    #[arg(long, value_name = "DURATION", default_value = "0s", requires = "metrics_addr")]
+    pub metrics_linger: String,
     /// No live progress.
     #[arg(long, short)]
     pub quiet: bool,

@@ -81,6 +81,8 @@ pub(super) fn run(args: RunArgs) -> Result<u8, Error> {
         progress: ProgressMode::detect(args.quiet),
         shard,
         arbiters: 0,
+        metrics_addr: super::metrics_addr(args.metrics_addr.as_deref())?,
+        metrics_linger: super::metrics_linger(&args.metrics_linger)?,
     };
     let summary = engine::run(&scenario, &opts)?;
     let results = crate::scenario::thresholds::evaluate(&scenario.thresholds, &summary);

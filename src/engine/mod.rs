@@ -13,6 +13,7 @@
 //! translate messages and timers into calls to it.
 
 pub mod collector;
+pub mod exporter;
 pub mod fault_actions;
 mod local;
 pub mod messages;
@@ -30,6 +31,7 @@ use tokio::sync::oneshot;
 
 use crate::client::CancelHandle;
 use crate::engine::collector::{Collector, CollectorParts, LiveWriters};
+use crate::engine::exporter::Exporter;
 use crate::engine::fault_actions::FaultActions;
 use crate::engine::messages::Interrupt;
 use crate::engine::progress::{Progress, ProgressMode};
@@ -40,6 +42,7 @@ use crate::faults::FaultProxy;
 use crate::faults::FaultSchedule;
 use crate::load::executor::{ArrivalSchedule, Plan};
 use crate::metrics::attribution::FaultClock;
+use crate::report::live::SharedLive;
 use crate::report::RunSummary;
 use crate::scenario::{FaultKind, FaultWindow, Scenario, Target};
 use crate::server::{EmbeddedServer, ServerConfig};
@@ -57,6 +60,11 @@ pub struct RunOptions {
     pub shard: Option<(u32, u32)>,
     /// Arbiters (threads) for sessions; 0 = one per core.
     pub arbiters: usize,
+    /// `--metrics-addr`: serve live metrics at `/metrics` on this address.
+    pub metrics_addr: Option<SocketAddr>,
+    /// `--metrics-linger`: after the run, keep `/metrics` up until it has
+    /// been scraped with the final figures, at most this long.
+    pub metrics_linger: std::time::Duration,
 }
 
 /// Runs `scenario` to the end (or to Ctrl+C) and returns what was measured.
@@ -198,6 +206,24 @@ async fn run_in_system(scenario: &Scenario, opts: &RunOptions) -> Result<RunSumm
         faults: Arc::clone(&clock),
     });
 
+    let scenario_file = opts.out_dir.join("scenario.toml");
+    std::fs::write(&scenario_file, &scenario.resolved)
+        .map_err(|err| Error::io(&scenario_file, err))?;
+    let live = opts.metrics_addr.map(|_| SharedLive::default());
+    let exporter = match (opts.metrics_addr, &live) {
+        (Some(addr), Some(live)) => {
+            let exporter = Exporter::start(addr, live.clone(), &scenario.name, opts.shard)
+                .map_err(|err| {
+                    Error::Usage(format!(
+                        "--metrics-addr {addr}: cannot listen there: {err} (choose a free port, or an address of this machine)"
+                    ))
+                })?;
+            log::info!("live metrics at http://{}/metrics", exporter.local_addr());
+            Some(exporter)
+        }
+        _ => None,
+    };
+
     let arbiters: Vec<Arbiter> = (0..cores).map(|_| Arbiter::new()).collect();
     let handles: Vec<ArbiterHandle> = arbiters.iter().map(Arbiter::handle).collect();
     let writers = LiveWriters::create(
@@ -225,6 +251,7 @@ async fn run_in_system(scenario: &Scenario, opts: &RunOptions) -> Result<RunSumm
         progress: Progress::new(opts.progress),
         faults: fault_list,
         clock: Arc::clone(&clock),
+        live,
     })
     .start();
 
@@ -254,6 +281,18 @@ async fn run_in_system(scenario: &Scenario, opts: &RunOptions) -> Result<RunSumm
     let signals = actix_rt::spawn(forward_signals(supervisor));
 
     let outcome = done.await;
+    if let Some(mut exporter) = exporter {
+        let linger = opts.metrics_linger;
+        if !linger.is_zero() && !exporter.is_current() {
+            log::info!("waiting up to {linger:?} for a last scrape of /metrics");
+            if !exporter.linger(linger).await {
+                log::warn!(
+                    "/metrics was not scraped with the final figures within --metrics-linger {linger:?}"
+                );
+            }
+        }
+        exporter.stop().await;
+    }
     signals.abort();
     for arbiter in &arbiters {
         arbiter.stop();

@@ -34,6 +34,9 @@ pub struct RunSummary {
     pub faults: Vec<FaultReport>,
     /// `--shard I/N`, if any.
     pub shard: Option<(u32, u32)>,
+    /// False for a run that was killed and read back from what it flushed
+    /// (`summary.csv` then has `complete,false`).
+    pub complete: bool,
 }
 
 impl RunSummary {

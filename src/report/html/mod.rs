@@ -49,6 +49,9 @@ pub struct HtmlInput {
     pub started_at_utc: String,
     /// Run duration in seconds.
     pub duration_s: f64,
+    /// True for a run that was killed: the page then says its figures end
+    /// at the last flushed interval.
+    pub incomplete: bool,
     /// Whether every threshold passed.
     pub verdict_passed: bool,
     /// Threshold results, in scenario order.
@@ -74,6 +77,8 @@ pub struct HtmlThreshold {
     pub condition: String,
     /// Observed value; None when the metric had no samples.
     pub observed: Option<f64>,
+    /// The observed value with its unit, as a person reads it (`1.016 ms`, `0.474`, `no data`).
+    pub observed_text: String,
     /// Whether the condition held.
     pub passed: bool,
 }
@@ -198,6 +203,13 @@ pub fn render(input: &HtmlInput) -> String {
         escape(&input.started_at_utc),
         fmt_duration(input.duration_s),
     );
+    if input.incomplete {
+        let _ = write!(
+            s,
+            r#"<div class="banner incomplete"><b>Incomplete run.</b> This run was killed before it finished (SIGKILL, out of memory, a CI time-out): every figure covers the run up to its last flushed interval, {}. Sessions were not reported.</div>"#,
+            fmt_duration(input.duration_s)
+        );
+    }
     let failed = input.thresholds.iter().filter(|t| !t.passed).count();
     let total = input.thresholds.len();
     let (class, verdict, detail) = if input.verdict_passed {
@@ -288,18 +300,21 @@ mod tests {
                     key: "ttfe.p99".into(),
                     condition: "< 500ms".into(),
                     observed: Some(46.0),
+                    observed_text: "46.000 ms".into(),
                     passed: true,
                 },
                 HtmlThreshold {
                     key: "success_rate".into(),
                     condition: ">= 0.999".into(),
                     observed: Some(0.98765),
+                    observed_text: "0.98765".into(),
                     passed: false,
                 },
                 HtmlThreshold {
                     key: "recover.p99".into(),
                     condition: "< 5s".into(),
                     observed: None,
+                    observed_text: "no data".into(),
                     passed: true,
                 },
             ],
