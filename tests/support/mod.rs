@@ -9,6 +9,8 @@
 // Each integration test binary uses a different part of this helper.
 #![allow(dead_code)]
 
+pub mod summary_json;
+
 use std::{
     collections::BTreeMap,
     io::{BufRead, BufReader, Read, Write},

@@ -294,6 +294,7 @@ mod tests {
             target: "http://127.0.0.1:8080/sse".into(),
             started_at_utc: "2025-01-02T03:04:05Z".into(),
             duration_s: 60.0,
+            incomplete: false,
             verdict_passed: false,
             thresholds: vec![
                 HtmlThreshold {
@@ -342,6 +343,19 @@ mod tests {
                 example: "connection refused".into(),
             }],
         }
+    }
+
+    #[test]
+    fn an_incomplete_run_says_so_in_a_banner() {
+        let complete = render(&small_input());
+        assert!(!complete.contains("Incomplete run"));
+        let mut input = small_input();
+        input.incomplete = true;
+        let page = render(&input);
+        assert_eq!(page.matches(r#"<div class="banner incomplete">"#).count(), 1);
+        assert!(page.contains("<b>Incomplete run.</b>"), "banner text");
+        // Above the verdict: the first thing a reader sees.
+        assert!(page.find("banner incomplete") < page.find(r#"class="verdict"#));
     }
 
     #[test]
