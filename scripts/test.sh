@@ -13,7 +13,8 @@ fi
 bash scripts/fastapi-venv.sh >/dev/null
 # The real Prometheus server tests/prometheus_live.rs starts (Debian's
 # package; first run needs apt-get). Fails here, loudly, when it cannot be had.
-echo "== prometheus: $(bash scripts/prometheus.sh)"
+PROMETHEUS_BIN=$(bash scripts/prometheus.sh)
+echo "== prometheus: $PROMETHEUS_BIN"
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

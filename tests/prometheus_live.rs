@@ -355,6 +355,11 @@ fn prometheus_scrapes_the_run_and_its_final_figures_equal_the_report() {
         "histogram_quantile p50 {p50}s is within a bucket of the report's {exact}s"
     );
 
+    // The fault window was seen on, and is off at the end.
+    let fault = r#"streamsoak_fault_active{job="streamsoak",scenario="prom-live",shard="0",fault="1",kind="shutdown"}"#;
+    assert_eq!(prometheus.value(&format!("max_over_time({fault}[5m])")), Some(1.0), "fault window seen");
+    assert_eq!(prometheus.value(fault), Some(0.0), "fault window over");
+
     // Watched while it ran: the counter was scraped growing, many times.
     let start = started.duration_since(UNIX_EPOCH).expect("clock").as_secs_f64();
     let end = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_secs_f64();

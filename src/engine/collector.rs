@@ -333,12 +333,18 @@ impl Collector {
         self.fault_recovers.append(&mut delta.fault_recovers);
         self.peak_active = self.peak_active.max(delta.active_sessions);
         if let Some(live) = &self.live {
-            live.lock().add_interval(
+            let mut live = live.lock();
+            live.add_interval(
                 &delta.counters,
                 &delta.latencies,
                 delta.active_sessions,
                 delta.breakers_open,
             );
+            let clock = &self.clock;
+            live.set_faults(self.faults.iter().enumerate().map(|(i, f)| {
+                let on = matches!(clock.window(i), Some((_, None)));
+                (f.kind.name(), on)
+            }));
         }
         self.checkpoint();
         self.progress

@@ -18,7 +18,9 @@
 //! - gauges `streamsoak_active_sessions`, `streamsoak_breakers_open`,
 //!   `streamsoak_open_streams` (streams held open by subscribe-mode
 //!   sessions; 0 in request mode), `streamsoak_intervals` (intervals folded
-//!   in: a scraper can tell a new figure from a repeated one);
+//!   in: a scraper can tell a new figure from a repeated one), and
+//!   `streamsoak_fault_active{fault,kind}` (1 while a `[[faults]]` window
+//!   is on: dashboards shade fault windows with it);
 //! - every latency metric as a histogram in seconds,
 //!   `streamsoak_<metric>_seconds` (`ttfb`, `ttfe`, `gap`, `stream`, `open`,
 //!   `recover`) with `_bucket{le}`, `_sum` and `_count`.
@@ -98,6 +100,8 @@ pub struct LiveMetrics {
     open_streams: u64,
     latencies: Vec<Buckets>,
     intervals: u64,
+    /// Per fault of the scenario: (kind, whether its window is on).
+    faults: Vec<(&'static str, bool)>,
 }
 
 impl Default for LiveMetrics {
@@ -109,6 +113,7 @@ impl Default for LiveMetrics {
             open_streams: 0,
             latencies: LatencyMetric::ALL.iter().map(|_| Buckets::new()).collect(),
             intervals: 0,
+            faults: Vec::new(),
         }
     }
 }
@@ -130,6 +135,13 @@ impl LiveMetrics {
         self.active_sessions = active_sessions;
         self.breakers_open = breakers_open;
         self.intervals += 1;
+    }
+
+    /// The scenario's faults in file order: their kind, and whether each
+    /// window is on now.
+    pub fn set_faults(&mut self, faults: impl IntoIterator<Item = (&'static str, bool)>) {
+        self.faults.clear();
+        self.faults.extend(faults);
     }
 
     /// Open-model arrivals dropped since the last call.
@@ -292,6 +304,19 @@ impl Collector for SharedLive {
             let gauge = ConstGauge::new(value);
             gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
         }
+        {
+            let mut family = encoder.encode_descriptor(
+                "fault_active",
+                "1 while the scenario's fault window is on (fault = its number in [[faults]], from 1).",
+                None,
+                MetricType::Gauge,
+            )?;
+            for (i, (kind, on)) in m.faults.iter().enumerate() {
+                let fault = (i + 1).to_string();
+                let labels = [("fault", fault.as_str()), ("kind", kind)];
+                ConstGauge::new(u64::from(*on)).encode(family.encode_family(&labels)?)?;
+            }
+        }
         let mut bounds: Vec<(f64, u64)> = BUCKETS_S.iter().map(|b| (*b, 0)).collect();
         bounds.push((f64::INFINITY, 0));
         for (metric, buckets) in LatencyMetric::ALL.into_iter().zip(&m.latencies) {
@@ -392,6 +417,7 @@ mod tests {
         live.lock().add_dropped(2);
         live.lock().set_dropped_total(5);
         live.lock().set_dropped_total(4);
+        live.lock().set_faults([("shutdown", false), ("latency", true)]);
         let exposition = Exposition::new(live, "soak", Some((2, 4)));
         for format in [Format::OpenMetrics, Format::PrometheusText] {
             let (text, _) = exposition.encode(format);
@@ -418,6 +444,12 @@ mod tests {
             }
             let cut = r#"streamsoak_errors_total{scenario="soak",shard="2",class="stream",kind="cut"}"#;
             assert_eq!(value_of(&text, cut), 2.0, "{format:?}");
+            for (fault, kind, on) in [("1", "shutdown", 0.0), ("2", "latency", 1.0)] {
+                let name = format!(
+                    r#"streamsoak_fault_active{{scenario="soak",shard="2",fault="{fault}",kind="{kind}"}}"#
+                );
+                assert_eq!(value_of(&text, &name), on, "{name}");
+            }
         }
     }
 
