@@ -439,20 +439,28 @@ fn shard_pods_expose_live_metrics_for_prometheus() {
         .as_sequence()
         .expect("ports list");
     assert!(
-        ports.iter().any(|p| p.get("containerPort").and_then(Value::as_u64) == Some(port)
-            && p.get("name").and_then(Value::as_str) == Some("metrics")),
+        ports.iter().any(
+            |p| p.get("containerPort").and_then(Value::as_u64) == Some(port)
+                && p.get("name").and_then(Value::as_str) == Some("metrics")
+        ),
         "{}: a containerPort {port} named metrics: {ports:?}",
         file.display()
     );
     // `run --metrics-addr` comes from the environment (clap reads
     // STREAMSOAK_METRICS_ADDR): on every pod address, at that port.
-    let addr = env_value(container, "STREAMSOAK_METRICS_ADDR").expect("STREAMSOAK_METRICS_ADDR env");
+    let addr =
+        env_value(container, "STREAMSOAK_METRICS_ADDR").expect("STREAMSOAK_METRICS_ADDR env");
     let addr: std::net::SocketAddr = addr.parse().expect("HOST:PORT");
-    assert!(addr.ip().is_unspecified(), "reachable from Prometheus: {addr}");
+    assert!(
+        addr.ip().is_unspecified(),
+        "reachable from Prometheus: {addr}"
+    );
     assert_eq!(u64::from(addr.port()), port, "the annotated port");
     let linger = env_value(container, "STREAMSOAK_METRICS_LINGER").expect("linger env");
     assert!(
-        linger.parse::<streamsoak::scenario::HumanDuration>().is_ok(),
+        linger
+            .parse::<streamsoak::scenario::HumanDuration>()
+            .is_ok(),
         "STREAMSOAK_METRICS_LINGER `{linger}` is a duration"
     );
     let grace = u64_at(template, &["spec", "terminationGracePeriodSeconds"], file);
@@ -460,12 +468,12 @@ fn shard_pods_expose_live_metrics_for_prometheus() {
         .parse::<streamsoak::scenario::HumanDuration>()
         .map(|d| d.get().as_secs())
         .unwrap_or(u64::MAX);
-    assert!(linger_s < grace, "the linger fits in the termination grace ({grace} s)");
+    assert!(
+        linger_s < grace,
+        "the linger fits in the termination grace ({grace} s)"
+    );
     // The binary takes the variables as the flags.
-    let output = bin()
-        .args(["run", "--help"])
-        .output()
-        .expect("run --help");
+    let output = bin().args(["run", "--help"]).output().expect("run --help");
     let help = String::from_utf8_lossy(&output.stdout);
     for var in ["STREAMSOAK_METRICS_ADDR", "STREAMSOAK_METRICS_LINGER"] {
         assert!(help.contains(var), "`run --help` names {var}:\n{help}");
@@ -493,7 +501,9 @@ fn the_grafana_dashboard_queries_only_what_a_run_exposes() {
         .filter_map(|a| a["expr"].as_str().map(str::to_owned))
         .collect();
     assert!(
-        annotations.iter().any(|a| a.contains("streamsoak_fault_active")),
+        annotations
+            .iter()
+            .any(|a| a.contains("streamsoak_fault_active")),
         "fault windows as annotations: {annotations:?}"
     );
     exprs.extend(annotations);
@@ -506,7 +516,10 @@ fn the_grafana_dashboard_queries_only_what_a_run_exposes() {
                 .chars()
                 .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
                 .collect();
-            assert!(exposed.contains(&name), "`{name}` in `{expr}` is not exposed; exposed: {exposed:?}");
+            assert!(
+                exposed.contains(&name),
+                "`{name}` in `{expr}` is not exposed; exposed: {exposed:?}"
+            );
             used.insert(name);
         }
         for var in ["$scenario", "$shard"] {
@@ -522,10 +535,14 @@ fn the_grafana_dashboard_queries_only_what_a_run_exposes() {
         "streamsoak_breakers_open",
         "streamsoak_fault_active",
     ] {
-        assert!(used.contains(needed), "the dashboard shows {needed}: {used:?}");
+        assert!(
+            used.contains(needed),
+            "the dashboard shows {needed}: {used:?}"
+        );
     }
     assert!(
-        exprs.iter().any(|e| e.contains("histogram_quantile(0.99, sum by (le) (rate(streamsoak_ttfe_seconds_bucket")),
+        exprs.iter().any(|e| e
+            .contains("histogram_quantile(0.99, sum by (le) (rate(streamsoak_ttfe_seconds_bucket")),
         "TTFE percentiles from the histogram"
     );
 }

@@ -101,7 +101,9 @@ fn run_and_kill(scenario: &Path, out: &Path, extra: &[&str], rows: usize) {
             Ok(_) => {}
             Err(err) => {
                 let status = child.try_wait();
-                panic!("{seen} progress lines within {ROWS_WITHIN:?} ({err}); run status {status:?}");
+                panic!(
+                    "{seen} progress lines within {ROWS_WITHIN:?} ({err}); run status {status:?}"
+                );
             }
         }
     }
@@ -165,13 +167,24 @@ fn report_turns_a_killed_run_into_a_full_report_of_its_flushed_intervals() {
 
     // What the killed run left: its raw files and the checkpoint.
     let left = summary(&out);
-    assert_eq!(left.get("complete").map(String::as_str), Some("false"), "{left:?}");
+    assert_eq!(
+        left.get("complete").map(String::as_str),
+        Some("false"),
+        "{left:?}"
+    );
     assert!(!out.join("thresholds.csv").exists(), "never gated");
     let resolved = std::fs::read_to_string(out.join("scenario.toml")).expect("scenario.toml");
-    assert!(resolved.contains(r#""X-Api-Key" = "<redacted>""#), "{resolved}");
+    assert!(
+        resolved.contains(r#""X-Api-Key" = "<redacted>""#),
+        "{resolved}"
+    );
 
     let output = bin().arg("report").arg(&out).output().expect("report");
-    assert!(output.status.code().is_some_and(|c| c <= 1), "{}", show(&output));
+    assert!(
+        output.status.code().is_some_and(|c| c <= 1),
+        "{}",
+        show(&output)
+    );
     assert!(
         String::from_utf8_lossy(&output.stderr).contains("incomplete run"),
         "{}",
@@ -183,8 +196,15 @@ fn report_turns_a_killed_run_into_a_full_report_of_its_flushed_intervals() {
     for entry in std::fs::read_dir(&out).expect("folder") {
         let path = entry.expect("entry").path();
         let text = String::from_utf8_lossy(&std::fs::read(&path).expect("read")).into_owned();
-        assert!(!text.contains("key-that-must-not-leak"), "{} leaks", path.display());
-        assert!(!path.to_string_lossy().ends_with(".tmp"), "no temporary file left: {path:?}");
+        assert!(
+            !text.contains("key-that-must-not-leak"),
+            "{} leaks",
+            path.display()
+        );
+        assert!(
+            !path.to_string_lossy().ends_with(".tmp"),
+            "no temporary file left: {path:?}"
+        );
     }
 
     // Figures equal what was flushed.
@@ -192,56 +212,113 @@ fn report_turns_a_killed_run_into_a_full_report_of_its_flushed_intervals() {
     let (_, rows) = read_csv(&out.join("timeseries.csv"));
     assert!(rows.len() >= ROWS_BEFORE_KILL, "{} rows", rows.len());
     assert_eq!(s["complete"], "false");
-    for column in ["streams_started", "streams_ok", "streams_failed", "attempts", "events", "retries", "short_circuited"] {
-        assert_eq!(int(&s, column), sum(&rows, column), "{column}: summary.csv = Σ timeseries.csv");
+    for column in [
+        "streams_started",
+        "streams_ok",
+        "streams_failed",
+        "attempts",
+        "events",
+        "retries",
+        "short_circuited",
+    ] {
+        assert_eq!(
+            int(&s, column),
+            sum(&rows, column),
+            "{column}: summary.csv = Σ timeseries.csv"
+        );
     }
     assert!(int(&s, "streams_ok") > 0, "{s:?}");
     let last_t = rows.last().map(|r| num(r, "t_s")).expect("rows");
-    assert!((num(&s, "duration_s") - last_t).abs() < 0.002, "duration = last interval: {s:?}");
-    let max_active = rows.iter().map(|r| int(r, "active_sessions")).max().unwrap_or(0);
+    assert!(
+        (num(&s, "duration_s") - last_t).abs() < 0.002,
+        "duration = last interval: {s:?}"
+    );
+    let max_active = rows
+        .iter()
+        .map(|r| int(r, "active_sessions"))
+        .max()
+        .unwrap_or(0);
     assert!(int(&s, "peak_sessions") >= max_active, "{s:?}");
     let (_, breaker) = read_csv(&out.join("breaker.csv"));
     let opens = breaker.iter().filter(|r| r["to"] == "open").count() as u64;
-    assert_eq!(int(&s, "breaker_opens"), opens, "breaker_opens = opens in breaker.csv");
+    assert_eq!(
+        int(&s, "breaker_opens"),
+        opens,
+        "breaker_opens = opens in breaker.csv"
+    );
     let hlog = hlog_counts(&out);
     let (_, latency) = read_csv(&out.join("latency.csv"));
     for row in &latency {
         let metric = &row["metric"];
-        assert_eq!(int(row, "count"), hlog.get(metric).copied().unwrap_or(0), "{metric} count = hlog");
+        assert_eq!(
+            int(row, "count"),
+            hlog.get(metric).copied().unwrap_or(0),
+            "{metric} count = hlog"
+        );
     }
     let (_, errors) = read_csv(&out.join("errors.csv"));
     let error_total: u64 = errors.iter().map(|r| int(r, "count")).sum();
     let failed_attempts = int(&s, "attempts") - int(&s, "streams_ok");
-    assert!(error_total <= failed_attempts + int(&s, "short_circuited") + 1, "{errors:?} {s:?}");
+    assert!(
+        error_total <= failed_attempts + int(&s, "short_circuited") + 1,
+        "{errors:?} {s:?}"
+    );
     let (_, faults) = read_csv(&out.join("faults.csv"));
-    assert_eq!(faults.len(), 1, "the fault that started before the kill: {faults:?}");
+    assert_eq!(
+        faults.len(),
+        1,
+        "the fault that started before the kill: {faults:?}"
+    );
     let (header, sessions) = read_csv(&out.join("sessions.csv"));
     assert_eq!(header[0], "session");
-    assert!(sessions.is_empty(), "a killed run's sessions were never reported");
+    assert!(
+        sessions.is_empty(),
+        "a killed run's sessions were never reported"
+    );
     let (_, thresholds) = read_csv(&out.join("thresholds.csv"));
     let keys: Vec<&str> = thresholds.iter().map(|r| r["threshold"].as_str()).collect();
-    assert_eq!(keys, ["success_rate", "ttfe.p99", "streams_ok"], "scenario.toml's, in order");
+    assert_eq!(
+        keys,
+        ["success_rate", "ttfe.p99", "streams_ok"],
+        "scenario.toml's, in order"
+    );
 
     let doc = check(&out);
     assert_eq!(doc["complete"], false);
     assert_eq!(doc["summary"]["complete"], false);
     let html = std::fs::read_to_string(out.join("report.html")).expect("report.html");
-    assert!(html.contains(r#"<div class="banner incomplete"><b>Incomplete run.</b>"#), "banner");
+    assert!(
+        html.contains(r#"<div class="banner incomplete"><b>Incomplete run.</b>"#),
+        "banner"
+    );
     let md = std::fs::read_to_string(out.join("summary.md")).expect("summary.md");
     assert!(md.contains("**Incomplete run:**"), "{md}");
 
     // Reporting again changes nothing: the folder is now a stable report.
     let first = std::fs::read(out.join("summary.json")).expect("json");
-    let output = bin().arg("report").arg(&out).output().expect("report again");
-    assert!(output.status.code().is_some_and(|c| c <= 1), "{}", show(&output));
-    assert_eq!(std::fs::read(out.join("summary.json")).expect("json"), first);
+    let output = bin()
+        .arg("report")
+        .arg(&out)
+        .output()
+        .expect("report again");
+    assert!(
+        output.status.code().is_some_and(|c| c <= 1),
+        "{}",
+        show(&output)
+    );
+    assert_eq!(
+        std::fs::read(out.join("summary.json")).expect("json"),
+        first
+    );
 }
 
 #[test]
 fn merge_accepts_killed_shards_and_says_incomplete() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let scenario = write_scenario(tmp.path());
-    let dirs: Vec<PathBuf> = (1..=2).map(|i| tmp.path().join(format!("shard{i}"))).collect();
+    let dirs: Vec<PathBuf> = (1..=2)
+        .map(|i| tmp.path().join(format!("shard{i}")))
+        .collect();
     std::thread::scope(|scope| {
         for (i, dir) in dirs.iter().enumerate() {
             let scenario = &scenario;
@@ -259,14 +336,26 @@ fn merge_accepts_killed_shards_and_says_incomplete() {
         .arg(&merged)
         .output()
         .expect("merge");
-    assert!(output.status.code().is_some_and(|c| c <= 1), "{}", show(&output));
+    assert!(
+        output.status.code().is_some_and(|c| c <= 1),
+        "{}",
+        show(&output)
+    );
     let s = summary(&merged);
-    assert_eq!(s.get("complete").map(String::as_str), Some("false"), "{s:?}");
+    assert_eq!(
+        s.get("complete").map(String::as_str),
+        Some("false"),
+        "{s:?}"
+    );
     let flushed: u64 = dirs
         .iter()
         .map(|d| sum(&read_csv(&d.join("timeseries.csv")).1, "streams_started"))
         .sum();
-    assert_eq!(int(&s, "streams_started"), flushed, "merged = Σ shards' flushed rows");
+    assert_eq!(
+        int(&s, "streams_started"),
+        flushed,
+        "merged = Σ shards' flushed rows"
+    );
     let doc = check(&merged);
     assert_eq!(doc["complete"], false);
 }

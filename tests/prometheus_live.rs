@@ -68,11 +68,19 @@ fn prometheus_binary() -> PathBuf {
     assert!(
         output.status.success(),
         "Prometheus is needed by this test and could not be installed{}:\n{}",
-        if ci { " (CI must be able to apt-get install prometheus)" } else { "; run scripts/prometheus.sh" },
+        if ci {
+            " (CI must be able to apt-get install prometheus)"
+        } else {
+            "; run scripts/prometheus.sh"
+        },
         show(&output)
     );
     let path = String::from_utf8_lossy(&output.stdout).trim().to_owned();
-    assert!(!path.is_empty(), "scripts/prometheus.sh printed no path:\n{}", show(&output));
+    assert!(
+        !path.is_empty(),
+        "scripts/prometheus.sh printed no path:\n{}",
+        show(&output)
+    );
     PathBuf::from(path)
 }
 
@@ -105,7 +113,10 @@ impl Prometheus {
         let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let mut child = Command::new(binary)
             .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
             .arg(format!("--web.listen-address={addr}"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -177,7 +188,9 @@ impl Prometheus {
             let data = self.api("targets", &[("state", "active".to_owned())]);
             let tried = data["activeTargets"].as_array().is_some_and(|targets| {
                 targets.iter().any(|t| {
-                    t["scrapeUrl"].as_str().is_some_and(|u| u.contains(&target.to_string()))
+                    t["scrapeUrl"]
+                        .as_str()
+                        .is_some_and(|u| u.contains(&target.to_string()))
                         && t["health"] != "unknown"
                 })
             });
@@ -230,7 +243,10 @@ fn http_get(addr: SocketAddr, path: &str) -> String {
     let mut response = String::new();
     stream.read_to_string(&mut response).expect("read");
     let (head, body) = response.split_once("\r\n\r\n").expect("response head");
-    assert!(head.starts_with("HTTP/1.") && head.contains(" 200 "), "GET {path}: {head}\n{body}");
+    assert!(
+        head.starts_with("HTTP/1.") && head.contains(" 200 "),
+        "GET {path}: {head}\n{body}"
+    );
     body.to_owned()
 }
 
@@ -259,7 +275,11 @@ fn prometheus_scrapes_the_run_and_its_final_figures_equal_the_report() {
         .arg("30s")
         .output()
         .expect("streamsoak runs");
-    assert!(output.status.code().is_some_and(|c| c <= 1), "{}", show(&output));
+    assert!(
+        output.status.code().is_some_and(|c| c <= 1),
+        "{}",
+        show(&output)
+    );
     assert!(
         !String::from_utf8_lossy(&output.stderr).contains("was not scraped"),
         "the final figures were scraped: {}",
@@ -299,24 +319,43 @@ fn prometheus_scrapes_the_run_and_its_final_figures_equal_the_report() {
         "dropped_arrivals",
     ] {
         let stored = prometheus.value(&format!("streamsoak_{name}_total{labels}"));
-        assert_eq!(stored, Some(int(&s, name) as f64), "streamsoak_{name}_total vs summary.csv {s:?}");
+        assert_eq!(
+            stored,
+            Some(int(&s, name) as f64),
+            "streamsoak_{name}_total vs summary.csv {s:?}"
+        );
     }
-    assert!(int(&s, "streams_ok") > 0 && int(&s, "streams_failed") + int(&s, "retries") > 0, "{s:?}");
+    assert!(
+        int(&s, "streams_ok") > 0 && int(&s, "streams_failed") + int(&s, "retries") > 0,
+        "{s:?}"
+    );
 
     // Errors by kind equal errors.csv's (and every other kind is 0).
     let (_, errors) = read_csv(&out.join("errors.csv"));
     assert!(!errors.is_empty(), "the shutdown leaves errors");
-    let data = prometheus.api("query", &[("query", format!("streamsoak_errors_total{labels}"))]);
+    let data = prometheus.api(
+        "query",
+        &[("query", format!("streamsoak_errors_total{labels}"))],
+    );
     let stored: BTreeMap<String, f64> = data["result"]
         .as_array()
         .expect("result")
         .iter()
         .map(|r| {
             let kind = r["metric"]["kind"].as_str().expect("kind").to_owned();
-            (kind, r["value"][1].as_str().and_then(|v| v.parse().ok()).expect("value"))
+            (
+                kind,
+                r["value"][1]
+                    .as_str()
+                    .and_then(|v| v.parse().ok())
+                    .expect("value"),
+            )
         })
         .collect();
-    assert!(stored.len() > errors.len(), "every kind is exposed: {stored:?}");
+    assert!(
+        stored.len() > errors.len(),
+        "every kind is exposed: {stored:?}"
+    );
     for (kind, value) in &stored {
         let expected = errors
             .iter()
@@ -348,7 +387,10 @@ fn prometheus_scrapes_the_run_and_its_final_figures_equal_the_report() {
             "histogram_quantile(0.5, streamsoak_stream_seconds_bucket{labels})"
         ))
         .expect("stream p50");
-    let stream = latency.iter().find(|r| r["metric"] == "stream").expect("stream row");
+    let stream = latency
+        .iter()
+        .find(|r| r["metric"] == "stream")
+        .expect("stream row");
     let exact = num(stream, "p50_ms") / 1000.0;
     assert!(
         p50 > exact / 2.5 && p50 < exact * 2.5,
@@ -357,12 +399,22 @@ fn prometheus_scrapes_the_run_and_its_final_figures_equal_the_report() {
 
     // The fault window was seen on, and is off at the end.
     let fault = r#"streamsoak_fault_active{job="streamsoak",scenario="prom-live",shard="0",fault="1",kind="shutdown"}"#;
-    assert_eq!(prometheus.value(&format!("max_over_time({fault}[5m])")), Some(1.0), "fault window seen");
+    assert_eq!(
+        prometheus.value(&format!("max_over_time({fault}[5m])")),
+        Some(1.0),
+        "fault window seen"
+    );
     assert_eq!(prometheus.value(fault), Some(0.0), "fault window over");
 
     // Watched while it ran: the counter was scraped growing, many times.
-    let start = started.duration_since(UNIX_EPOCH).expect("clock").as_secs_f64();
-    let end = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_secs_f64();
+    let start = started
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_secs_f64();
+    let end = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_secs_f64();
     let data = prometheus.api(
         "query_range",
         &[
@@ -385,5 +437,8 @@ fn prometheus_scrapes_the_run_and_its_final_figures_equal_the_report() {
         "streams_started seen at {} distinct values during the run: {values:?}",
         distinct.len()
     );
-    assert!(values.windows(2).all(|w| w[0] <= w[1]), "a counter never falls: {values:?}");
+    assert!(
+        values.windows(2).all(|w| w[0] <= w[1]),
+        "a counter never falls: {values:?}"
+    );
 }

@@ -81,7 +81,11 @@ fn run_report_and_merge_write_summary_json_equal_to_the_csvs() {
     assert_eq!(doc["complete"], true);
     assert_eq!(doc["summary"]["name"], "observe");
     assert!(doc["summary"]["streams_ok"].as_u64() > Some(0), "{doc}");
-    assert_eq!(doc["faults"].as_array().map(Vec::len), Some(1), "one fault row");
+    assert_eq!(
+        doc["faults"].as_array().map(Vec::len),
+        Some(1),
+        "one fault row"
+    );
     assert!(
         !doc["errors"].as_array().expect("errors").is_empty(),
         "a shutdown leaves errors: {doc}"
@@ -109,10 +113,17 @@ fn run_report_and_merge_write_summary_json_equal_to_the_csvs() {
     for entry in std::fs::read_dir(&out).expect("report folder") {
         let path = entry.expect("entry").path();
         let text = String::from_utf8_lossy(&std::fs::read(&path).expect("read")).into_owned();
-        assert!(!text.contains("sk-observe-secret"), "{} leaks the token", path.display());
+        assert!(
+            !text.contains("sk-observe-secret"),
+            "{} leaks the token",
+            path.display()
+        );
     }
     let resolved = std::fs::read_to_string(out.join("scenario.toml")).expect("scenario.toml");
-    assert!(resolved.contains(r#"Authorization = "<redacted>""#), "{resolved}");
+    assert!(
+        resolved.contains(r#"Authorization = "<redacted>""#),
+        "{resolved}"
+    );
     assert!(resolved.contains(r#"name = "observe""#), "{resolved}");
 }
 
@@ -120,7 +131,9 @@ fn run_report_and_merge_write_summary_json_equal_to_the_csvs() {
 fn merged_shards_have_summary_json_too() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let scenario = write_scenario(tmp.path());
-    let shards: Vec<PathBuf> = (1..=2).map(|i| tmp.path().join(format!("shard{i}"))).collect();
+    let shards: Vec<PathBuf> = (1..=2)
+        .map(|i| tmp.path().join(format!("shard{i}")))
+        .collect();
     let children: Vec<_> = shards
         .iter()
         .enumerate()
@@ -142,7 +155,11 @@ fn merged_shards_have_summary_json_too() {
         .collect();
     for child in children {
         let output = child.wait_with_output().expect("shard ends");
-        assert!(output.status.code().is_some_and(|c| c <= 1), "{}", show(&output));
+        assert!(
+            output.status.code().is_some_and(|c| c <= 1),
+            "{}",
+            show(&output)
+        );
     }
     for dir in &shards {
         let doc = check(dir);
@@ -156,7 +173,11 @@ fn merged_shards_have_summary_json_too() {
         .arg(&merged)
         .output()
         .expect("merge");
-    assert!(output.status.code().is_some_and(|c| c <= 1), "{}", show(&output));
+    assert!(
+        output.status.code().is_some_and(|c| c <= 1),
+        "{}",
+        show(&output)
+    );
     let doc = check(&merged);
     let started: u64 = shards
         .iter()
@@ -171,18 +192,41 @@ fn the_schema_refuses_what_it_should() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let scenario = write_scenario(tmp.path());
     let out = tmp.path().join("run");
-    let output = run(&scenario, &out, &["--set", "load.stages.1.for=1s", "--set", "faults.0.at=1s", "--set", "faults.0.for=500ms"]);
-    assert!(output.status.code().is_some_and(|c| c <= 1), "{}", show(&output));
+    let output = run(
+        &scenario,
+        &out,
+        &[
+            "--set",
+            "load.stages.1.for=1s",
+            "--set",
+            "faults.0.at=1s",
+            "--set",
+            "faults.0.for=500ms",
+        ],
+    );
+    assert!(
+        output.status.code().is_some_and(|c| c <= 1),
+        "{}",
+        show(&output)
+    );
     let good = check(&out);
     type Edit = fn(&mut serde_json::Value);
     let edits: [(&str, Edit); 6] = [
-        ("a counter as text", |d| d["summary"]["streams_ok"] = "12".into()),
-        ("a negative count", |d| d["latency"][0]["count"] = (-1).into()),
-        ("an unknown latency metric", |d| d["latency"][0]["metric"] = "ttfx".into()),
+        ("a counter as text", |d| {
+            d["summary"]["streams_ok"] = "12".into()
+        }),
+        ("a negative count", |d| {
+            d["latency"][0]["count"] = (-1).into()
+        }),
+        ("an unknown latency metric", |d| {
+            d["latency"][0]["metric"] = "ttfx".into()
+        }),
         ("a missing section", |d| {
             d.as_object_mut().map(|o| o.remove("errors"));
         }),
-        ("a success rate above 1", |d| d["summary"]["success_rate"] = 1.5.into()),
+        ("a success rate above 1", |d| {
+            d["summary"]["success_rate"] = 1.5.into()
+        }),
         ("a threshold without unit", |d| {
             d["thresholds"][0].as_object_mut().map(|o| o.remove("unit"));
         }),

@@ -50,10 +50,15 @@ mod tests {
             ("[::1]:9464", Some("[::1]:9464")),
             ("0.0.0.0:0", Some("0.0.0.0:0")),
         ] {
-            let got = metrics_addr(Some(text)).ok().flatten().map(|a| a.to_string());
+            let got = metrics_addr(Some(text))
+                .ok()
+                .flatten()
+                .map(|a| a.to_string());
             assert_eq!(got.as_deref(), expected, "{text}");
         }
-        assert!(matches!(metrics_addr(Some("localhost:9464")), Ok(Some(a)) if a.ip().is_loopback()));
+        assert!(
+            matches!(metrics_addr(Some("localhost:9464")), Ok(Some(a)) if a.ip().is_loopback())
+        );
         assert!(matches!(metrics_addr(None), Ok(None)));
         for bad in ["127.0.0.1", "127.0.0.1:99999", ":", "9464"] {
             let err = metrics_addr(Some(bad)).expect_err(bad);
@@ -68,6 +73,8 @@ mod tests {
     fn lingers() {
         assert_eq!(metrics_linger("15s").ok(), Some(Duration::from_secs(15)));
         assert_eq!(metrics_linger("0s").ok(), Some(Duration::ZERO));
-        assert!(matches!(metrics_linger("soon"), Err(Error::Usage(m)) if m.contains("--metrics-linger")));
+        assert!(
+            matches!(metrics_linger("soon"), Err(Error::Usage(m)) if m.contains("--metrics-linger"))
+        );
     }
 }

@@ -124,7 +124,10 @@ pub fn render(s: &RunSummary, results: &[ThresholdResult]) -> Value {
         "thresholds".to_owned(),
         table(THRESHOLDS_HEADER, threshold_rows(results)),
     );
-    doc.insert("faults".to_owned(), table(FAULTS_HEADER, fault_rows(&s.faults)));
+    doc.insert(
+        "faults".to_owned(),
+        table(FAULTS_HEADER, fault_rows(&s.faults)),
+    );
     doc.insert(
         "errors".to_owned(),
         table(ERRORS_HEADER, error_rows(&s.counters, &s.errors)),

@@ -175,7 +175,9 @@ impl SharedLive {
     /// Locks the figures (a poisoned lock still holds consistent numbers:
     /// every update is a handful of additions).
     pub fn lock(&self) -> MutexGuard<'_, LiveMetrics> {
-        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -236,7 +238,9 @@ impl Exposition {
         let intervals = self.live.lock().intervals();
         let mut out = String::with_capacity(8 * 1024);
         let encoded = match format {
-            Format::OpenMetrics => prometheus_client::encoding::text::encode(&mut out, &self.registry),
+            Format::OpenMetrics => {
+                prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            }
             Format::PrometheusText => {
                 prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry)
             }
@@ -250,14 +254,26 @@ impl Exposition {
 const COUNTERS: [(&str, &str); 10] = [
     ("streams_started", "Wanted streams started."),
     ("streams_ok", "Wanted streams that completed."),
-    ("streams_failed", "Wanted streams that failed after retries, or short-circuited."),
-    ("attempts", "Attempts made (short-circuited calls are not attempts)."),
+    (
+        "streams_failed",
+        "Wanted streams that failed after retries, or short-circuited.",
+    ),
+    (
+        "attempts",
+        "Attempts made (short-circuited calls are not attempts).",
+    ),
     ("retries", "Retries (attempts after a stream's first)."),
-    ("short_circuited", "Calls refused by an open circuit breaker."),
+    (
+        "short_circuited",
+        "Calls refused by an open circuit breaker.",
+    ),
     ("breaker_opens", "Times a session's circuit breaker opened."),
     ("events", "Server-sent events dispatched."),
     ("bytes", "Response body bytes received."),
-    ("dropped_arrivals", "Open-model arrivals dropped at max_sessions."),
+    (
+        "dropped_arrivals",
+        "Open-model arrivals dropped at max_sessions.",
+    ),
 ];
 
 fn counter_value(c: &Counters, name: &str) -> u64 {
@@ -280,7 +296,12 @@ impl Collector for SharedLive {
         let m = self.lock();
         for (name, help) in COUNTERS {
             let counter = ConstCounter::new(counter_value(&m.counters, name));
-            counter.encode(encoder.encode_descriptor(name, help, None, counter.metric_type())?)?;
+            counter.encode(encoder.encode_descriptor(
+                name,
+                help,
+                None,
+                counter.metric_type(),
+            )?)?;
         }
         {
             let mut family = encoder.encode_descriptor(
@@ -296,10 +317,26 @@ impl Collector for SharedLive {
             }
         }
         for (name, help, value) in [
-            ("active_sessions", "Sessions alive at the end of the last interval.", m.active_sessions),
-            ("breakers_open", "Sessions whose breaker is open or half-open.", m.breakers_open),
-            ("open_streams", "Streams held open (subscribe mode; 0 in request mode).", m.open_streams),
-            ("intervals", "Report intervals folded into these figures.", m.intervals),
+            (
+                "active_sessions",
+                "Sessions alive at the end of the last interval.",
+                m.active_sessions,
+            ),
+            (
+                "breakers_open",
+                "Sessions whose breaker is open or half-open.",
+                m.breakers_open,
+            ),
+            (
+                "open_streams",
+                "Streams held open (subscribe mode; 0 in request mode).",
+                m.open_streams,
+            ),
+            (
+                "intervals",
+                "Report intervals folded into these figures.",
+                m.intervals,
+            ),
         ] {
             let gauge = ConstGauge::new(value);
             gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
@@ -324,13 +361,18 @@ impl Collector for SharedLive {
                 slot.1 = *count;
             }
             let help = format!("Latency `{}` of the run, seconds.", metric.as_str());
-            let mut e = encoder.encode_descriptor(
+            let mut histogram = encoder.encode_descriptor(
                 metric.as_str(),
                 &help,
                 Some(&Unit::Seconds),
                 MetricType::Histogram,
             )?;
-            e.encode_histogram::<NoLabelSet>(buckets.sum_s, buckets.count, &bounds, None)?;
+            histogram.encode_histogram::<NoLabelSet>(
+                buckets.sum_s,
+                buckets.count,
+                &bounds,
+                None,
+            )?;
         }
         Ok(())
     }
@@ -379,7 +421,7 @@ mod tests {
     #[test]
     fn buckets_are_cumulative_in_seconds_at_fixed_bounds() {
         let live = SharedLive::default();
-        let (c, l) = interval(&[1, 4, 40, 400, 7200_000]);
+        let (c, l) = interval(&[1, 4, 40, 400, 7_200_000]);
         live.lock().add_interval(&c, &l, 5, 1);
         let exposition = Exposition::new(live, "smoke", None);
         let (text, intervals) = exposition.encode(Format::OpenMetrics);
@@ -395,12 +437,18 @@ mod tests {
             ("+Inf", 5.0),
         ] {
             assert_eq!(
-                value_of(&text, &format!("streamsoak_ttfe_seconds_bucket{{{l},le=\"{le}\"}}")),
+                value_of(
+                    &text,
+                    &format!("streamsoak_ttfe_seconds_bucket{{{l},le=\"{le}\"}}")
+                ),
                 cumulative,
                 "le={le}\n{text}"
             );
         }
-        assert_eq!(value_of(&text, &format!("streamsoak_ttfe_seconds_count{{{l}}}")), 5.0);
+        assert_eq!(
+            value_of(&text, &format!("streamsoak_ttfe_seconds_count{{{l}}}")),
+            5.0
+        );
         let sum = value_of(&text, &format!("streamsoak_ttfe_seconds_sum{{{l}}}"));
         assert!((sum - 7200.445).abs() < 7.3, "sum {sum}");
         assert!(text.ends_with("# EOF\n"), "OpenMetrics ends in # EOF");
@@ -417,7 +465,8 @@ mod tests {
         live.lock().add_dropped(2);
         live.lock().set_dropped_total(5);
         live.lock().set_dropped_total(4);
-        live.lock().set_faults([("shutdown", false), ("latency", true)]);
+        live.lock()
+            .set_faults([("shutdown", false), ("latency", true)]);
         let exposition = Exposition::new(live, "soak", Some((2, 4)));
         for format in [Format::OpenMetrics, Format::PrometheusText] {
             let (text, _) = exposition.encode(format);
@@ -440,9 +489,14 @@ mod tests {
                 ("streamsoak_ttfe_seconds_count", 2.0),
                 ("streamsoak_gap_seconds_count", 0.0),
             ] {
-                assert_eq!(value_of(&text, &format!("{name}{l}")), expected, "{name} {format:?}");
+                assert_eq!(
+                    value_of(&text, &format!("{name}{l}")),
+                    expected,
+                    "{name} {format:?}"
+                );
             }
-            let cut = r#"streamsoak_errors_total{scenario="soak",shard="2",class="stream",kind="cut"}"#;
+            let cut =
+                r#"streamsoak_errors_total{scenario="soak",shard="2",class="stream",kind="cut"}"#;
             assert_eq!(value_of(&text, cut), 2.0, "{format:?}");
             for (fault, kind, on) in [("1", "shutdown", 0.0), ("2", "latency", 1.0)] {
                 let name = format!(
@@ -466,7 +520,11 @@ mod tests {
         ] {
             assert_eq!(Format::from_accept(accept), format, "{accept:?}");
         }
-        assert!(Format::OpenMetrics.content_type().starts_with("application/openmetrics-text"));
-        assert!(Format::PrometheusText.content_type().starts_with("text/plain; version=0.0.4"));
+        assert!(Format::OpenMetrics
+            .content_type()
+            .starts_with("application/openmetrics-text"));
+        assert!(Format::PrometheusText
+            .content_type()
+            .starts_with("text/plain; version=0.0.4"));
     }
 }

@@ -341,7 +341,10 @@ fn scenario_thresholds(path: &Path) -> Result<Vec<(String, String)>, ReportError
     };
     let doc = toml_edit::ImDocument::parse(text)
         .map_err(|err| invalid(path, err.message().to_owned()))?;
-    let Some(thresholds) = doc.get("thresholds").and_then(toml_edit::Item::as_table_like) else {
+    let Some(thresholds) = doc
+        .get("thresholds")
+        .and_then(toml_edit::Item::as_table_like)
+    else {
         return Ok(Vec::new());
     };
     thresholds

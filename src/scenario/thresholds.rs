@@ -275,15 +275,17 @@ impl MetricKey {
     /// `errors`, …).
     pub fn unit(self) -> Unit {
         match self {
-            MetricKey::Latency { stat, .. } if stat == Stat::Count => Unit::Count("samples"),
+            MetricKey::Latency {
+                stat: Stat::Count, ..
+            } => Unit::Count("samples"),
             MetricKey::Latency { .. } => Unit::Millis,
             MetricKey::SuccessRate | MetricKey::Fault(FaultStat::RecoveryBurst) => Unit::Ratio,
             MetricKey::Fault(FaultStat::RetryAmplification) => Unit::Count("attempts/stream"),
             MetricKey::ErrorsClass(_) | MetricKey::ErrorsKind(_) => Unit::Count("errors"),
             MetricKey::Counter(c) => Unit::Count(match c {
-                CounterName::StreamsStarted | CounterName::StreamsOk | CounterName::StreamsFailed => {
-                    "streams"
-                }
+                CounterName::StreamsStarted
+                | CounterName::StreamsOk
+                | CounterName::StreamsFailed => "streams",
                 CounterName::Attempts => "attempts",
                 CounterName::Retries => "retries",
                 CounterName::ShortCircuited => "calls",

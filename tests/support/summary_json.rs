@@ -40,8 +40,7 @@ fn same(file: &str, column: &str, cell: &str, value: &Value) {
         Value::String(s) => cell == s,
         Value::Number(n) => {
             if let Some(u) = n.as_u64() {
-                cell.parse::<u64>().ok() == Some(u)
-                    || cell.parse::<f64>().ok() == Some(u as f64)
+                cell.parse::<u64>().ok() == Some(u) || cell.parse::<f64>().ok() == Some(u as f64)
             } else {
                 cell.parse::<f64>().ok() == n.as_f64()
             }
@@ -53,7 +52,9 @@ fn same(file: &str, column: &str, cell: &str, value: &Value) {
 
 fn rows_equal(dir: &Path, doc: &Value, file: &str, key: &str) {
     let (header, rows) = read_csv(&dir.join(file));
-    let json = doc[key].as_array().unwrap_or_else(|| panic!("`{key}` is an array"));
+    let json = doc[key]
+        .as_array()
+        .unwrap_or_else(|| panic!("`{key}` is an array"));
     assert_eq!(json.len(), rows.len(), "{key}: one object per {file} row");
     for (row, object) in rows.iter().zip(json) {
         let object = object.as_object().expect("rows are objects");
@@ -76,7 +77,10 @@ pub fn check(dir: &Path) -> Value {
         .unwrap_or_else(|err| panic!("{}/summary.json: {err}", dir.display()));
     let doc: Value = serde_json::from_str(&text).expect("summary.json is JSON");
     if let Err(errors) = validate(&doc) {
-        panic!("{}/summary.json does not match the schema:\n{errors}", dir.display());
+        panic!(
+            "{}/summary.json does not match the schema:\n{errors}",
+            dir.display()
+        );
     }
     let csv: BTreeMap<String, String> = summary(dir);
     let object = doc["summary"].as_object().expect("summary object");
@@ -88,7 +92,11 @@ pub fn check(dir: &Path) -> Value {
     }
     let complete = csv.get("complete").is_none_or(|v| v != "false");
     assert_eq!(doc["complete"], Value::Bool(complete), "complete");
-    assert_eq!(object["complete"], Value::Bool(complete), "summary.complete");
+    assert_eq!(
+        object["complete"],
+        Value::Bool(complete),
+        "summary.complete"
+    );
     if !csv.contains_key("shard") {
         assert_eq!(object["shard"], Value::Null, "no shard");
     }

@@ -352,7 +352,10 @@ mod tests {
         let mut input = small_input();
         input.incomplete = true;
         let page = render(&input);
-        assert_eq!(page.matches(r#"<div class="banner incomplete">"#).count(), 1);
+        assert_eq!(
+            page.matches(r#"<div class="banner incomplete">"#).count(),
+            1
+        );
         assert!(page.contains("<b>Incomplete run.</b>"), "banner text");
         // Above the verdict: the first thing a reader sees.
         assert!(page.find("banner incomplete") < page.find(r#"class="verdict"#));
