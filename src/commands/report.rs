@@ -12,6 +12,12 @@ use crate::scenario::thresholds::{evaluate, Threshold};
 /// faults.csv and sessions.csv); exit 0 when every threshold holds, 1
 /// otherwise.
 pub(super) fn run(args: ReportArgs) -> Result<u8, Error> {
+    if !args.dir.join("summary.csv").is_file() && args.dir.join("scenario.toml").is_file() {
+        return Err(Error::Usage(format!(
+            "{}: the run stopped before it wrote any figures (only scenario.toml is there): nothing to report",
+            args.dir.display()
+        )));
+    }
     if !args.dir.join("summary.csv").is_file() {
         return Err(Error::Usage(format!(
             "{} is not a report folder (no summary.csv): give the folder `streamsoak run` wrote",

@@ -19,7 +19,8 @@
 
 use std::path::Path;
 
-use serde_json::{Map, Value};
+use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
+use serde_json::Value;
 
 use crate::report::csv::{
     error_rows, fault_rows, latency_rows, summary_rows, threshold_rows, write_atomic,
@@ -88,51 +89,85 @@ fn column_kind(column: &str) -> Kind {
     }
 }
 
-fn table(header: &[&str], rows: Vec<Vec<String>>) -> Value {
-    Value::Array(
+/// A JSON value whose objects keep their keys in the CSV's order
+/// (`serde_json::Map` would sort them), so the file reads like the CSVs.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Node {
+    /// A number, string, boolean or null.
+    Leaf(Value),
+    /// An object, keys in order.
+    Object(Vec<(&'static str, Node)>),
+    /// An array.
+    Array(Vec<Node>),
+}
+
+impl Serialize for Node {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Node::Leaf(v) => v.serialize(serializer),
+            Node::Object(entries) => {
+                let mut map = serializer.serialize_map(Some(entries.len()))?;
+                for (key, node) in entries {
+                    map.serialize_entry(key, node)?;
+                }
+                map.end()
+            }
+            Node::Array(items) => {
+                let mut seq = serializer.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(item)?;
+                }
+                seq.end()
+            }
+        }
+    }
+}
+
+fn table(header: &[&'static str], rows: Vec<Vec<String>>) -> Node {
+    Node::Array(
         rows.into_iter()
             .map(|row| {
-                let object: Map<String, Value> = header
-                    .iter()
-                    .zip(row)
-                    .map(|(column, cell)| ((*column).to_owned(), value(column_kind(column), &cell)))
-                    .collect();
-                Value::Object(object)
+                Node::Object(
+                    header
+                        .iter()
+                        .zip(row)
+                        .map(|(column, cell)| {
+                            (*column, Node::Leaf(value(column_kind(column), &cell)))
+                        })
+                        .collect(),
+                )
             })
             .collect(),
     )
 }
 
 /// The `summary.json` document of a run with its threshold verdicts.
-pub fn render(s: &RunSummary, results: &[ThresholdResult]) -> Value {
+pub fn render(s: &RunSummary, results: &[ThresholdResult]) -> Node {
     let passed = results.iter().all(|r| r.passed);
-    let mut summary: Map<String, Value> = summary_rows(&s.facts(Some(passed)))
+    let mut summary: Vec<(&'static str, Node)> = summary_rows(&s.facts(Some(passed)))
         .into_iter()
-        .map(|(key, text)| (key.to_owned(), value(summary_kind(key), &text)))
+        .filter(|(key, _)| *key != "complete")
+        .map(|(key, text)| (key, Node::Leaf(value(summary_kind(key), &text))))
         .collect();
-    summary.entry("shard").or_insert(Value::Null);
-    summary.insert("complete".to_owned(), Value::Bool(s.complete));
-    let mut doc = Map::new();
-    doc.insert("schema_version".to_owned(), SCHEMA_VERSION.into());
-    doc.insert("complete".to_owned(), Value::Bool(s.complete));
-    doc.insert("summary".to_owned(), Value::Object(summary));
-    doc.insert(
-        "latency".to_owned(),
-        table(LATENCY_HEADER, latency_rows(&s.latencies)),
-    );
-    doc.insert(
-        "thresholds".to_owned(),
-        table(THRESHOLDS_HEADER, threshold_rows(results)),
-    );
-    doc.insert(
-        "faults".to_owned(),
-        table(FAULTS_HEADER, fault_rows(&s.faults)),
-    );
-    doc.insert(
-        "errors".to_owned(),
-        table(ERRORS_HEADER, error_rows(&s.counters, &s.errors)),
-    );
-    Value::Object(doc)
+    if !summary.iter().any(|(key, _)| *key == "shard") {
+        summary.push(("shard", Node::Leaf(Value::Null)));
+    }
+    summary.push(("complete", Node::Leaf(Value::Bool(s.complete))));
+    Node::Object(vec![
+        ("schema_version", Node::Leaf(SCHEMA_VERSION.into())),
+        ("complete", Node::Leaf(Value::Bool(s.complete))),
+        ("summary", Node::Object(summary)),
+        ("latency", table(LATENCY_HEADER, latency_rows(&s.latencies))),
+        (
+            "thresholds",
+            table(THRESHOLDS_HEADER, threshold_rows(results)),
+        ),
+        ("faults", table(FAULTS_HEADER, fault_rows(&s.faults))),
+        (
+            "errors",
+            table(ERRORS_HEADER, error_rows(&s.counters, &s.errors)),
+        ),
+    ])
 }
 
 /// Writes `summary.json` (pretty-printed, atomically).
