@@ -442,3 +442,34 @@ fn prometheus_scrapes_the_run_and_its_final_figures_equal_the_report() {
         "a counter never falls: {values:?}"
     );
 }
+
+#[test]
+fn a_metrics_address_in_use_is_a_usage_error_before_any_load() {
+    let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let scenario = tmp.path().join("prom.toml");
+    std::fs::write(&scenario, SCENARIO).expect("write scenario");
+    let output = bin()
+        .arg("run")
+        .arg(&scenario)
+        .arg("--out")
+        .arg(tmp.path().join("report"))
+        .arg("--quiet")
+        .arg("--metrics-addr")
+        .arg(addr.to_string())
+        .output()
+        .expect("streamsoak runs");
+    assert_eq!(output.status.code(), Some(2), "{}", show(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("--metrics-addr {addr}: cannot listen there")),
+        "{}",
+        show(&output)
+    );
+    assert!(
+        !tmp.path().join("report/timeseries.csv").exists(),
+        "no load was started"
+    );
+    drop(taken);
+}

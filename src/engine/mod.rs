@@ -218,7 +218,12 @@ async fn run_in_system(scenario: &Scenario, opts: &RunOptions) -> Result<RunSumm
                         "--metrics-addr {addr}: cannot listen there: {err} (choose a free port, or an address of this machine)"
                     ))
                 })?;
-            log::info!("live metrics at http://{}/metrics", exporter.local_addr());
+            if opts.progress != ProgressMode::Quiet {
+                eprintln!(
+                    "streamsoak: live metrics at http://{}/metrics",
+                    exporter.local_addr()
+                );
+            }
             Some(exporter)
         }
         _ => None,

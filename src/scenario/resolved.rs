@@ -92,4 +92,47 @@ mod tests {
             assert!(out.parse::<toml::Table>().is_ok(), "still TOML:\n{out}");
         }
     }
+
+    #[test]
+    fn a_loaded_scenario_carries_its_resolved_text_which_loads_again() {
+        use crate::scenario::{load_str, LoadOptions};
+        let text = "name = \"r\"\n[request]\nheaders = { Authorization = \"Bearer ${TOKEN}\" }\n\
+                    [load]\nstages = [ { for = \"1s\", to = 2 } ]\n[thresholds]\nsuccess_rate = \">= 0.9\"\n";
+        let env = |name: &str| (name == "TOKEN").then(|| "tok-123".to_owned());
+        let opts = LoadOptions {
+            sets: vec![
+                "load.stages.0.to=5".to_owned(),
+                "request.headers.X-Key=literal-secret".to_owned(),
+            ],
+            target: None,
+            env: &env,
+            lenient_env: false,
+        };
+        let s = load_str(text, std::path::Path::new("r.toml"), &opts).expect("valid");
+        let resolved = &s.resolved;
+        for kept in [
+            "to = 5",
+            "Authorization = \"<redacted>\"",
+            "# applied: --set load.stages.0.to=5",
+        ] {
+            assert!(resolved.contains(kept), "`{kept}` in\n{resolved}");
+        }
+        for gone in ["tok-123", "literal-secret", "${TOKEN}"] {
+            assert!(!resolved.contains(gone), "`{gone}` not in\n{resolved}");
+        }
+        let again = load_str(
+            resolved,
+            std::path::Path::new("scenario.toml"),
+            &LoadOptions::from_env(),
+        )
+        .expect("scenario.toml loads again");
+        assert_eq!(again.load.plan, s.load.plan);
+        let conditions = |t: &[crate::scenario::thresholds::Threshold]| -> Vec<(String, String)> {
+            t.iter()
+                .map(|t| (t.key.clone(), t.condition.clone()))
+                .collect()
+        };
+        assert_eq!(conditions(&again.thresholds), conditions(&s.thresholds));
+        assert_eq!(again.request.headers.len(), 2);
+    }
 }
