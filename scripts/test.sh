@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: format, lints, every test (unit,
 # property, integration against the embedded server and the real FastAPI
-# app), and docs. Installs what it needs (rustfmt, clippy, the FastAPI venv).
+# app, a real Prometheus scraping a run), and docs. Installs what it needs
+# (rustfmt, clippy, the FastAPI venv, Debian's prometheus package).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -12,6 +13,10 @@ fi
 bash scripts/fastapi-venv.sh >/dev/null
 # kubernetes-validate, for the deploy/k8s schema check (first run needs PyPI).
 bash scripts/k8s-validate-venv.sh >/dev/null
+# The real Prometheus server tests/prometheus_live.rs starts (Debian's
+# package; first run needs apt-get). Fails here, loudly, when it cannot be had.
+PROMETHEUS_BIN=$(bash scripts/prometheus.sh)
+echo "== prometheus: $PROMETHEUS_BIN"
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check

@@ -70,6 +70,17 @@ pub struct RunArgs {
     /// Write every event as a JSON line to FILE.
     #[arg(long, value_name = "FILE")]
     pub events_out: Option<PathBuf>,
+    /// Serve live Prometheus/OpenMetrics metrics at http://HOST:PORT/metrics during the run.
+    #[arg(long, value_name = "HOST:PORT", env = "STREAMSOAK_METRICS_ADDR")]
+    pub metrics_addr: Option<String>,
+    /// After the run, keep /metrics up until it is scraped with the final figures, at most this long (e.g. your scrape interval, 15s).
+    #[arg(
+        long,
+        value_name = "DURATION",
+        default_value = "0s",
+        env = "STREAMSOAK_METRICS_LINGER"
+    )]
+    pub metrics_linger: String,
     /// No live progress.
     #[arg(long, short)]
     pub quiet: bool,

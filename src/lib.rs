@@ -15,8 +15,8 @@
 //! | [`server`] | the embedded reference SSE server and its control handle | — |
 //! | [`signals`] | Ctrl+C / SIGTERM | — |
 //! | [`scenario`] | TOML → validated values: the client's own policies, the load plan, the fault plan, the server config, the threshold language | `client`, `metrics`, `load`, `faults`, `server` |
-//! | [`report`] | report files (CSV, hlog, HTML, JUnit, markdown), `report`/`merge` readers | `scenario` and below |
-//! | [`engine`] | supervisor, session and collector actors; `RunPlan` | `report` and below, `signals`, `error` |
+//! | [`report`] | report files (CSV, `summary.json`, hlog, HTML, JUnit, markdown), `report`/`merge` readers (killed runs too), the live metrics' exposition (`report::live`) | `scenario` and below |
+//! | [`engine`] | supervisor, session and collector actors (the collector checkpoints every interval); the `/metrics` exporter; `RunPlan` | `report` and below, `signals`, `error` |
 //! | [`commands`], [`cli`], [`error`] | argument parsing, the commands, exit codes | everything |
 //!
 //! The data path is sse → client → metrics → report/engine → commands: a

@@ -525,3 +525,141 @@ fn the_dockerfile_builds_locked_and_runs_as_non_root() {
         10001
     );
 }
+
+/// The names a run's `/metrics` exposes (from the exporter itself), with
+/// the sample suffixes a query may use.
+fn exposed_metric_names() -> std::collections::BTreeSet<String> {
+    use streamsoak::report::live::{Exposition, Format, SharedLive};
+    let live = SharedLive::default();
+    live.lock().set_faults([("shutdown", false)]);
+    let (text, _) = Exposition::new(live, "x", None).encode(Format::PrometheusText);
+    text.lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .filter_map(|l| l.split(['{', ' ']).next())
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn shard_pods_expose_live_metrics_for_prometheus() {
+    let all = manifests();
+    let (file, job) = one(&all, "Job", is_indexed);
+    let template = at(job, &["spec", "template"], file);
+    let annotation = |key: &str| str_at(template, &["metadata", "annotations", key], file);
+    assert_eq!(annotation("prometheus.io/scrape"), "true");
+    assert_eq!(annotation("prometheus.io/path"), "/metrics");
+    let port: u64 = annotation("prometheus.io/port")
+        .parse()
+        .expect("prometheus.io/port is a number");
+    let container = at(template, &["spec", "containers", "0"], file);
+    let ports = at(container, &["ports"], file)
+        .as_sequence()
+        .expect("ports list");
+    assert!(
+        ports.iter().any(
+            |p| p.get("containerPort").and_then(Value::as_u64) == Some(port)
+                && p.get("name").and_then(Value::as_str) == Some("metrics")
+        ),
+        "{}: a containerPort {port} named metrics: {ports:?}",
+        file.display()
+    );
+    // `run --metrics-addr` comes from the environment (clap reads
+    // STREAMSOAK_METRICS_ADDR): on every pod address, at that port.
+    let addr =
+        env_value(container, "STREAMSOAK_METRICS_ADDR").expect("STREAMSOAK_METRICS_ADDR env");
+    let addr: std::net::SocketAddr = addr.parse().expect("HOST:PORT");
+    assert!(
+        addr.ip().is_unspecified(),
+        "reachable from Prometheus: {addr}"
+    );
+    assert_eq!(u64::from(addr.port()), port, "the annotated port");
+    let linger = env_value(container, "STREAMSOAK_METRICS_LINGER").expect("linger env");
+    assert!(
+        linger
+            .parse::<streamsoak::scenario::HumanDuration>()
+            .is_ok(),
+        "STREAMSOAK_METRICS_LINGER `{linger}` is a duration"
+    );
+    let grace = u64_at(template, &["spec", "terminationGracePeriodSeconds"], file);
+    let linger_s = linger
+        .parse::<streamsoak::scenario::HumanDuration>()
+        .map(|d| d.get().as_secs())
+        .unwrap_or(u64::MAX);
+    assert!(
+        linger_s < grace,
+        "the linger fits in the termination grace ({grace} s)"
+    );
+    // The binary takes the variables as the flags.
+    let output = bin().args(["run", "--help"]).output().expect("run --help");
+    let help = String::from_utf8_lossy(&output.stdout);
+    for var in ["STREAMSOAK_METRICS_ADDR", "STREAMSOAK_METRICS_LINGER"] {
+        assert!(help.contains(var), "`run --help` names {var}:\n{help}");
+    }
+}
+
+#[test]
+fn the_grafana_dashboard_queries_only_what_a_run_exposes() {
+    let path = repo_root().join("deploy/grafana/streamsoak.json");
+    let text = std::fs::read_to_string(&path).expect("deploy/grafana/streamsoak.json");
+    let dashboard: serde_json::Value = serde_json::from_str(&text).expect("dashboard JSON");
+    assert!(dashboard["title"].is_string() && dashboard["panels"].is_array());
+
+    // Every expression of every panel and annotation.
+    let mut exprs: Vec<String> = Vec::new();
+    for panel in dashboard["panels"].as_array().expect("panels") {
+        for target in panel["targets"].as_array().into_iter().flatten() {
+            exprs.push(target["expr"].as_str().expect("expr").to_owned());
+        }
+    }
+    let annotations: Vec<String> = dashboard["annotations"]["list"]
+        .as_array()
+        .expect("annotations")
+        .iter()
+        .filter_map(|a| a["expr"].as_str().map(str::to_owned))
+        .collect();
+    assert!(
+        annotations
+            .iter()
+            .any(|a| a.contains("streamsoak_fault_active")),
+        "fault windows as annotations: {annotations:?}"
+    );
+    exprs.extend(annotations);
+
+    let exposed = exposed_metric_names();
+    let mut used = std::collections::BTreeSet::new();
+    for expr in &exprs {
+        for (i, _) in expr.match_indices("streamsoak_") {
+            let name: String = expr[i..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            assert!(
+                exposed.contains(&name),
+                "`{name}` in `{expr}` is not exposed; exposed: {exposed:?}"
+            );
+            used.insert(name);
+        }
+        for var in ["$scenario", "$shard"] {
+            assert!(expr.contains(var), "`{expr}` follows the {var} selector");
+        }
+    }
+    // What the issue asks the dashboard to show.
+    for needed in [
+        "streamsoak_active_sessions",
+        "streamsoak_events_total",
+        "streamsoak_ttfe_seconds_bucket",
+        "streamsoak_stream_seconds_bucket",
+        "streamsoak_breakers_open",
+        "streamsoak_fault_active",
+    ] {
+        assert!(
+            used.contains(needed),
+            "the dashboard shows {needed}: {used:?}"
+        );
+    }
+    assert!(
+        exprs.iter().any(|e| e
+            .contains("histogram_quantile(0.99, sum by (le) (rate(streamsoak_ttfe_seconds_bucket")),
+        "TTFE percentiles from the histogram"
+    );
+}

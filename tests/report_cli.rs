@@ -41,6 +41,7 @@ fn report_reproduces_summaries_and_regates() {
     std::fs::create_dir(&copy).expect("mkdir");
     let regenerated = [
         "summary.csv",
+        "summary.json",
         "latency.csv",
         "thresholds.csv",
         "junit.xml",
@@ -81,7 +82,8 @@ fn report_reproduces_summaries_and_regates() {
     assert_eq!(code, Some(1), "re-gated with an impossible threshold");
     let thresholds = std::fs::read_to_string(copy.join("thresholds.csv")).expect("thresholds");
     assert!(thresholds.contains("ttfe.p50,< 1us,"), "{thresholds}");
-    assert!(thresholds.trim_end().ends_with("false"), "{thresholds}");
+    // `passed`, then the unit `observed` is in (the column issue 13 added).
+    assert!(thresholds.trim_end().ends_with(",false,ms"), "{thresholds}");
     let junit = std::fs::read_to_string(copy.join("junit.xml")).expect("junit");
     assert!(junit.contains("<failure "), "{junit}");
 

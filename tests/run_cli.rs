@@ -96,7 +96,8 @@ const SESSIONS: &[&str] = &[
     "breaker_opens",
     "final_state",
 ];
-const THRESHOLDS: &[&str] = &["threshold", "condition", "observed", "passed"];
+// PRODUCT.md's four columns, then `unit` (issue 13: the unit `observed` is in).
+const THRESHOLDS: &[&str] = &["threshold", "condition", "observed", "passed", "unit"];
 
 /// Runs `streamsoak run SCENARIO --out DIR --quiet EXTRA…`.
 fn run_scenario(scenario: &Path, out: &Path, extra: &[&str]) -> std::process::Output {

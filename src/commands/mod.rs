@@ -2,6 +2,7 @@
 //! and returns the process exit code (0/1) or an [`Error`] (2/3).
 
 mod merge;
+mod metrics;
 mod report;
 mod run;
 mod serve;
@@ -9,6 +10,7 @@ mod stream;
 
 use crate::cli::{Cli, Command};
 use crate::error::Error;
+use metrics::{metrics_addr, metrics_linger};
 
 /// Sets up stderr logging: `-v` debug, `-vv` trace for streamsoak; `RUST_LOG` wins when set.
 pub fn init_logging(verbose: u8) {

@@ -4,12 +4,20 @@
 use crate::cli::ReportArgs;
 use crate::error::Error;
 use crate::report::reader::read_folder;
-use crate::report::{console_summary, write_summaries};
+use crate::report::{console_summary, write_final, write_summaries};
 use crate::scenario::thresholds::{evaluate, Threshold};
 
-/// Rebuilds summary.csv, latency.csv, thresholds.csv, junit.xml and
-/// summary.md; exit 0 when every threshold holds, 1 otherwise.
+/// Rebuilds summary.csv, summary.json, latency.csv, thresholds.csv,
+/// junit.xml, summary.md and report.html (and, for a killed run, errors.csv,
+/// faults.csv and sessions.csv); exit 0 when every threshold holds, 1
+/// otherwise.
 pub(super) fn run(args: ReportArgs) -> Result<u8, Error> {
+    if !args.dir.join("summary.csv").is_file() && args.dir.join("scenario.toml").is_file() {
+        return Err(Error::Usage(format!(
+            "{}: the run stopped before it wrote any figures (only scenario.toml is there): nothing to report",
+            args.dir.display()
+        )));
+    }
     if !args.dir.join("summary.csv").is_file() {
         return Err(Error::Usage(format!(
             "{} is not a report folder (no summary.csv): give the folder `streamsoak run` wrote",
@@ -28,7 +36,12 @@ pub(super) fn run(args: ReportArgs) -> Result<u8, Error> {
         thresholds.push(threshold);
     }
     let results = evaluate(&thresholds, &folder.summary);
-    write_summaries(&args.dir, &folder.summary, &results)?;
+    if folder.summary.complete {
+        write_summaries(&args.dir, &folder.summary, &results)?;
+    } else {
+        // A killed run never wrote its end-of-run files: write them all.
+        write_final(&args.dir, &folder.summary, &results)?;
+    }
     eprint!("{}", console_summary(&folder.summary, &results, &args.dir));
     Ok(if results.iter().all(|r| r.passed) {
         0

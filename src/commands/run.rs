@@ -91,6 +91,8 @@ pub(super) fn run(args: RunArgs) -> Result<u8, Error> {
         shard,
         arbiters: 0,
         start_at,
+        metrics_addr: super::metrics_addr(args.metrics_addr.as_deref())?,
+        metrics_linger: super::metrics_linger(&args.metrics_linger)?,
     };
     let summary = engine::run(&scenario, &opts)?;
     let results = crate::scenario::thresholds::evaluate(&scenario.thresholds, &summary);

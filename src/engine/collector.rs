@@ -1,6 +1,12 @@
 //! Collector actor: merges the arbiters' interval deltas, closes intervals
-//! (timeseries row, hlog entry, breaker rows, progress line), and at the end
-//! builds the [`RunSummary`].
+//! (timeseries row, hlog entry, breaker rows, progress line, live metrics,
+//! checkpoint), and at the end builds the [`RunSummary`].
+//!
+//! The checkpoint: after each interval's rows, `summary.csv` (with
+//! `complete,false`), `errors.csv` and `faults.csv` are rewritten
+//! (atomically) with the figures so far, so a run killed at any moment
+//! leaves a folder `streamsoak report` turns into a full report of every
+//! flushed interval. The end of the run overwrites them with the final ones.
 //!
 //! Once per interval it asks every arbiter for its delta (a closure spawned
 //! on the arbiter, which replies with one [`Flushed`] message); an interval
@@ -20,7 +26,8 @@ use crate::metrics::fault_analysis::{self, FaultSamples, IntervalTotals, Observe
 use crate::metrics::hlog::HlogWriter;
 use crate::metrics::interval::FaultSample;
 use crate::metrics::{Counters, ErrorSamples, IntervalDelta, Latencies, LatencyMetric};
-use crate::report::csv::{self, AppendWriter, TimeseriesRow};
+use crate::report::csv::{self, AppendWriter, SummaryFacts, TimeseriesRow};
+use crate::report::live::SharedLive;
 use crate::report::summary::{FaultReport, RunSummary};
 use crate::report::ReportError;
 use crate::scenario::FaultWindow;
@@ -31,6 +38,8 @@ type Pending = (usize, Option<(usize, IntervalDelta)>, Vec<u8>);
 
 /// Files the collector appends to as the run goes.
 pub struct LiveWriters {
+    /// The report folder (for the checkpoint files).
+    pub dir: PathBuf,
     /// `timeseries.csv`.
     pub timeseries: AppendWriter,
     /// `breaker.csv`.
@@ -54,6 +63,7 @@ impl LiveWriters {
     ) -> Result<LiveWriters, ReportError> {
         let hlog_path = dir.join("histograms.hlog");
         Ok(LiveWriters {
+            dir: dir.to_path_buf(),
             timeseries: AppendWriter::create(&dir.join("timeseries.csv"), csv::TIMESERIES_HEADER)?,
             breaker: AppendWriter::create(&dir.join("breaker.csv"), csv::BREAKER_HEADER)?,
             hlog: HlogWriter::create(
@@ -106,6 +116,12 @@ pub struct Collector {
     finishing: Option<(u64, Finish)>,
     faults: Vec<FaultWindow>,
     clock: std::sync::Arc<FaultClock>,
+    live: Option<SharedLive>,
+    alignment: crate::report::alignment::Alignment,
+    /// Most sessions alive at an interval's end (the checkpoint's peak).
+    peak_active: u64,
+    /// Open-model arrivals dropped so far (the checkpoint's count).
+    dropped: u64,
 }
 
 /// What the collector is built from.
@@ -134,6 +150,11 @@ pub struct CollectorParts {
     pub faults: Vec<FaultWindow>,
     /// Their real windows.
     pub clock: std::sync::Arc<FaultClock>,
+    /// `--metrics-addr`: the figures the endpoint serves.
+    pub live: Option<SharedLive>,
+    /// Plan digest and `--start-at` of this run (in every `summary.csv`,
+    /// checkpoints included, so `merge` can check killed shards too).
+    pub alignment: crate::report::alignment::Alignment,
 }
 
 impl Collector {
@@ -166,7 +187,37 @@ impl Collector {
             finishing: None,
             faults: p.faults,
             clock: p.clock,
+            live: p.live,
+            alignment: p.alignment,
+            peak_active: 0,
+            dropped: 0,
         }
+    }
+
+    /// Rewrites the checkpoint files with the figures so far.
+    fn checkpoint(&mut self) {
+        let mut counters = self.totals.clone();
+        counters.dropped_arrivals += self.dropped;
+        let dir = self.writers.dir.clone();
+        let facts = SummaryFacts {
+            name: &self.name,
+            target: &self.target,
+            started_at: self.started_at,
+            duration: Duration::from_millis(self.last_tick_end.as_millis() as u64),
+            peak_sessions: self.peak_active,
+            counters: &counters,
+            shard: self.shard,
+            complete: false,
+            thresholds_passed: None,
+            alignment: Some(&self.alignment),
+        };
+        let r = csv::write_summary(&dir.join("summary.csv"), &facts);
+        self.note_write(r);
+        let r = csv::write_errors(&dir.join("errors.csv"), &counters, &self.errors);
+        self.note_write(r);
+        let faults = self.fault_reports();
+        let r = csv::write_faults(&dir.join("faults.csv"), &faults);
+        self.note_write(r);
     }
 
     /// Asks every arbiter for its delta of interval `tick`.
@@ -286,6 +337,22 @@ impl Collector {
         self.fault_affected.append(&mut delta.fault_affected);
         self.fault_opens.append(&mut delta.fault_opens);
         self.fault_recovers.append(&mut delta.fault_recovers);
+        self.peak_active = self.peak_active.max(delta.active_sessions);
+        if let Some(live) = &self.live {
+            let mut live = live.lock();
+            live.add_interval(
+                &delta.counters,
+                &delta.latencies,
+                delta.active_sessions,
+                delta.breakers_open,
+            );
+            let clock = &self.clock;
+            live.set_faults(self.faults.iter().enumerate().map(|(i, f)| {
+                let on = matches!(clock.window(i), Some((_, None)));
+                (f.kind.name(), on)
+            }));
+        }
+        self.checkpoint();
         self.progress
             .interval(end, self.planned, &row, &self.totals, &self.latencies);
         delta.latencies
@@ -294,6 +361,9 @@ impl Collector {
     fn finish(&mut self, finish: Finish, ctx: &mut Context<Self>) {
         self.progress.done();
         self.totals.dropped_arrivals += finish.dropped_arrivals;
+        if let Some(live) = &self.live {
+            live.lock().set_dropped_total(finish.dropped_arrivals);
+        }
         let faults = self.fault_reports();
         let summary = RunSummary {
             name: self.name.clone(),
@@ -308,8 +378,8 @@ impl Collector {
             sessions: finish.sessions,
             faults,
             shard: self.shard,
-            // Set by the engine, which knows the plan and `--start-at`.
-            alignment: Default::default(),
+            alignment: self.alignment.clone(),
+            complete: true,
         };
         let _ = finish.reply.send((summary, self.write_error.take()));
         ctx.stop();
@@ -343,6 +413,8 @@ impl Actor for Collector {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        // A run killed before its first interval still leaves a reportable folder.
+        self.checkpoint();
         ctx.run_interval(self.interval, |act, ctx| {
             if act.finishing.is_none() {
                 act.request_flush(ctx);
@@ -380,8 +452,13 @@ impl Handler<Flushed> for Collector {
 impl Handler<ArrivalsDropped> for Collector {
     type Result = ();
     fn handle(&mut self, msg: ArrivalsDropped, _ctx: &mut Self::Context) {
-        // Counted into the summary at the end; the live line shows them too.
+        // Counted into the summary at the end; the live line, the live
+        // metrics and the checkpoint show them as they come.
         self.progress.dropped(msg.0);
+        self.dropped += msg.0;
+        if let Some(live) = &self.live {
+            live.lock().add_dropped(msg.0);
+        }
     }
 }
 

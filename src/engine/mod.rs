@@ -13,6 +13,7 @@
 //! translate messages and timers into calls to it.
 
 pub mod collector;
+pub mod exporter;
 pub mod fault_actions;
 mod local;
 pub mod messages;
@@ -30,6 +31,7 @@ use tokio::sync::oneshot;
 
 use crate::client::CancelHandle;
 use crate::engine::collector::{Collector, CollectorParts, LiveWriters};
+use crate::engine::exporter::Exporter;
 use crate::engine::fault_actions::FaultActions;
 use crate::engine::messages::Interrupt;
 use crate::engine::progress::{Progress, ProgressMode};
@@ -41,6 +43,7 @@ use crate::faults::FaultSchedule;
 use crate::load::executor::{ArrivalSchedule, Plan};
 use crate::metrics::attribution::FaultClock;
 use crate::report::alignment::Alignment;
+use crate::report::live::SharedLive;
 use crate::report::RunSummary;
 use crate::scenario::{FaultKind, FaultWindow, Scenario, Target};
 use crate::server::{EmbeddedServer, ServerConfig};
@@ -61,6 +64,11 @@ pub struct RunOptions {
     /// `--start-at`: when everything is prepared, wait until this instant,
     /// which becomes `t = 0` of the run (stages, arrivals, faults).
     pub start_at: Option<SystemTime>,
+    /// `--metrics-addr`: serve live metrics at `/metrics` on this address.
+    pub metrics_addr: Option<SocketAddr>,
+    /// `--metrics-linger`: after the run, keep `/metrics` up until it has
+    /// been scraped with the final figures, at most this long.
+    pub metrics_linger: std::time::Duration,
 }
 
 /// Runs `scenario` to the end (or to Ctrl+C) and returns what was measured.
@@ -213,6 +221,29 @@ async fn run_in_system(scenario: &Scenario, opts: &RunOptions) -> Result<RunSumm
         faults: Arc::clone(&clock),
     });
 
+    let scenario_file = opts.out_dir.join("scenario.toml");
+    std::fs::write(&scenario_file, &scenario.resolved)
+        .map_err(|err| Error::io(&scenario_file, err))?;
+    let live = opts.metrics_addr.map(|_| SharedLive::default());
+    let exporter = match (opts.metrics_addr, &live) {
+        (Some(addr), Some(live)) => {
+            let exporter = Exporter::start(addr, live.clone(), &scenario.name, opts.shard)
+                .map_err(|err| {
+                    Error::Usage(format!(
+                        "--metrics-addr {addr}: cannot listen there: {err} (choose a free port, or an address of this machine)"
+                    ))
+                })?;
+            if opts.progress != ProgressMode::Quiet {
+                eprintln!(
+                    "streamsoak: live metrics at http://{}/metrics",
+                    exporter.local_addr()
+                );
+            }
+            Some(exporter)
+        }
+        _ => None,
+    };
+
     let arbiters: Vec<Arbiter> = (0..cores).map(|_| Arbiter::new()).collect();
     let handles: Vec<ArbiterHandle> = arbiters.iter().map(Arbiter::handle).collect();
     let writers = LiveWriters::create(
@@ -240,6 +271,12 @@ async fn run_in_system(scenario: &Scenario, opts: &RunOptions) -> Result<RunSumm
         progress: Progress::new(opts.progress),
         faults: fault_list,
         clock: Arc::clone(&clock),
+        live,
+        alignment: Alignment::of_run(
+            opts.shard.map(|_| scenario.plan_digest()),
+            opts.start_at,
+            started_at,
+        ),
     })
     .start();
 
@@ -269,6 +306,18 @@ async fn run_in_system(scenario: &Scenario, opts: &RunOptions) -> Result<RunSumm
     let signals = actix_rt::spawn(forward_signals(supervisor));
 
     let outcome = done.await;
+    if let Some(mut exporter) = exporter {
+        let linger = opts.metrics_linger;
+        if !linger.is_zero() && !exporter.is_current() {
+            log::info!("waiting up to {linger:?} for a last scrape of /metrics");
+            if !exporter.linger(linger).await {
+                log::warn!(
+                    "/metrics was not scraped with the final figures within --metrics-linger {linger:?}"
+                );
+            }
+        }
+        exporter.stop().await;
+    }
     signals.abort();
     for arbiter in &arbiters {
         arbiter.stop();
@@ -279,16 +328,11 @@ async fn run_in_system(scenario: &Scenario, opts: &RunOptions) -> Result<RunSumm
     if let Some(server) = server {
         server.stop().await;
     }
-    let (mut summary, write_error) =
+    let (summary, write_error) =
         outcome.map_err(|_| Error::Runtime("the collector stopped before reporting".into()))?;
     if let Some(err) = write_error {
         return Err(err.into());
     }
-    summary.alignment = Alignment::of_run(
-        opts.shard.map(|_| scenario.plan_digest()),
-        opts.start_at,
-        started_at,
-    );
     Ok(summary)
 }
 

@@ -3,6 +3,7 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
+
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
@@ -92,7 +93,11 @@ pub const SESSIONS_HEADER: &[&str] = &[
     "final_state",
 ];
 /// `thresholds.csv` header.
-pub const THRESHOLDS_HEADER: &[&str] = &["threshold", "condition", "observed", "passed"];
+///
+/// `observed` is a plain number in the metric's unit, which `unit` names
+/// (`ms`, `ratio`, `events`, …); `unit` is the last column, added after
+/// PRODUCT.md's four.
+pub const THRESHOLDS_HEADER: &[&str] = &["threshold", "condition", "observed", "passed", "unit"];
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ReportError + '_ {
     move |source| ReportError::Io {
@@ -108,11 +113,32 @@ fn csv_err(path: &Path) -> impl FnOnce(csv::Error) -> ReportError + '_ {
     }
 }
 
-fn writer(path: &Path, header: &[&str]) -> Result<csv::Writer<File>, ReportError> {
-    let file = File::create(path).map_err(io_err(path))?;
-    let mut w = csv::Writer::from_writer(file);
+/// Writes a whole CSV file atomically: into `<file>.tmp`, then renamed over
+/// the file, so a reader (or a run killed mid-write) sees the old file or
+/// the new one, never half of one. The checkpoint files a run rewrites every
+/// interval depend on it.
+fn write_table(path: &Path, header: &[&str], rows: &[Vec<String>]) -> Result<(), ReportError> {
+    let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(header).map_err(csv_err(path))?;
-    Ok(w)
+    for row in rows {
+        w.write_record(row).map_err(csv_err(path))?;
+    }
+    let bytes = w
+        .into_inner()
+        .map_err(|err| csv_err(path)(err.into_error().into()))?;
+    write_atomic(path, &bytes)
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same folder.
+///
+/// # Errors
+/// When the file cannot be written or renamed.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ReportError> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, bytes).map_err(io_err(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(io_err(path))
 }
 
 /// Milliseconds with microsecond precision.
@@ -150,18 +176,66 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
-/// Writes `summary.csv`.
-///
-/// # Errors
-/// When the file cannot be written.
-pub fn write_summary(path: &Path, s: &RunSummary, passed: bool) -> Result<(), ReportError> {
-    let c = &s.counters;
+/// The run-wide facts of `summary.csv`, borrowed from a [`RunSummary`] or,
+/// for the checkpoint a run rewrites every interval, from the collector.
+#[derive(Clone, Copy, Debug)]
+pub struct SummaryFacts<'a> {
+    /// Scenario name.
+    pub name: &'a str,
+    /// Target, credentials stripped.
+    pub target: &'a str,
+    /// Wall-clock start.
+    pub started_at: std::time::SystemTime,
+    /// Run length (so far).
+    pub duration: std::time::Duration,
+    /// Most sessions alive at once.
+    pub peak_sessions: u64,
+    /// Totals.
+    pub counters: &'a Counters,
+    /// `--shard I/N`.
+    pub shard: Option<(u32, u32)>,
+    /// False for a killed run (and for the checkpoint of a running one).
+    pub complete: bool,
+    /// The verdict; `None` while the run goes (written empty).
+    pub thresholds_passed: Option<bool>,
+    /// Plan digest, `--start-at` and (merged) start skew, when known.
+    pub alignment: Option<&'a crate::report::alignment::Alignment>,
+}
+
+impl RunSummary {
+    /// The facts of `summary.csv`, with the verdict `passed`.
+    pub fn facts(&self, passed: Option<bool>) -> SummaryFacts<'_> {
+        SummaryFacts {
+            name: &self.name,
+            target: &self.target,
+            started_at: self.started_at,
+            duration: self.duration,
+            peak_sessions: self.peak_sessions,
+            counters: &self.counters,
+            shard: self.shard,
+            complete: self.complete,
+            thresholds_passed: passed,
+            alignment: Some(&self.alignment),
+        }
+    }
+}
+
+/// `summary.csv`'s `key,value` rows: [`SUMMARY_KEYS`] in order, then
+/// `shard` for a shard's run and `complete,false` for a killed run.
+pub fn summary_rows(f: &SummaryFacts<'_>) -> Vec<(&'static str, String)> {
+    let c = f.counters;
+    let secs = f.duration.as_secs_f64();
+    let events_per_s = if secs > 0.0 {
+        c.events as f64 / secs
+    } else {
+        0.0
+    };
     let values: Vec<String> = vec![
-        s.name.clone(),
-        s.target.clone(),
-        iso8601(s.started_at),
-        format!("{:.3}", s.duration.as_secs_f64()),
-        s.peak_sessions.to_string(),
+        f.name.to_owned(),
+        f.target.to_owned(),
+        iso8601(f.started_at),
+        format!("{secs:.3}"),
+        f.peak_sessions.to_string(),
         c.streams_started.to_string(),
         c.streams_ok.to_string(),
         c.streams_failed.to_string(),
@@ -172,23 +246,57 @@ pub fn write_summary(path: &Path, s: &RunSummary, passed: bool) -> Result<(), Re
         c.short_circuited.to_string(),
         c.breaker_opens.to_string(),
         c.events.to_string(),
-        format!("{:.3}", s.events_per_s()),
+        format!("{events_per_s:.3}"),
         c.bytes.to_string(),
         c.dropped_arrivals.to_string(),
-        passed.to_string(),
+        f.thresholds_passed
+            .map_or_else(String::new, |p| p.to_string()),
     ];
-    let mut w = writer(path, &["key", "value"])?;
-    for (k, v) in SUMMARY_KEYS.iter().zip(values) {
-        w.write_record([*k, v.as_str()]).map_err(csv_err(path))?;
+    let mut rows: Vec<(&'static str, String)> = SUMMARY_KEYS.iter().copied().zip(values).collect();
+    if let Some((i, n)) = f.shard {
+        rows.push(("shard", format!("{i}/{n}")));
     }
-    if let Some((i, n)) = s.shard {
-        w.write_record(["shard", &format!("{i}/{n}")])
-            .map_err(csv_err(path))?;
+    if !f.complete {
+        rows.push(("complete", "false".to_owned()));
     }
-    for (k, v) in s.alignment.rows() {
-        w.write_record([k, v.as_str()]).map_err(csv_err(path))?;
+    if let Some(alignment) = f.alignment {
+        rows.extend(alignment.rows());
     }
-    w.flush().map_err(io_err(path))
+    rows
+}
+
+/// Writes `summary.csv`.
+///
+/// # Errors
+/// When the file cannot be written.
+pub fn write_summary(path: &Path, facts: &SummaryFacts<'_>) -> Result<(), ReportError> {
+    let rows: Vec<Vec<String>> = summary_rows(facts)
+        .into_iter()
+        .map(|(k, v)| vec![k.to_owned(), v])
+        .collect();
+    write_table(path, &["key", "value"], &rows)
+}
+
+/// `latency.csv` rows, one per metric.
+pub fn latency_rows(latencies: &Latencies) -> Vec<Vec<String>> {
+    LatencyMetric::ALL
+        .into_iter()
+        .map(|metric| {
+            let s = LatencySummary::of(latencies.get(metric));
+            vec![
+                metric.as_str().to_owned(),
+                s.count.to_string(),
+                ms(s.min_ms),
+                ms(s.mean_ms),
+                ms(s.p50_ms),
+                ms(s.p90_ms),
+                ms(s.p95_ms),
+                ms(s.p99_ms),
+                ms(s.p99_9_ms),
+                ms(s.max_ms),
+            ]
+        })
+        .collect()
 }
 
 /// Writes `latency.csv`.
@@ -196,24 +304,28 @@ pub fn write_summary(path: &Path, s: &RunSummary, passed: bool) -> Result<(), Re
 /// # Errors
 /// When the file cannot be written.
 pub fn write_latency(path: &Path, latencies: &Latencies) -> Result<(), ReportError> {
-    let mut w = writer(path, LATENCY_HEADER)?;
-    for metric in LatencyMetric::ALL {
-        let s = LatencySummary::of(latencies.get(metric));
-        w.write_record([
-            metric.as_str().to_owned(),
-            s.count.to_string(),
-            ms(s.min_ms),
-            ms(s.mean_ms),
-            ms(s.p50_ms),
-            ms(s.p90_ms),
-            ms(s.p95_ms),
-            ms(s.p99_ms),
-            ms(s.p99_9_ms),
-            ms(s.max_ms),
-        ])
-        .map_err(csv_err(path))?;
-    }
-    w.flush().map_err(io_err(path))
+    write_table(path, LATENCY_HEADER, &latency_rows(latencies))
+}
+
+/// `errors.csv` rows: one per kind seen.
+pub fn error_rows(c: &Counters, samples: &ErrorSamples) -> Vec<Vec<String>> {
+    FailureKind::ALL
+        .into_iter()
+        .filter(|kind| c.errors_of(*kind) > 0)
+        .map(|kind| {
+            let (first, example) = samples
+                .get(kind)
+                .map(|(t, example)| (format!("{:.3}", t.as_secs_f64()), example.clone()))
+                .unwrap_or_default();
+            vec![
+                kind.class().as_str().to_owned(),
+                kind.as_str().to_owned(),
+                c.errors_of(kind).to_string(),
+                first,
+                example,
+            ]
+        })
+        .collect()
 }
 
 /// Writes `errors.csv`: one row per kind seen.
@@ -221,26 +333,7 @@ pub fn write_latency(path: &Path, latencies: &Latencies) -> Result<(), ReportErr
 /// # Errors
 /// When the file cannot be written.
 pub fn write_errors(path: &Path, c: &Counters, samples: &ErrorSamples) -> Result<(), ReportError> {
-    let mut w = writer(path, ERRORS_HEADER)?;
-    for kind in FailureKind::ALL {
-        let count = c.errors_of(kind);
-        if count == 0 {
-            continue;
-        }
-        let (first, example) = samples
-            .get(kind)
-            .map(|(t, example)| (format!("{:.3}", t.as_secs_f64()), example.as_str()))
-            .unwrap_or_default();
-        w.write_record([
-            kind.class().as_str(),
-            kind.as_str(),
-            &count.to_string(),
-            &first,
-            example,
-        ])
-        .map_err(csv_err(path))?;
-    }
-    w.flush().map_err(io_err(path))
+    write_table(path, ERRORS_HEADER, &error_rows(c, samples))
 }
 
 /// Writes `sessions.csv`.
@@ -248,21 +341,48 @@ pub fn write_errors(path: &Path, c: &Counters, samples: &ErrorSamples) -> Result
 /// # Errors
 /// When the file cannot be written.
 pub fn write_sessions(path: &Path, sessions: &[SessionStats]) -> Result<(), ReportError> {
-    let mut w = writer(path, SESSIONS_HEADER)?;
-    for s in sessions {
-        w.write_record([
-            s.session.to_string(),
-            s.streams.to_string(),
-            s.ok.to_string(),
-            s.failed.to_string(),
-            s.retries.to_string(),
-            s.events.to_string(),
-            s.breaker_opens.to_string(),
-            s.final_state.to_owned(),
-        ])
-        .map_err(csv_err(path))?;
-    }
-    w.flush().map_err(io_err(path))
+    let rows: Vec<Vec<String>> = sessions
+        .iter()
+        .map(|s| {
+            vec![
+                s.session.to_string(),
+                s.streams.to_string(),
+                s.ok.to_string(),
+                s.failed.to_string(),
+                s.retries.to_string(),
+                s.events.to_string(),
+                s.breaker_opens.to_string(),
+                s.final_state.to_owned(),
+            ]
+        })
+        .collect();
+    write_table(path, SESSIONS_HEADER, &rows)
+}
+
+/// `faults.csv` rows.
+pub fn fault_rows(faults: &[FaultReport]) -> Vec<Vec<String>> {
+    faults
+        .iter()
+        .map(|f| {
+            vec![
+                f.fault.to_string(),
+                f.kind.clone(),
+                format!("{:.3}", f.start_s),
+                format!("{:.3}", f.end_s),
+                f.sessions.to_string(),
+                f.opened.to_string(),
+                ms(f.open_p50_ms),
+                ms(f.open_max_ms),
+                f.recovered.to_string(),
+                ms(f.recover_p50_ms),
+                ms(f.recover_max_ms),
+                f.short_circuited.to_string(),
+                f.failed_streams.to_string(),
+                format!("{:.3}", f.retry_amplification),
+                format!("{:.3}", f.recovery_burst),
+            ]
+        })
+        .collect()
 }
 
 /// Writes `faults.csv`.
@@ -270,28 +390,23 @@ pub fn write_sessions(path: &Path, sessions: &[SessionStats]) -> Result<(), Repo
 /// # Errors
 /// When the file cannot be written.
 pub fn write_faults(path: &Path, faults: &[FaultReport]) -> Result<(), ReportError> {
-    let mut w = writer(path, FAULTS_HEADER)?;
-    for f in faults {
-        w.write_record([
-            f.fault.to_string(),
-            f.kind.clone(),
-            format!("{:.3}", f.start_s),
-            format!("{:.3}", f.end_s),
-            f.sessions.to_string(),
-            f.opened.to_string(),
-            ms(f.open_p50_ms),
-            ms(f.open_max_ms),
-            f.recovered.to_string(),
-            ms(f.recover_p50_ms),
-            ms(f.recover_max_ms),
-            f.short_circuited.to_string(),
-            f.failed_streams.to_string(),
-            format!("{:.3}", f.retry_amplification),
-            format!("{:.3}", f.recovery_burst),
-        ])
-        .map_err(csv_err(path))?;
-    }
-    w.flush().map_err(io_err(path))
+    write_table(path, FAULTS_HEADER, &fault_rows(faults))
+}
+
+/// `thresholds.csv` rows: `observed` a plain number in `unit`.
+pub fn threshold_rows(results: &[ThresholdResult]) -> Vec<Vec<String>> {
+    results
+        .iter()
+        .map(|r| {
+            vec![
+                r.threshold.clone(),
+                r.condition.clone(),
+                r.observed.map(|v| format!("{v:.6}")).unwrap_or_default(),
+                r.passed.to_string(),
+                r.unit.as_str().to_owned(),
+            ]
+        })
+        .collect()
 }
 
 /// Writes `thresholds.csv`.
@@ -299,18 +414,7 @@ pub fn write_faults(path: &Path, faults: &[FaultReport]) -> Result<(), ReportErr
 /// # Errors
 /// When the file cannot be written.
 pub fn write_thresholds(path: &Path, results: &[ThresholdResult]) -> Result<(), ReportError> {
-    let mut w = writer(path, THRESHOLDS_HEADER)?;
-    for r in results {
-        let observed = r.observed.map(|v| format!("{v:.6}")).unwrap_or_default();
-        w.write_record([
-            r.threshold.as_str(),
-            r.condition.as_str(),
-            observed.as_str(),
-            if r.passed { "true" } else { "false" },
-        ])
-        .map_err(csv_err(path))?;
-    }
-    w.flush().map_err(io_err(path))
+    write_table(path, THRESHOLDS_HEADER, &threshold_rows(results))
 }
 
 /// One row of `timeseries.csv`.

@@ -137,6 +137,7 @@ pub fn build(
         target: s.target.clone(),
         started_at_utc: iso8601(s.started_at),
         duration_s: s.duration.as_secs_f64(),
+        incomplete: !s.complete,
         verdict_passed: results.iter().all(|r| r.passed),
         thresholds: results
             .iter()
@@ -144,6 +145,7 @@ pub fn build(
                 key: r.threshold.clone(),
                 condition: r.condition.clone(),
                 observed: r.observed,
+                observed_text: r.observed_text(),
                 passed: r.passed,
             })
             .collect(),

@@ -52,6 +52,7 @@ pub fn render(s: &RunSummary, results: &[ThresholdResult]) -> String {
         ("streams_ok", s.counters.streams_ok.to_string()),
         ("streams_failed", s.counters.streams_failed.to_string()),
         ("events", s.counters.events.to_string()),
+        ("complete", s.complete.to_string()),
     ] {
         let _ = writeln!(
             out,
@@ -68,9 +69,7 @@ pub fn render(s: &RunSummary, results: &[ThresholdResult]) -> String {
                 r#"    <testcase name="{case}" classname="streamsoak.{name}" time="0"/>"#
             );
         } else {
-            let observed = r
-                .observed
-                .map_or_else(|| "no data".to_owned(), |v| format!("{v}"));
+            let observed = r.observed_text();
             let message = xml_escape(&format!(
                 "threshold {} {} failed: observed {observed}",
                 r.threshold, r.condition

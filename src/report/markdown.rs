@@ -21,6 +21,12 @@ pub fn render(s: &RunSummary, results: &[ThresholdResult]) -> String {
         s.duration.as_secs_f64(),
         s.peak_sessions
     );
+    if !s.complete {
+        let _ = writeln!(
+            out,
+            "> **Incomplete run:** it was killed before it finished; the figures cover it up to its last flushed interval.\n"
+        );
+    }
     let _ = writeln!(out, "| figure | value |\n|---|---|");
     let rows = [
         (
@@ -72,9 +78,7 @@ pub fn render(s: &RunSummary, results: &[ThresholdResult]) -> String {
             "\n| threshold | condition | observed | result |\n|---|---|---|---|"
         );
         for r in results {
-            let observed = r
-                .observed
-                .map_or_else(|| "no data".to_owned(), |v| format!("{v:.3}"));
+            let observed = r.observed_text();
             let mark = if r.passed { "✅" } else { "❌" };
             let _ = writeln!(
                 out,

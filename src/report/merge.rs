@@ -163,6 +163,8 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<Merged, ReportError> {
     }
     summary.sessions.sort_by_key(|s| s.session);
     summary.faults = merge_faults(&shards, &offset);
+    // A killed shard makes the merged run incomplete too.
+    summary.complete = shards.iter().all(|s| s.folder.summary.complete);
     Ok(Merged {
         summary,
         thresholds: shards[0].folder.thresholds.clone(),

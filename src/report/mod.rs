@@ -1,12 +1,15 @@
-//! Report writers: the files of PRODUCT.md's report folder, thresholds, and
-//! `--events-out`.
+//! Report writers: the files of PRODUCT.md's report folder (CSV, JSON, HTML,
+//! JUnit, markdown), thresholds, `--events-out`, and the live metrics a run
+//! serves (`live`).
 
 pub mod alignment;
 pub mod csv;
 pub mod events;
 pub mod html;
 pub mod html_input;
+pub mod json;
 pub mod junit;
+pub mod live;
 pub mod markdown;
 pub mod merge;
 pub mod reader;
@@ -106,9 +109,10 @@ pub fn write_summaries(
     results: &[ThresholdResult],
 ) -> Result<(), ReportError> {
     let passed = results.iter().all(|r| r.passed);
-    csv::write_summary(&dir.join("summary.csv"), s, passed)?;
+    csv::write_summary(&dir.join("summary.csv"), &s.facts(Some(passed)))?;
     csv::write_latency(&dir.join("latency.csv"), &s.latencies)?;
     csv::write_thresholds(&dir.join("thresholds.csv"), results)?;
+    json::write(&dir.join("summary.json"), s, results)?;
     write_text(&dir.join("junit.xml"), &junit::render(s, results))?;
     write_text(&dir.join("summary.md"), &markdown::render(s, results))?;
     let page = html::render(&html_input::build(dir, s, results)?);
@@ -149,6 +153,12 @@ pub fn console_summary(s: &RunSummary, results: &[ThresholdResult], dir: &Path) 
         s.name,
         s.duration.as_secs_f64()
     );
+    if !s.complete {
+        let _ = writeln!(
+            out,
+            "incomplete run: it was killed; these figures cover it up to its last flushed interval"
+        );
+    }
     let _ = writeln!(
         out,
         "streams: {} started, {} ok, {} failed ({:.2}% success); {} attempts, {} retries, {} short-circuited",
@@ -175,9 +185,7 @@ pub fn console_summary(s: &RunSummary, results: &[ThresholdResult], dir: &Path) 
         ttfe.p50_ms, ttfe.p99_ms, stream.p50_ms, stream.p99_ms
     );
     for r in results {
-        let observed = r
-            .observed
-            .map_or_else(|| "no data".to_owned(), |v| format!("{v:.3}"));
+        let observed = r.observed_text();
         let _ = writeln!(
             out,
             "threshold {} {}: {} (observed {observed})",

@@ -5,6 +5,12 @@
 //! histograms is every sample of the run), counters and run facts from
 //! `summary.csv` and `errors.csv`, sessions and faults from their CSVs.
 //!
+//! A killed run (`complete,false` in its checkpoint `summary.csv`) is read
+//! from what it flushed: counters that `timeseries.csv` carries are summed
+//! from its rows, breaker opens counted in `breaker.csv`, the duration is
+//! the last row's `t_s`; `sessions.csv` and `thresholds.csv` may be missing
+//! (no sessions; the thresholds of its `scenario.toml`).
+//!
 //! Every file is read by column *name* from its header, never by position:
 //! a column added to a file (PRODUCT.md lets `timeseries.csv` grow, e.g.
 //! `open_streams`) or moved does not shift the others, and a missing one is
@@ -154,6 +160,7 @@ pub fn read_folder(dir: &Path) -> Result<Folder, ReportError> {
         .filter_map(|r| Some((r.get("key")?.clone(), r.get("value")?.clone())))
         .collect();
     let get = |key: &str| field::<u64>(&summary_path, &kv, key);
+    let complete = kv.get("complete").is_none_or(|v| v != "false");
 
     let hlog_path = path("histograms.hlog");
     let text = std::fs::read(&hlog_path).map_err(|source| ReportError::Io {
@@ -198,7 +205,13 @@ pub fn read_folder(dir: &Path) -> Result<Folder, ReportError> {
 
     let sessions_path = path("sessions.csv");
     let mut sessions = Vec::new();
-    for row in rows(&sessions_path)? {
+    // A killed run has no sessions.csv: its sessions were never reported.
+    let session_rows = if !complete && !sessions_path.exists() {
+        Vec::new()
+    } else {
+        rows(&sessions_path)?
+    };
+    for row in session_rows {
         let state: String = field(&sessions_path, &row, "final_state")?;
         sessions.push(SessionStats {
             session: field(&sessions_path, &row, "session")?,
@@ -219,7 +232,12 @@ pub fn read_folder(dir: &Path) -> Result<Folder, ReportError> {
 
     let faults_path = path("faults.csv");
     let mut faults = Vec::new();
-    for row in rows(&faults_path)? {
+    let fault_rows = if !complete && !faults_path.exists() {
+        Vec::new()
+    } else {
+        rows(&faults_path)?
+    };
+    for row in fault_rows {
         let f = |key: &str| field::<f64>(&faults_path, &row, key);
         faults.push(FaultReport {
             fault: field(&faults_path, &row, "fault")?,
@@ -241,16 +259,45 @@ pub fn read_folder(dir: &Path) -> Result<Folder, ReportError> {
     }
 
     let thresholds_path = path("thresholds.csv");
-    let thresholds = rows(&thresholds_path)?
-        .into_iter()
-        .filter_map(|r| Some((r.get("threshold")?.clone(), r.get("condition")?.clone())))
-        .collect();
+    let thresholds = if !complete && !thresholds_path.exists() {
+        // A killed run was never gated: its thresholds are in scenario.toml.
+        scenario_thresholds(&path("scenario.toml"))?
+    } else {
+        rows(&thresholds_path)?
+            .into_iter()
+            .filter_map(|r| Some((r.get("threshold")?.clone(), r.get("condition")?.clone())))
+            .collect()
+    };
 
     let shard = kv.get("shard").and_then(|v| {
         let (i, n) = v.split_once('/')?;
         Some((i.parse().ok()?, n.parse().ok()?))
     });
-    let duration_s: f64 = field(&summary_path, &kv, "duration_s")?;
+    let mut duration_s: f64 = field(&summary_path, &kv, "duration_s")?;
+    let mut peak_sessions = get("peak_sessions")?;
+    if !complete {
+        // The checkpoint summary.csv is rewritten after each interval's rows:
+        // the rows themselves are the record of what was flushed, so the
+        // counters they carry are taken from them, and the breaker opens from
+        // breaker.csv (a kill between two writes cannot make them disagree).
+        let series = read_timeseries(&path("timeseries.csv"))?;
+        let mut flushed = Counters::default();
+        for row in &series {
+            flushed.merge(&row.counters);
+            peak_sessions = peak_sessions.max(row.active_sessions);
+        }
+        counters.streams_started = flushed.streams_started;
+        counters.streams_ok = flushed.streams_ok;
+        counters.streams_failed = flushed.streams_failed;
+        counters.attempts = flushed.attempts;
+        counters.events = flushed.events;
+        counters.retries = flushed.retries;
+        counters.short_circuited = flushed.short_circuited;
+        counters.breaker_opens = breaker_opens(&path("breaker.csv"))?;
+        if let Some(last) = series.last() {
+            duration_s = last.t_s;
+        }
+    }
     let alignment = crate::report::alignment::Alignment::from_summary(&kv)
         .map_err(|msg| invalid(&summary_path, msg))?;
     Ok(Folder {
@@ -263,7 +310,7 @@ pub fn read_folder(dir: &Path) -> Result<Folder, ReportError> {
                 started_at
             },
             duration: Duration::from_millis((duration_s.max(0.0) * 1000.0).round() as u64),
-            peak_sessions: get("peak_sessions")?,
+            peak_sessions,
             counters,
             latencies,
             errors,
@@ -271,9 +318,48 @@ pub fn read_folder(dir: &Path) -> Result<Folder, ReportError> {
             faults,
             shard,
             alignment,
+            complete,
         },
         thresholds,
     })
+}
+
+/// Transitions into `open` in a `breaker.csv`.
+fn breaker_opens(path: &Path) -> Result<u64, ReportError> {
+    if !path.exists() {
+        return Ok(0);
+    }
+    Ok(rows(path)?
+        .iter()
+        .filter(|r| r.get("to").is_some_and(|to| to == "open"))
+        .count() as u64)
+}
+
+/// The `[thresholds]` of a report folder's `scenario.toml` as (key,
+/// condition) pairs in file order (the order `thresholds.csv` keeps); none
+/// when the file is missing.
+fn scenario_thresholds(path: &Path) -> Result<Vec<(String, String)>, ReportError> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(Vec::new());
+    };
+    let doc = toml_edit::ImDocument::parse(text)
+        .map_err(|err| invalid(path, err.message().to_owned()))?;
+    let Some(thresholds) = doc
+        .get("thresholds")
+        .and_then(toml_edit::Item::as_table_like)
+    else {
+        return Ok(Vec::new());
+    };
+    thresholds
+        .iter()
+        .map(|(key, item)| match item.as_str() {
+            Some(condition) => Ok((key.to_owned(), condition.to_owned())),
+            None => Err(invalid(
+                path,
+                format!("threshold `{key}` is not a string such as \"< 1s\""),
+            )),
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -36,6 +36,9 @@ pub struct RunSummary {
     pub shard: Option<(u32, u32)>,
     /// Plan digest, `--start-at` and (merged) start skew: what shards agree on.
     pub alignment: crate::report::alignment::Alignment,
+    /// False for a run that was killed and read back from what it flushed
+    /// (`summary.csv` then has `complete,false`).
+    pub complete: bool,
 }
 
 impl RunSummary {

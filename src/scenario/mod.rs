@@ -20,6 +20,7 @@
 //! - `template.rs` — `${VAR}`, [`BodyTemplate`], [`Secret`]
 //! - `overrides.rs` — `--set`
 //! - `locate.rs`, `error.rs` — positions, [`ScenarioError`], suggestions
+//! - `resolved.rs` — `scenario.toml` of a report folder (secrets redacted)
 //! - `plan.rs` — [`LoadSpec::plan`] (the engine's stage math), [`Scenario::describe`] and [`Scenario::plan_digest`]
 //! - `start_at.rs` — `run --start-at` (RFC 3339 or `+90s`) → the instant every shard starts
 
@@ -28,6 +29,7 @@ mod locate;
 mod overrides;
 mod plan;
 mod raw;
+pub mod resolved;
 mod spec;
 pub mod start_at;
 pub mod template;
@@ -183,7 +185,29 @@ fn load_inner(
         lenient_env: opts.lenient_env,
         unset: Default::default(),
     };
-    validate::scenario(raw, &ctx, need_name)
+    let mut scenario = validate::scenario(raw, &ctx, need_name)?;
+    let applied: Vec<String> = opts
+        .target
+        .iter()
+        .map(|t| format!("--target {}", crate::client::redact_url(t)))
+        .chain(opts.sets.iter().map(|s| format!("--set {}", redact_set(s))))
+        .collect();
+    scenario.resolved = resolved::render(current, &applied);
+    Ok(scenario)
+}
+
+/// A `--set` for `scenario.toml`'s comment: a header's value is redacted,
+/// a target's credentials stripped.
+fn redact_set(set: &str) -> String {
+    match set.split_once('=') {
+        Some((key, _)) if key.trim().starts_with("request.headers") => {
+            format!("{key}={}", resolved::REDACTED)
+        }
+        Some((key, value)) if key.trim() == "target" => {
+            format!("{key}={}", crate::client::redact_url(value))
+        }
+        _ => set.to_owned(),
+    }
 }
 
 #[cfg(test)]

@@ -58,6 +58,9 @@ pub struct Scenario {
     pub unset_vars: Vec<String>,
     /// `[thresholds]`, in file order.
     pub thresholds: Vec<Threshold>,
+    /// The document as run (`--target` and `--set` applied, header values
+    /// redacted, `${VAR}` not expanded): the report folder's `scenario.toml`.
+    pub resolved: String,
 }
 
 /// What the sessions talk to.

@@ -268,6 +268,84 @@ impl MetricKey {
     pub fn is_millis(self) -> bool {
         matches!(self, MetricKey::Latency { stat, .. } if stat != Stat::Count)
     }
+
+    /// The unit of the observed value, as `thresholds.csv`'s `unit` column
+    /// names it: `ms` for latency statistics, `ratio` for shares and
+    /// ratios (0.474), otherwise what is counted (`events`, `streams`,
+    /// `errors`, …).
+    pub fn unit(self) -> Unit {
+        match self {
+            MetricKey::Latency {
+                stat: Stat::Count, ..
+            } => Unit::Count("samples"),
+            MetricKey::Latency { .. } => Unit::Millis,
+            MetricKey::SuccessRate | MetricKey::Fault(FaultStat::RecoveryBurst) => Unit::Ratio,
+            MetricKey::Fault(FaultStat::RetryAmplification) => Unit::Count("attempts/stream"),
+            MetricKey::ErrorsClass(_) | MetricKey::ErrorsKind(_) => Unit::Count("errors"),
+            MetricKey::Counter(c) => Unit::Count(match c {
+                CounterName::StreamsStarted
+                | CounterName::StreamsOk
+                | CounterName::StreamsFailed => "streams",
+                CounterName::Attempts => "attempts",
+                CounterName::Retries => "retries",
+                CounterName::ShortCircuited => "calls",
+                CounterName::BreakerOpens => "opens",
+                CounterName::Events => "events",
+                CounterName::EventsPerS => "events/s",
+                CounterName::Bytes => "bytes",
+                CounterName::DroppedArrivals => "arrivals",
+            }),
+        }
+    }
+}
+
+/// The unit of a threshold's observed value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Unit {
+    /// Milliseconds (latency statistics).
+    Millis,
+    /// A plain share or ratio, shown without a unit (`0.474`).
+    Ratio,
+    /// A count or rate of the named things (`12 events`, `3.5 events/s`).
+    Count(&'static str),
+}
+
+impl Unit {
+    /// The name in `thresholds.csv` and `summary.json`: `ms`, `ratio`, or the counted things.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Unit::Millis => "ms",
+            Unit::Ratio => "ratio",
+            Unit::Count(what) => what,
+        }
+    }
+
+    /// `value` for a person to read: `1.016 ms`, `0.474`, `12 events`
+    /// (whole counts without decimals, rates with three).
+    ///
+    /// ```
+    /// use streamsoak::scenario::thresholds::Unit;
+    ///
+    /// assert_eq!(Unit::Millis.show(1.0164), "1.016 ms");
+    /// assert_eq!(Unit::Ratio.show(0.47449), "0.474");
+    /// assert_eq!(Unit::Count("events").show(12.0), "12 events");
+    /// assert_eq!(Unit::Count("events/s").show(2.5), "2.500 events/s");
+    /// ```
+    pub fn show(self, value: f64) -> String {
+        match self {
+            Unit::Millis => format!("{value:.3} ms"),
+            Unit::Ratio => format!("{value:.3}"),
+            Unit::Count(what) if value.fract() == 0.0 && value.abs() < 1e15 => {
+                format!("{value:.0} {what}")
+            }
+            Unit::Count(what) => format!("{value:.3} {what}"),
+        }
+    }
+
+    /// [`Unit::show`], or `no data` when nothing was observed.
+    pub fn show_observed(self, value: Option<f64>) -> String {
+        value.map_or_else(|| "no data".to_owned(), |v| self.show(v))
+    }
 }
 
 impl fmt::Display for MetricKey {
@@ -450,10 +528,19 @@ pub struct ThresholdResult {
     pub threshold: String,
     /// The condition as written.
     pub condition: String,
-    /// The observed value, if there was one.
+    /// The observed value, if there was one, in [`ThresholdResult::unit`].
     pub observed: Option<f64>,
+    /// The unit of `observed`.
+    pub unit: Unit,
     /// Whether the condition held (false when nothing was observed).
     pub passed: bool,
+}
+
+impl ThresholdResult {
+    /// The observed value for a person: `1.016 ms`, `0.474`, `12 events`, `no data`.
+    pub fn observed_text(&self) -> String {
+        self.unit.show_observed(self.observed)
+    }
 }
 
 /// Checks every threshold; see the module doc for how missing data is treated.
@@ -468,6 +555,7 @@ pub fn evaluate(thresholds: &[Threshold], src: &dyn MetricSource) -> Vec<Thresho
                 threshold: t.key.clone(),
                 condition: t.condition.clone(),
                 observed,
+                unit: t.metric.unit(),
                 passed: observed.is_some_and(|o| t.op.holds(o, t.value)),
             }
         })
@@ -478,6 +566,33 @@ pub fn evaluate(thresholds: &[Threshold], src: &dyn MetricSource) -> Vec<Thresho
 mod tests {
     use super::*;
     use std::collections::HashMap;
+
+    #[test]
+    fn units_of_keys_and_how_values_read() {
+        for (key, value, unit, text) in [
+            ("ttfe.p99", Some(1.0164), "ms", "1.016 ms"),
+            ("breaker.recover.max", Some(45_000.0), "ms", "45000.000 ms"),
+            ("ttfe.count", Some(12.0), "samples", "12 samples"),
+            ("success_rate", Some(0.47449), "ratio", "0.474"),
+            ("events", Some(12.0), "events", "12 events"),
+            ("events_per_s", Some(2.5), "events/s", "2.500 events/s"),
+            ("streams_failed", Some(0.0), "streams", "0 streams"),
+            ("bytes", Some(1024.0), "bytes", "1024 bytes"),
+            ("errors.network", Some(3.0), "errors", "3 errors"),
+            ("errors.status-5xx", None, "errors", "no data"),
+            ("faults.recovery_burst", Some(1.25), "ratio", "1.250"),
+            (
+                "retry_amplification",
+                Some(1.5),
+                "attempts/stream",
+                "1.500 attempts/stream",
+            ),
+        ] {
+            let unit_of = MetricKey::parse(key).expect(key).unit();
+            assert_eq!(unit_of.as_str(), unit, "{key}");
+            assert_eq!(unit_of.show_observed(value), text, "{key}");
+        }
+    }
 
     #[test]
     fn parses_keys_and_conditions() {

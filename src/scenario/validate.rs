@@ -127,6 +127,7 @@ pub(crate) fn scenario(raw: RawScenario, ctx: &Ctx<'_>, need_name: bool) -> Res<
         faults,
         thresholds,
         unset_vars: ctx.unset.take(),
+        resolved: String::new(),
     })
 }
 

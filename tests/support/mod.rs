@@ -10,6 +10,7 @@
 #![allow(dead_code)]
 
 pub mod manifests;
+pub mod summary_json;
 
 use std::{
     collections::BTreeMap,

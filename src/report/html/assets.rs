@@ -14,6 +14,7 @@ body{margin:0 auto;max-width:1100px;padding:20px 24px 40px;font:14px/1.45 system
 h1{font-size:22px;margin:0 0 2px}
 h2{font-size:17px;margin:26px 0 8px;border-bottom:1px solid #ccc;padding-bottom:3px}
 .sub{color:#444;margin:0 0 12px;word-break:break-all}
+.banner.incomplete{padding:10px 16px;border:2px dashed #b45309;border-radius:6px;background:#fff7e6;color:#7c2d12;margin:12px 0}
 .verdict{padding:10px 16px;border:2px solid;border-radius:6px;font-size:20px;font-weight:700;margin:12px 0}
 .verdict small{font-size:14px;font-weight:400;margin-left:10px}
 .verdict.pass{background:#e7f5ea;border-color:#1e7b34;color:#14532d}

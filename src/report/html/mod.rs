@@ -49,6 +49,9 @@ pub struct HtmlInput {
     pub started_at_utc: String,
     /// Run duration in seconds.
     pub duration_s: f64,
+    /// True for a run that was killed: the page then says its figures end
+    /// at the last flushed interval.
+    pub incomplete: bool,
     /// Whether every threshold passed.
     pub verdict_passed: bool,
     /// Threshold results, in scenario order.
@@ -74,6 +77,8 @@ pub struct HtmlThreshold {
     pub condition: String,
     /// Observed value; None when the metric had no samples.
     pub observed: Option<f64>,
+    /// The observed value with its unit, as a person reads it (`1.016 ms`, `0.474`, `no data`).
+    pub observed_text: String,
     /// Whether the condition held.
     pub passed: bool,
 }
@@ -198,6 +203,13 @@ pub fn render(input: &HtmlInput) -> String {
         escape(&input.started_at_utc),
         fmt_duration(input.duration_s),
     );
+    if input.incomplete {
+        let _ = write!(
+            s,
+            r#"<div class="banner incomplete"><b>Incomplete run.</b> This run was killed before it finished (SIGKILL, out of memory, a CI time-out): every figure covers the run up to its last flushed interval, {}. Sessions were not reported.</div>"#,
+            fmt_duration(input.duration_s)
+        );
+    }
     let failed = input.thresholds.iter().filter(|t| !t.passed).count();
     let total = input.thresholds.len();
     let (class, verdict, detail) = if input.verdict_passed {
@@ -282,24 +294,28 @@ mod tests {
             target: "http://127.0.0.1:8080/sse".into(),
             started_at_utc: "2025-01-02T03:04:05Z".into(),
             duration_s: 60.0,
+            incomplete: false,
             verdict_passed: false,
             thresholds: vec![
                 HtmlThreshold {
                     key: "ttfe.p99".into(),
                     condition: "< 500ms".into(),
                     observed: Some(46.0),
+                    observed_text: "46.000 ms".into(),
                     passed: true,
                 },
                 HtmlThreshold {
                     key: "success_rate".into(),
                     condition: ">= 0.999".into(),
                     observed: Some(0.98765),
+                    observed_text: "0.98765".into(),
                     passed: false,
                 },
                 HtmlThreshold {
                     key: "recover.p99".into(),
                     condition: "< 5s".into(),
                     observed: None,
+                    observed_text: "no data".into(),
                     passed: true,
                 },
             ],
@@ -327,6 +343,22 @@ mod tests {
                 example: "connection refused".into(),
             }],
         }
+    }
+
+    #[test]
+    fn an_incomplete_run_says_so_in_a_banner() {
+        let complete = render(&small_input());
+        assert!(!complete.contains("Incomplete run"));
+        let mut input = small_input();
+        input.incomplete = true;
+        let page = render(&input);
+        assert_eq!(
+            page.matches(r#"<div class="banner incomplete">"#).count(),
+            1
+        );
+        assert!(page.contains("<b>Incomplete run.</b>"), "banner text");
+        // Above the verdict: the first thing a reader sees.
+        assert!(page.find("banner incomplete") < page.find(r#"class="verdict"#));
     }
 
     #[test]

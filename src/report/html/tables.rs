@@ -6,6 +6,7 @@
 use std::fmt::Write as _;
 
 use super::scale::fmt_precise;
+
 use super::{escape, HtmlError, HtmlFault, HtmlThreshold};
 
 /// Longest error example shown, in characters (the CSV has the full text).
@@ -20,7 +21,7 @@ pub(super) fn thresholds(rows: &[HtmlThreshold]) -> String {
         r#"<table class="thresholds"><thead><tr><th>threshold</th><th>condition</th><th>observed</th><th>result</th></tr></thead><tbody>"#,
     );
     for t in rows {
-        let observed = t.observed.map_or_else(|| "no data".to_owned(), fmt_precise);
+        let observed = escape(&t.observed_text);
         let (class, result) = if t.passed {
             ("pass", r#"<span class="ok">✔ pass</span>"#)
         } else {
