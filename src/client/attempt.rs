@@ -29,6 +29,7 @@ use crate::client::decode::{check_framing, check_head, Decoder};
 use crate::client::fields::Fields;
 use crate::client::gate::Gated;
 use crate::client::judge::{judge, Verdict};
+use crate::client::protocol::HttpVersion;
 use crate::client::PreparedRequest;
 use crate::sse::{self, Item};
 
@@ -77,6 +78,8 @@ pub struct AttemptOutcome {
     pub malformed_events: u64,
     /// HTTP status, when headers arrived.
     pub status: Option<u16>,
+    /// The negotiated HTTP version, when headers arrived.
+    pub version: Option<HttpVersion>,
     /// `Ok` when the stream completed.
     pub result: Result<(), Failure>,
 }
@@ -135,6 +138,7 @@ pub async fn run(
         bytes: 0,
         malformed_events: 0,
         status: None,
+        version: None,
         result: Ok(()),
     };
     out.result = drive(client, request, body, stream, sink, cancel, &mut out).await;
@@ -188,6 +192,7 @@ async fn drive(
     out.ttfb = Some(headers_at - started);
     let status = response.status();
     out.status = Some(status.as_u16());
+    out.version = HttpVersion::of(response.version());
     check_head(status.as_u16(), response.headers())?;
     check_framing(response.version(), response.headers())?;
     let mut decoder = Decoder::for_headers(response.headers())?;

@@ -18,8 +18,10 @@ pub mod fields;
 mod gate;
 pub mod http;
 mod judge;
+pub mod protocol;
 pub mod retry;
 pub mod service;
+pub mod tls;
 pub mod wanted;
 
 use awc::http::header::{HeaderName, HeaderValue};

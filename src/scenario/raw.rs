@@ -41,6 +41,7 @@ pub(crate) struct RawServer {
     pub(crate) first_event_delay: Option<HumanDuration>,
     pub(crate) payload_bytes: Option<ByteSize>,
     pub(crate) fail_rate: Option<f64>,
+    pub(crate) tls: Option<bool>,
 }
 
 /// `[request]`.
@@ -130,6 +131,11 @@ pub(crate) struct RawHttp {
     pub(crate) pool_max_idle_per_host: Option<usize>,
     pub(crate) idle_conn_timeout: Option<HumanDuration>,
     pub(crate) insecure_tls: Option<bool>,
+    pub(crate) version: Option<String>,
+    pub(crate) share_connections: Option<bool>,
+    pub(crate) ca_file: Option<String>,
+    pub(crate) client_cert: Option<String>,
+    pub(crate) client_key: Option<String>,
 }
 
 /// One `[[faults]]`.
@@ -301,7 +307,8 @@ mod tests {
                     "interval",
                     "first_event_delay",
                     "payload_bytes",
-                    "fail_rate"
+                    "fail_rate",
+                    "tls"
                 ][..]
             )
         );

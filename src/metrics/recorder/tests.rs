@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::client::breaker::TransitionReason;
+use crate::client::protocol::HttpVersion;
 use crate::metrics::Latencies;
 use crate::sse::Event;
 
@@ -60,6 +61,7 @@ impl Rig {
             bytes: 10,
             malformed_events: 0,
             status: Some(200),
+            version: ttfb.map(|_| HttpVersion::Http2),
             result: result.map_err(|kind| Failure::new(kind, kind.as_str())),
         }
     }
