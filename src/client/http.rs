@@ -66,7 +66,7 @@ use std::time::Duration;
 
 use actix_rt::net::ActixStream;
 use actix_service::Service;
-use actix_tls::connect::{Resolve, Resolver};
+use actix_tls::connect::{ConnectInfo, Resolver};
 use awc::http::Uri;
 use awc::{Client, Connector};
 use futures_util::future::LocalBoxFuture;
@@ -206,8 +206,11 @@ impl Transport {
         match &self.connect_to {
             None => self.finish(Connector::new(), sessions),
             Some(to) => {
-                let tcp = actix_tls::connect::Connector::new(Resolver::custom(to.clone()));
-                self.finish(Connector::new().connector(tcp.service()), sessions)
+                let tcp = ConnectToService {
+                    to: to.clone(),
+                    inner: actix_tls::connect::Connector::new(Resolver::default()).service(),
+                };
+                self.finish(Connector::new().connector(tcp), sessions)
             }
         }
     }
@@ -215,7 +218,7 @@ impl Transport {
     fn finish<S, Io>(&self, connector: Connector<S>, sessions: usize) -> Client
     where
         S: Service<
-                actix_tls::connect::ConnectInfo<Uri>,
+                ConnectInfo<Uri>,
                 Response = actix_tls::connect::Connection<Uri, Io>,
                 Error = actix_tls::connect::ConnectError,
             > + Clone
@@ -257,19 +260,37 @@ impl Transport {
     }
 }
 
-impl Resolve for ConnectTo {
-    fn lookup<'a>(
-        &'a self,
-        host: &'a str,
-        port: u16,
-    ) -> LocalBoxFuture<'a, Result<Vec<SocketAddr>, Box<dyn std::error::Error>>> {
-        Box::pin(async move {
-            if port == self.port && host.trim_matches(['[', ']']) == self.host {
-                return Ok(vec![self.addr]);
-            }
-            let found = tokio::net::lookup_host((host, port)).await?;
-            Ok(found.collect())
-        })
+/// The TCP connector with connect-to: a connection to the target's
+/// `host:port` goes to the proxy's address; the request (and so SNI and
+/// `Host`) is unchanged. Done before resolution because actix-tls skips the
+/// resolver for IP-literal hosts.
+#[derive(Clone)]
+struct ConnectToService {
+    to: ConnectTo,
+    inner: actix_tls::connect::ConnectorService,
+}
+
+impl Service<ConnectInfo<Uri>> for ConnectToService {
+    type Response = actix_tls::connect::Connection<Uri, actix_rt::net::TcpStream>;
+    type Error = actix_tls::connect::ConnectError;
+    type Future = LocalBoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(
+        &self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        Service::<ConnectInfo<Uri>>::poll_ready(&self.inner, cx)
+    }
+
+    fn call(&self, req: ConnectInfo<Uri>) -> Self::Future {
+        let ours =
+            req.port() == self.to.port && req.hostname().trim_matches(['[', ']']) == self.to.host;
+        let req = if ours {
+            req.set_addr(Some(self.to.addr))
+        } else {
+            req
+        };
+        Box::pin(self.inner.call(req))
     }
 }
 

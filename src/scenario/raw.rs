@@ -131,11 +131,31 @@ pub(crate) struct RawHttp {
     pub(crate) pool_max_idle_per_host: Option<usize>,
     pub(crate) idle_conn_timeout: Option<HumanDuration>,
     pub(crate) insecure_tls: Option<bool>,
-    pub(crate) version: Option<String>,
+    pub(crate) version: Option<RawVersion>,
     pub(crate) share_connections: Option<bool>,
     pub(crate) ca_file: Option<String>,
     pub(crate) client_cert: Option<String>,
     pub(crate) client_key: Option<String>,
+}
+
+/// `[http] version`: `"2"`, or the bare numbers `2` and `1.1` (what
+/// `--set http.version=2` and a hand-written file give).
+#[derive(Debug, serde::Deserialize)]
+#[serde(untagged)]
+pub(crate) enum RawVersion {
+    Text(String),
+    Integer(i64),
+    Float(f64),
+}
+
+impl RawVersion {
+    pub(crate) fn text(&self) -> String {
+        match self {
+            RawVersion::Text(text) => text.clone(),
+            RawVersion::Integer(n) => n.to_string(),
+            RawVersion::Float(x) => x.to_string(),
+        }
+    }
 }
 
 /// One `[[faults]]`.

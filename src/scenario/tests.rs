@@ -197,6 +197,7 @@ fn errors_name_key_line_and_fix() {
         ("name = \"x\"\ntarget = \"https://h\"\n[[faults]]\nat = \"1s\"\nfor = \"1s\"\nkind = \"status\"\n", &[], "faults.0.kind", 6, "cannot happen inside an https connection"),
         ("name = \"x\"\n[server]\ntls = true\n[[faults]]\nat = \"1s\"\nfor = \"1s\"\nkind = \"status\"\n", &[], "faults.0.kind", 7, "passes TLS through"),
         ("name = \"x\"\n[http]\nversion = \"2.0\"\n", &[], "http.version", 3, "\"2\""),
+        ("name = \"x\"\n[http]\nversion = 3\n", &[], "http.version", 3, "\"1.1\""),
         ("name = \"x\"\n[http]\nca_file = \"/nonexistent/ca.pem\"\n", &[], "http.ca_file", 3, "cannot read"),
         ("name = \"x\"\n[http]\nclient_cert = \"c.pem\"\n", &[], "http.client_cert", 3, "needs client_key"),
         ("name = \"x\"\n[http]\nclient_key = \"k.pem\"\n", &[], "http.client_key", 3, "needs client_cert"),

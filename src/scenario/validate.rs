@@ -673,13 +673,13 @@ fn breaker(ctx: &Ctx<'_>, raw: RawBreaker) -> Res<BreakerConfig> {
 
 fn http(ctx: &Ctx<'_>, raw: RawHttp) -> Res<HttpSpec> {
     let d = HttpSpec::default();
-    let version = match raw.version.as_deref() {
+    let version = match raw.version.as_ref().map(RawVersion::text) {
         None => d.version,
         Some(v) => v.parse::<VersionPref>().map_err(|()| {
             let names = VersionPref::ALL.map(VersionPref::as_str);
             ctx.err(
                 &["http", "version"],
-                unknown_value_message("HTTP version", v, &names),
+                unknown_value_message("HTTP version", &v, &names),
             )
         })?,
     };
