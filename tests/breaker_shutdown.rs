@@ -22,12 +22,7 @@ fn breakers_open_short_circuit_probe_and_recover() {
 /// generated certificate, the client trusting its CA) tells the same story.
 #[test]
 fn the_same_story_over_http2_and_tls() {
-    let s = story(&[
-        "--set",
-        "server.tls=true",
-        "--set",
-        "http.version=2",
-    ]);
+    let s = story(&["--set", "server.tls=true", "--set", "http.version=2"]);
     assert_eq!(s["http_versions"], "2", "every response came over HTTP/2");
     assert!(s["target"].starts_with("embedded"), "{}", s["target"]);
 }

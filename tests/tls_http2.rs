@@ -90,12 +90,18 @@ impl Served {
     /// The URL the client uses: the proxy's port (the certificate names
     /// 127.0.0.1, whatever the port).
     fn url(&self) -> String {
-        let scheme = if self.ca_pem.is_some() { "https" } else { "http" };
+        let scheme = if self.ca_pem.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         format!("{scheme}://{}/trigger_invocation", self.proxy)
     }
 
     fn base(&self) -> String {
-        self.url().trim_end_matches("/trigger_invocation").to_owned()
+        self.url()
+            .trim_end_matches("/trigger_invocation")
+            .to_owned()
     }
 
     /// TCP connections the proxy (the server side) accepted so far.
@@ -237,7 +243,11 @@ fn an_untrusted_certificate_is_tls_and_names_the_fix() {
         let failure = result.expect_err("the generated CA is not a webpki root");
         assert_eq!(failure.kind, FailureKind::Tls, "{failure:?}");
         for fix in ["ca_file", "insecure_tls"] {
-            assert!(failure.detail.contains(fix), "{version}: {}", failure.detail);
+            assert!(
+                failure.detail.contains(fix),
+                "{version}: {}",
+                failure.detail
+            );
         }
         assert_eq!(seen.versions, [None], "no response");
     }
@@ -317,7 +327,9 @@ fn each_session_has_its_own_connection_unless_shared() {
         ("2", true, "2"),
     ] {
         let (connections, summary) = run_sessions(&served, N, version, share);
-        let what = format!("version {version}, share_connections {share}: {connections} connections, {summary:?}");
+        let what = format!(
+            "version {version}, share_connections {share}: {connections} connections, {summary:?}"
+        );
         assert_eq!(summary["http_versions"], seen, "{what}");
         assert_eq!(summary["streams_failed"], "0", "{what}");
         let n = u64::from(N);
@@ -379,6 +391,9 @@ fn proxied_faults_reach_an_https_target_with_verification_on() {
         });
         result.result.unwrap_or_else(|f| panic!("{version}: {f:?}"));
         assert_eq!(kinds, Err(FailureKind::Reset), "{version}");
-        assert!(served.connections() > before, "{version}: through the proxy");
+        assert!(
+            served.connections() > before,
+            "{version}: through the proxy"
+        );
     }
 }

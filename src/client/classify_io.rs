@@ -20,6 +20,7 @@ use awc::error::{ConnectError, PayloadError, SendRequestError};
 
 use crate::client::attempt::Failure;
 use crate::client::classify::FailureKind;
+use crate::client::tls::ClientCertRefused;
 
 /// What an h2 error was, reduced to what decides its [`FailureKind`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -84,15 +85,27 @@ fn h2_cause(err: &h2::Error) -> H2Cause {
 /// ("connection closed because of a broken pipe"): that is the peer
 /// closing, not a reset.
 fn h2_io_cause(io: &std::io::Error) -> H2Cause {
-    match (io.kind(), is_tls_error(io)) {
+    match (io.kind(), is_tls_error(io) || refused_in_text(io).is_some()) {
         (_, true) => H2Cause::Io(FailureKind::Tls),
         (std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::UnexpectedEof, _) => H2Cause::Closed,
         _ => H2Cause::Io(classify_io(io)),
     }
 }
 
-/// The rustls error somewhere in an awc send error's chain, if any.
-fn tls_cause(err: &SendRequestError) -> Option<&rustls::Error> {
+/// What fixes the TLS failure `err`, if an option of ours does.
+fn tls_hint(err: &SendRequestError) -> Option<&'static str> {
+    let io = send_io(err)?;
+    if let Some(refused) = find::<ClientCertRefused>(io) {
+        return Some(refused.hint());
+    }
+    if let Some(had_identity) = refused_in_text(io) {
+        return Some(ClientCertRefused::hint_for(had_identity));
+    }
+    find::<rustls::Error>(io).and_then(crate::client::tls::hint)
+}
+
+/// The I/O error inside an awc send error, if any.
+fn send_io(err: &SendRequestError) -> Option<&std::io::Error> {
     let io = match err {
         SendRequestError::Connect(ConnectError::Io(io)) | SendRequestError::Send(io) => io,
         SendRequestError::Connect(ConnectError::H2(h2)) | SendRequestError::H2(h2) => {
@@ -101,7 +114,7 @@ fn tls_cause(err: &SendRequestError) -> Option<&rustls::Error> {
         SendRequestError::Response(actix_http::error::ParseError::Io(io)) => io,
         _ => return None,
     };
-    rustls_error(io)
+    Some(io)
 }
 
 /// Classifies an awc send error (before response headers).
@@ -136,7 +149,7 @@ pub(crate) fn classify_send(err: SendRequestError) -> Failure {
         FailureKind::ConnectTimeout => {
             format!("{err} (connect + response headers exceeded http.timeout)")
         }
-        FailureKind::Tls => match tls_cause(&err).and_then(crate::client::tls::hint) {
+        FailureKind::Tls => match tls_hint(&err) {
             Some(hint) => format!("{err}: {hint}"),
             None => err.to_string(),
         },
@@ -186,14 +199,21 @@ fn classify_io(err: &std::io::Error) -> FailureKind {
 }
 
 fn is_tls_error(err: &std::io::Error) -> bool {
-    rustls_error(err).is_some()
+    find::<rustls::Error>(err).is_some() || find::<ClientCertRefused>(err).is_some()
 }
 
-fn rustls_error(err: &std::io::Error) -> Option<&rustls::Error> {
+/// h2 keeps only the text of an I/O error (its errors are `Clone`), so a
+/// [`ClientCertRefused`] under an HTTP/2 connection is recognised by it.
+fn refused_in_text(err: &std::io::Error) -> Option<bool> {
+    ClientCertRefused::parse(&err.to_string())
+}
+
+/// The first `T` in `err`'s chain of causes.
+fn find<T: std::error::Error + 'static>(err: &std::io::Error) -> Option<&T> {
     let mut source: Option<&(dyn std::error::Error + 'static)> = err.get_ref().map(|err| err as _);
     while let Some(inner) = source {
-        if let Some(tls) = inner.downcast_ref::<rustls::Error>() {
-            return Some(tls);
+        if let Some(found) = inner.downcast_ref::<T>() {
+            return Some(found);
         }
         source = inner.source();
     }
@@ -260,6 +280,31 @@ mod tests {
             "{}",
             failure.detail
         );
+    }
+
+    #[test]
+    fn a_refused_client_certificate_is_tls_and_says_so() {
+        use std::io::{Error, ErrorKind};
+        for (had_identity, needle) in [
+            (false, "requires a client certificate"),
+            (true, "refused our client certificate"),
+        ] {
+            let io = Error::new(
+                ErrorKind::ConnectionAborted,
+                ClientCertRefused {
+                    had_identity,
+                    source: None,
+                },
+            );
+            let text = Error::new(ErrorKind::ConnectionAborted, io.to_string());
+            let failure = classify_send(SendRequestError::Send(io));
+            assert_eq!(failure.kind, FailureKind::Tls);
+            assert!(failure.detail.contains(needle), "{}", failure.detail);
+            assert!(failure.detail.contains("client_cert"), "{}", failure.detail);
+            // Under HTTP/2 only the text survives (h2 errors are Clone).
+            assert_eq!(refused_in_text(&text), Some(had_identity));
+            assert_eq!(h2_io_cause(&text), H2Cause::Io(FailureKind::Tls));
+        }
     }
 
     #[test]

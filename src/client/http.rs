@@ -73,6 +73,7 @@ use futures_util::future::LocalBoxFuture;
 
 use crate::client::config::HttpSpec;
 use crate::client::tls;
+use crate::client::watch::WatchedStream;
 
 /// How a run's sessions reach the target; built once per run, shared by
 /// every thread (`Send + Sync`), and the only source of awc clients.
@@ -203,16 +204,11 @@ impl Transport {
 
     /// A new client (own pool) for up to `sessions` concurrent streams.
     pub fn client(&self, sessions: usize) -> Client {
-        match &self.connect_to {
-            None => self.finish(Connector::new(), sessions),
-            Some(to) => {
-                let tcp = ConnectToService {
-                    to: to.clone(),
-                    inner: actix_tls::connect::Connector::new(Resolver::default()).service(),
-                };
-                self.finish(Connector::new().connector(tcp), sessions)
-            }
-        }
+        let tcp = TcpService {
+            connect_to: self.connect_to.clone(),
+            inner: actix_tls::connect::Connector::new(Resolver::default()).service(),
+        };
+        self.finish(Connector::new().connector(tcp), sessions)
     }
 
     fn finish<S, Io>(&self, connector: Connector<S>, sessions: usize) -> Client
@@ -260,18 +256,19 @@ impl Transport {
     }
 }
 
-/// The TCP connector with connect-to: a connection to the target's
-/// `host:port` goes to the proxy's address; the request (and so SNI and
-/// `Host`) is unchanged. Done before resolution because actix-tls skips the
-/// resolver for IP-literal hosts.
+/// The TCP connector: actix-tls's, with connect-to (a connection to the
+/// target's `host:port` goes to the proxy's address; the request, and so
+/// SNI and `Host`, is unchanged; set before resolution because actix-tls
+/// skips the resolver for IP-literal hosts), and every stream watched for
+/// a refused client certificate (`client/watch.rs`).
 #[derive(Clone)]
-struct ConnectToService {
-    to: ConnectTo,
+struct TcpService {
+    connect_to: Option<ConnectTo>,
     inner: actix_tls::connect::ConnectorService,
 }
 
-impl Service<ConnectInfo<Uri>> for ConnectToService {
-    type Response = actix_tls::connect::Connection<Uri, actix_rt::net::TcpStream>;
+impl Service<ConnectInfo<Uri>> for TcpService {
+    type Response = actix_tls::connect::Connection<Uri, WatchedStream>;
     type Error = actix_tls::connect::ConnectError;
     type Future = LocalBoxFuture<'static, Result<Self::Response, Self::Error>>;
 
@@ -283,14 +280,19 @@ impl Service<ConnectInfo<Uri>> for ConnectToService {
     }
 
     fn call(&self, req: ConnectInfo<Uri>) -> Self::Future {
-        let ours =
-            req.port() == self.to.port && req.hostname().trim_matches(['[', ']']) == self.to.host;
-        let req = if ours {
-            req.set_addr(Some(self.to.addr))
-        } else {
-            req
+        let to = self.connect_to.as_ref().filter(|to| {
+            req.port() == to.port && req.hostname().trim_matches(['[', ']']) == to.host
+        });
+        let req = match to {
+            Some(to) => req.set_addr(Some(to.addr)),
+            None => req,
         };
-        Box::pin(self.inner.call(req))
+        let connecting = self.inner.call(req);
+        Box::pin(async move {
+            let (io, connection) = connecting.await?.replace_io(());
+            let (_, connection) = connection.replace_io(WatchedStream::new(io));
+            Ok(connection)
+        })
     }
 }
 

@@ -23,6 +23,7 @@ pub mod retry;
 pub mod service;
 pub mod tls;
 pub mod wanted;
+mod watch;
 
 use awc::http::header::{HeaderName, HeaderValue};
 use awc::http::Method;

@@ -159,10 +159,15 @@ pub fn client_config(
         let (_, _) = roots.add_parsable_certificates(files.extra_roots.iter().cloned());
         builder.with_root_certificates(roots)
     };
-    let mut config = match &files.identity {
-        Some(id) => builder.with_client_auth_cert(id.chain.clone(), id.key.clone_key())?,
-        None => builder.with_no_client_auth(),
+    let identity = match &files.identity {
+        Some(id) => Some(Arc::new(rustls::sign::CertifiedKey::from_der(
+            id.chain.clone(),
+            id.key.clone_key(),
+            &rustls::crypto::ring::default_provider(),
+        )?)),
+        None => None,
     };
+    let mut config = builder.with_client_cert_resolver(Arc::new(NotingResolver(identity)));
     config.alpn_protocols = version.alpn();
     Ok(config)
 }
@@ -190,6 +195,81 @@ pub fn hint(err: &rustls::Error) -> Option<&'static str> {
             "the server speaks none of the protocols offered in ALPN: try [http] version = \"auto\" (or \"1.1\")",
         ),
         _ => None,
+    }
+}
+
+thread_local! {
+    /// Set by [`NotingResolver`] while a handshake runs on this thread:
+    /// the server asked for a client certificate (`Some(we had one)`).
+    static ASKED: std::cell::Cell<Option<bool>> = const { std::cell::Cell::new(None) };
+}
+
+/// Takes what the handshake that just ran on this thread noted: `Some(had
+/// an identity)` when the server asked for a client certificate. Read by
+/// the watched TCP stream right after (see `client/watch.rs`).
+pub(crate) fn take_client_auth_request() -> Option<bool> {
+    ASKED.with(std::cell::Cell::take)
+}
+
+/// Answers a server's certificate request with our identity (if any) and
+/// notes that it was asked: a TLS 1.3 server that rejects the answer may
+/// just close the connection after the handshake, and this note is how the
+/// failure can still say "client certificate" rather than "reset".
+#[derive(Debug)]
+struct NotingResolver(Option<Arc<rustls::sign::CertifiedKey>>);
+
+impl rustls::client::ResolvesClientCert for NotingResolver {
+    fn resolve(
+        &self,
+        _root_hint_subjects: &[&[u8]],
+        _sigschemes: &[rustls::SignatureScheme],
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        ASKED.with(|asked| asked.set(Some(self.0.is_some())));
+        self.0.clone()
+    }
+
+    fn has_certs(&self) -> bool {
+        self.0.is_some()
+    }
+}
+
+/// The server asked for a client certificate, then closed or reset the
+/// connection before sending anything else: it did not accept our answer.
+#[derive(Debug, thiserror::Error)]
+#[error("the server asked for a client certificate and closed the connection right after the handshake ({})", if *.had_identity { "it refused the one sent" } else { "none is configured" })]
+pub(crate) struct ClientCertRefused {
+    /// Whether we sent a certificate.
+    pub(crate) had_identity: bool,
+    /// The I/O error that ended the connection, if it was not a clean close.
+    #[source]
+    pub(crate) source: Option<std::io::Error>,
+}
+
+impl ClientCertRefused {
+    /// What to change.
+    pub(crate) fn hint(&self) -> &'static str {
+        Self::hint_for(self.had_identity)
+    }
+
+    /// `Some(had_identity)` when `text` is this error's message.
+    pub(crate) fn parse(text: &str) -> Option<bool> {
+        let refused = |had_identity| {
+            ClientCertRefused {
+                had_identity,
+                source: None,
+            }
+            .to_string()
+        };
+        [false, true].into_iter().find(|had| text == refused(*had))
+    }
+
+    /// What to change, given whether a certificate was sent.
+    pub(crate) fn hint_for(had_identity: bool) -> &'static str {
+        if had_identity {
+            "the server refused our client certificate (mutual TLS): give a client_cert and client_key issued by the CA the server verifies clients against"
+        } else {
+            "the server requires a client certificate (mutual TLS): give [http] client_cert and client_key (PEM)"
+        }
     }
 }
 
