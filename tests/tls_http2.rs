@@ -397,3 +397,84 @@ fn proxied_faults_reach_an_https_target_with_verification_on() {
         );
     }
 }
+
+/// `scenarios/https-proxy-faults.toml` against the embedded server over TLS
+/// (`--target`, `ca_file` by `--set`): each proxied fault kind acts on the
+/// https target while certificates are verified, and the run's streams
+/// are HTTP/2.
+#[test]
+fn the_https_proxy_faults_scenario() {
+    let served = serve(server(true, 4, 100));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca = served.write_ca(dir.path());
+    let out = dir.path().join("report");
+    let target = format!("https://{}", served.server);
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_streamsoak"))
+        .args([
+            "run",
+            "scenarios/https-proxy-faults.toml",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&out)
+        .args(["--target", &target, "--set"])
+        .arg(format!("http.ca_file=\"{}\"", ca.display()))
+        .output()
+        .expect("streamsoak runs");
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let read = |file: &str| -> Vec<std::collections::HashMap<String, String>> {
+        let mut reader = csv::Reader::from_path(out.join(file)).expect(file);
+        let headers = reader.headers().expect("header").clone();
+        reader
+            .records()
+            .map(|r| {
+                let r = r.expect("row");
+                headers
+                    .iter()
+                    .zip(r.iter())
+                    .map(|(h, v)| (h.to_owned(), v.to_owned()))
+                    .collect()
+            })
+            .collect()
+    };
+    let summary: std::collections::HashMap<String, String> = read("summary.csv")
+        .into_iter()
+        .map(|r| (r["key"].clone(), r["value"].clone()))
+        .collect();
+    assert_eq!(summary["http_versions"], "2", "{summary:?}");
+    assert_ne!(summary["streams_ok"], "0", "{summary:?}");
+    let errors: Vec<String> = read("errors.csv")
+        .into_iter()
+        .map(|r| r["kind"].clone())
+        .collect();
+    assert!(
+        !errors.iter().any(|k| k == "tls"),
+        "verification held: {errors:?}"
+    );
+    for kind in ["reset", "connect-refused"] {
+        assert!(errors.iter().any(|k| k == kind), "{kind} in {errors:?}");
+    }
+    assert!(
+        errors
+            .iter()
+            .any(|k| k == "first-event-timeout" || k == "idle-timeout"),
+        "stall shows as a timeout: {errors:?}"
+    );
+    let faults = read("faults.csv");
+    let failed = |kind: &str| -> u64 {
+        faults
+            .iter()
+            .find(|f| f["kind"] == kind)
+            .unwrap_or_else(|| panic!("{kind} in faults.csv"))["failed_streams"]
+            .parse()
+            .expect("count")
+    };
+    for kind in ["reset", "refuse", "stall"] {
+        assert!(failed(kind) > 0, "{kind} failed streams: {faults:?}");
+    }
+}

@@ -704,17 +704,27 @@ fn http(ctx: &Ctx<'_>, raw: RawHttp) -> Res<HttpSpec> {
 /// `ca_file`, `client_cert`, `client_key`: read and parsed now, so `check`
 /// fails on a missing or broken file and nothing downstream reads it again.
 fn tls_files(ctx: &Ctx<'_>, raw: &RawHttp, version: VersionPref) -> Res<TlsFiles> {
-    let file = |key: &str, value: &str| -> Res<std::path::PathBuf> {
+    // `None`: `check` with the path's ${VAR} unset (warned about already).
+    let file = |key: &str, value: &str| -> Res<Option<std::path::PathBuf>> {
         let expanded = ctx.expand(&["http", key], value)?;
         if expanded.trim().is_empty() {
+            if ctx.lenient_env && value.contains("${") {
+                return Ok(None);
+            }
             return Err(ctx.err(&["http", key], "is empty: give the path of a PEM file"));
         }
-        Ok(ctx.base_dir.join(expanded))
+        Ok(Some(ctx.base_dir.join(expanded)))
     };
     let mut files = TlsFiles::default();
-    if let Some(ca) = &raw.ca_file {
-        files.extra_roots = tls::load_roots(&file("ca_file", ca)?)
-            .map_err(|err| ctx.err(&["http", "ca_file"], err.0))?;
+    if let Some(path) = raw
+        .ca_file
+        .as_deref()
+        .map(|ca| file("ca_file", ca))
+        .transpose()?
+        .flatten()
+    {
+        files.extra_roots =
+            tls::load_roots(&path).map_err(|err| ctx.err(&["http", "ca_file"], err.0))?;
     }
     match (&raw.client_cert, &raw.client_key) {
         (None, None) => {}
@@ -731,11 +741,14 @@ fn tls_files(ctx: &Ctx<'_>, raw: &RawHttp, version: VersionPref) -> Res<TlsFiles
             ))
         }
         (Some(cert), Some(key)) => {
-            let chain = tls::load_client_chain(&file("client_cert", cert)?)
-                .map_err(|err| ctx.err(&["http", "client_cert"], err.0))?;
-            let key = tls::load_client_key(&file("client_key", key)?)
-                .map_err(|err| ctx.err(&["http", "client_key"], err.0))?;
-            files.identity = Some(tls::ClientIdentity::new(chain, key));
+            if let (Some(cert), Some(key)) = (file("client_cert", cert)?, file("client_key", key)?)
+            {
+                let chain = tls::load_client_chain(&cert)
+                    .map_err(|err| ctx.err(&["http", "client_cert"], err.0))?;
+                let key = tls::load_client_key(&key)
+                    .map_err(|err| ctx.err(&["http", "client_key"], err.0))?;
+                files.identity = Some(tls::ClientIdentity::new(chain, key));
+            }
         }
     }
     // What the run will build, built once now: a key that is not
