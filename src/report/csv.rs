@@ -34,8 +34,8 @@ pub const SUMMARY_KEYS: &[&str] = &[
     "events_per_s",
     "bytes",
     "dropped_arrivals",
-    "http_versions",
     "thresholds_passed",
+    "http_versions",
 ];
 /// `latency.csv` header.
 pub const LATENCY_HEADER: &[&str] = &[
@@ -176,8 +176,8 @@ pub fn write_summary(path: &Path, s: &RunSummary, passed: bool) -> Result<(), Re
         format!("{:.3}", s.events_per_s()),
         c.bytes.to_string(),
         c.dropped_arrivals.to_string(),
-        c.http_versions.to_string(),
         passed.to_string(),
+        c.http_versions.to_string(),
     ];
     let mut w = writer(path, &["key", "value"])?;
     for (k, v) in SUMMARY_KEYS.iter().zip(values) {

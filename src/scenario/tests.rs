@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::*;
+use crate::client::protocol::VersionPref;
 use crate::scenario::thresholds::{LatencyMetric, MetricKey, Stat};
 
 fn env(name: &str) -> Option<String> {
@@ -591,6 +592,17 @@ fn every_example_scenario_loads_and_describes() {
                     "{plan}"
                 );
             }
+            "https-proxy-faults" => {
+                assert!(matches!(&s.target, Target::Url(u) if u.starts_with("https://")));
+                let kinds: Vec<&str> = s
+                    .faults
+                    .in_file_order()
+                    .iter()
+                    .map(|f| f.kind.name())
+                    .collect();
+                assert_eq!(kinds, ["reset", "refuse", "stall", "latency"]);
+                assert!(s.faults.any(FaultKind::needs_proxy));
+            }
             "breaker-shutdown" => {
                 assert_eq!(s.load.plan.total_duration(), S(40));
                 assert_eq!((s.breaker.failure_threshold, s.breaker.open_for), (3, S(5)));
@@ -639,6 +651,7 @@ fn every_example_scenario_loads_and_describes() {
         [
             "arrival-rate",
             "breaker-shutdown",
+            "https-proxy-faults",
             "ramp-hold",
             "smoke",
             "staging-soak"
@@ -661,6 +674,59 @@ fn check_reads_an_unset_var_as_empty_and_names_it_run_refuses() {
     assert_eq!(s.request.headers[1].1.expose(), "api.example.com");
     let set = load_text("name = \"x\"\n", &[]).expect("valid");
     assert!(set.unset_vars.is_empty());
+}
+
+#[test]
+fn http_versions_are_strings_or_bare_numbers() {
+    for (value, version) in [
+        ("\"auto\"", VersionPref::Auto),
+        ("\"1.1\"", VersionPref::Http1),
+        ("1.1", VersionPref::Http1),
+        ("2", VersionPref::Http2),
+        ("\"2\"", VersionPref::Http2),
+    ] {
+        let s = load_text(&format!("name = \"x\"\n[http]\nversion = {value}\n"), &[])
+            .unwrap_or_else(|err| panic!("{value}: {err}"));
+        assert_eq!(s.http.version, version, "{value}");
+    }
+}
+
+#[test]
+fn tls_files_are_read_at_load() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = rcgen::KeyPair::generate().expect("key");
+    let cert = rcgen::CertificateParams::new(vec!["c.test".to_owned()])
+        .expect("params")
+        .self_signed(&key)
+        .expect("cert");
+    let other = rcgen::KeyPair::generate().expect("key");
+    for (name, text) in [
+        ("c.pem", cert.pem()),
+        ("k.pem", key.serialize_pem()),
+        ("other.key", other.serialize_pem()),
+    ] {
+        std::fs::write(dir.path().join(name), text).expect("write");
+    }
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    let text = format!(
+        "name = \"x\"\n[http]\nca_file = \"{}\"\nclient_cert = \"{}\"\nclient_key = \"{}\"\n",
+        path("c.pem"),
+        path("c.pem"),
+        path("k.pem")
+    );
+    let s = load_text(&text, &[]).expect("valid files");
+    assert_eq!(s.http.tls.extra_roots.len(), 1);
+    assert!(s.http.tls.identity.is_some());
+    let mismatched = text.replace("k.pem", "other.key");
+    let err = load_text(&mismatched, &[]).expect_err("key of another certificate");
+    assert_eq!(
+        (err.key.as_str(), err.line),
+        ("http.client_key", 5),
+        "{err}"
+    );
+    let not_pem = text.replace(&path("c.pem"), &path("k.pem"));
+    let err = load_text(&not_pem, &[]).expect_err("a key is not a CA");
+    assert_eq!((err.key.as_str(), err.line), ("http.ca_file", 3), "{err}");
 }
 
 #[test]
