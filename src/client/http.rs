@@ -22,7 +22,7 @@
 //!
 //! awc picks the protocol per connection from TLS ALPN: `h2` negotiated →
 //! HTTP/2, anything else → HTTP/1.1. So `[http] version` is the ALPN list
-//! ([`VersionPref::alpn`]): `auto` offers `h2, http/1.1`, `1.1` offers
+//! ([`crate::client::protocol::VersionPref::alpn`]): `auto` offers `h2, http/1.1`, `1.1` offers
 //! `http/1.1`, `2` offers `h2` alone. (awc's `ClientBuilder::max_http_version`
 //! would rebuild the TLS config with its own roots, dropping ours: never called.)
 //!
