@@ -167,6 +167,14 @@ pub struct ServeArgs {
     /// Seed for fail_rate draws.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Serve HTTPS (HTTP/2 and HTTP/1.1 by ALPN) with a CA and certificate
+    /// generated at start; the CA is written to --ca-out for clients.
+    #[arg(long)]
+    pub tls: bool,
+    /// With --tls: where to write the generated CA certificate (PEM)
+    /// [default: streamsoak-serve-ca.pem in the system's temp folder].
+    #[arg(long, requires = "tls")]
+    pub ca_out: Option<PathBuf>,
 }
 
 /// `streamsoak merge`.

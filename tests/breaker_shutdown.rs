@@ -14,11 +14,28 @@ fn read_csv(path: &std::path::Path) -> Vec<BTreeMap<String, String>> {
 
 #[test]
 fn breakers_open_short_circuit_probe_and_recover() {
+    let s = story(&[]);
+    assert_eq!(s["http_versions"], "1.1", "plain http:// is HTTP/1.1");
+}
+
+/// Issue 17: the same run over HTTP/2 + TLS (the embedded server with a
+/// generated certificate, the client trusting its CA) tells the same story.
+#[test]
+fn the_same_story_over_http2_and_tls() {
+    let s = story(&["--set", "server.tls=true", "--set", "http.version=2"]);
+    assert_eq!(s["http_versions"], "2", "every response came over HTTP/2");
+    assert!(s["target"].starts_with("embedded"), "{}", s["target"]);
+}
+
+/// Runs the scenario with `extra` arguments and checks its story; returns
+/// `summary.csv` for the caller's own checks.
+fn story(extra: &[&str]) -> BTreeMap<String, String> {
     let out = tempfile::tempdir().expect("tempdir");
     let dir = out.path().join("report");
     let status = Command::new(env!("CARGO_BIN_EXE_streamsoak"))
         .args(["run", "scenarios/breaker-shutdown.toml", "--quiet", "--out"])
         .arg(&dir)
+        .args(extra)
         .status()
         .expect("streamsoak runs");
     assert_eq!(status.code(), Some(0), "thresholds of the scenario hold");
@@ -135,4 +152,5 @@ fn breakers_open_short_circuit_probe_and_recover() {
     let streams: f64 = sessions_rows.iter().map(|r| num(r, "streams")).sum();
     assert_eq!(streams as u64, get("streams_started"));
     assert!(sessions_rows.iter().all(|r| r["final_state"] == "closed"));
+    s.into_iter().collect()
 }

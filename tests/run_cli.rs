@@ -45,6 +45,8 @@ const SUMMARY_KEYS: &[&str] = &[
     "bytes",
     "dropped_arrivals",
     "thresholds_passed",
+    // PRODUCT.md "Protocols and TLS": summary.csv gains http_versions.
+    "http_versions",
 ];
 const LATENCY: &[&str] = &[
     "metric", "count", "min_ms", "mean_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "p99_9_ms",

@@ -37,6 +37,7 @@ use crate::client::decode::{check_head, Decoder};
 use crate::client::fields::Fields;
 use crate::client::gate::Gated;
 use crate::client::judge::{judge, Verdict};
+use crate::client::protocol::HttpVersion;
 use crate::client::PreparedRequest;
 use crate::sse::{self, Item};
 
@@ -91,6 +92,8 @@ pub struct AttemptOutcome {
     /// The last valid SSE `retry:` field of this attempt (the server's
     /// reconnection time), if it sent one.
     pub retry_field: Option<Duration>,
+    /// The negotiated HTTP version, when headers arrived.
+    pub version: Option<HttpVersion>,
     /// `Ok` when the stream completed.
     pub result: Result<(), Failure>,
 }
@@ -156,6 +159,7 @@ pub async fn run(
         malformed_events: 0,
         status: None,
         retry_field: None,
+        version: None,
         result: Ok(()),
     };
     let mut parser = sse::Parser::new(stream.max_event_size).with_last_event_id(last_event_id);
@@ -237,6 +241,7 @@ async fn drive(
     out.ttfb = Some(headers_at - started);
     let status = response.status();
     out.status = Some(status.as_u16());
+    out.version = HttpVersion::of(response.version());
     check_head(status.as_u16(), response.headers())?;
     let mut decoder = Decoder::for_headers(response.headers())?;
 

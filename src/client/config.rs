@@ -8,6 +8,9 @@
 
 use std::time::Duration;
 
+pub use crate::client::protocol::VersionPref;
+pub use crate::client::tls::TlsFiles;
+
 /// `[stream] format`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -104,6 +107,14 @@ pub struct HttpSpec {
     pub idle_conn_timeout: Duration,
     /// Accept any TLS certificate (default false).
     pub insecure_tls: bool,
+    /// `auto` (default), `1.1` or `2` (see [`VersionPref`]).
+    pub version: VersionPref,
+    /// `false` (default): each session opens its own connection(s), as one
+    /// user would; `true`: the sessions of one worker thread share its
+    /// connection pool (HTTP/2 streams multiplex over shared connections).
+    pub share_connections: bool,
+    /// `ca_file` and `client_cert`/`client_key`, parsed at load.
+    pub tls: TlsFiles,
 }
 
 impl Default for HttpSpec {
@@ -113,6 +124,9 @@ impl Default for HttpSpec {
             pool_max_idle_per_host: 10,
             idle_conn_timeout: Duration::from_secs(90),
             insecure_tls: false,
+            version: VersionPref::Auto,
+            share_connections: false,
+            tls: TlsFiles::default(),
         }
     }
 }

@@ -12,139 +12,294 @@
 //!   request says `Accept-Encoding: identity`, so no decoder sits between the
 //!   socket and the SSE parser buffering events. A server that compresses
 //!   anyway is decoded incrementally by the attempt (gzip/deflate).
-//! - TLS: rustls with the webpki roots (certificates verified), or a verifier
-//!   that accepts anything when `insecure_tls = true`. ALPN offers HTTP/1.1
-//!   only: one stream per connection, as a browser's `EventSource` over HTTP/1.1.
+//! - TLS: rustls with the webpki roots plus `ca_file` (certificates
+//!   verified), or a verifier that accepts anything when `insecure_tls =
+//!   true`; a client certificate for mutual TLS (see [`crate::client::tls`]).
+//!   SNI and `Host` (HTTP/2 `:authority`) are always the target's, also when
+//!   the socket goes to the fault proxy (see *Connect-to* below).
 //!
-//! awc's `Client` is `!Send`, so one is built per thread (arbiter) and shared
-//! by the sessions on it through [`client_for_this_thread`].
+//! # HTTP/2
+//!
+//! awc picks the protocol per connection from TLS ALPN: `h2` negotiated →
+//! HTTP/2, anything else → HTTP/1.1. So `[http] version` is the ALPN list
+//! ([`crate::client::protocol::VersionPref::alpn`]): `auto` offers `h2, http/1.1`, `1.1` offers
+//! `http/1.1`, `2` offers `h2` alone. (awc's `ClientBuilder::max_http_version`
+//! would rebuild the TLS config with its own roots, dropping ours: never called.)
+//!
+//! h2c (`version = "2"` on an `http://` target) uses awc's `dangerous-h2c`
+//! feature. Read in awc 3.11 `client/connector.rs`: when a `Connector` has
+//! *no* TLS config, the feature replaces its TLS step with a pass-through
+//! that declares the plain TCP stream HTTP/2 — prior knowledge, no upgrade —
+//! and that step serves `https://` URIs only (`http://` still goes to the
+//! HTTP/1.1 pool). So an h2c client is built without a TLS config and its
+//! requests are addressed to `https://host:port` ([`Transport::request_url`]):
+//! the bytes on the wire are cleartext HTTP/2, and the one visible trace of
+//! the trick is the `:scheme` pseudo-header, which says `https`.
+//!
+//! # Connections per session
+//!
+//! awc's pool gives an HTTP/2 connection back right after a request is sent,
+//! so every later request to the same host multiplexes over it. One client
+//! per thread would turn a thousand sessions into a handful of connections,
+//! which is not a thousand users. So with `share_connections = false` (the
+//! default) every session builds its own client ([`Transport::session_client`]):
+//! its own pool, its own connection(s), kept alive between its own streams,
+//! on HTTP/1.1 and HTTP/2 alike. The rustls config is one `Arc` for the run;
+//! what a client costs beyond its connection is a pool map and a semaphore
+//! (README "TLS and HTTP/2" has the measurement). With `share_connections =
+//! true` the sessions of a thread share one client and its pool: HTTP/1.1
+//! still needs a connection per open stream, HTTP/2 multiplexes.
+//!
+//! # Connect-to
+//!
+//! With the fault proxy in front of the target, the request still names the
+//! target (`Host`, SNI, certificate checked against the target's name); only
+//! the socket goes elsewhere: a resolver maps the target's `host:port` to
+//! the proxy's address, as curl's `--connect-to` does.
 
 use std::cell::RefCell;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use actix_rt::net::ActixStream;
+use actix_service::Service;
+use actix_tls::connect::{ConnectInfo, Resolver};
+use awc::http::Uri;
 use awc::{Client, Connector};
+use futures_util::future::LocalBoxFuture;
 
 use crate::client::config::HttpSpec;
+use crate::client::tls;
+use crate::client::watch::WatchedStream;
+
+/// How a run's sessions reach the target; built once per run, shared by
+/// every thread (`Send + Sync`), and the only source of awc clients.
+pub struct Transport {
+    spec: HttpSpec,
+    /// `None`: an h2c client (no TLS step; see the module doc).
+    tls: Option<Arc<rustls::ClientConfig>>,
+    connect_to: Option<ConnectTo>,
+    /// Tells one transport's thread-local client from another's.
+    id: u64,
+}
+
+#[derive(Clone, Debug)]
+struct ConnectTo {
+    host: String,
+    port: u16,
+    addr: SocketAddr,
+}
+
+impl fmt::Debug for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Transport")
+            .field("version", &self.spec.version)
+            .field("share_connections", &self.spec.share_connections)
+            .field("h2c", &self.tls.is_none())
+            .field("connect_to", &self.connect_to)
+            .finish()
+    }
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 thread_local! {
-    static THREAD_CLIENT: RefCell<Option<Client>> = const { RefCell::new(None) };
+    static THREAD_CLIENT: RefCell<Option<(u64, Client)>> = const { RefCell::new(None) };
 }
 
-/// The awc client of the current thread, built on first use from `spec`.
-///
-/// Every session on one arbiter shares this client and so its connection
-/// pool; `connections` should be the most sessions this thread will run
-/// at once (each holds at most one streaming connection).
-pub fn client_for_this_thread(spec: &HttpSpec, connections: usize) -> Client {
-    THREAD_CLIENT.with(|cell| {
-        cell.borrow_mut()
-            .get_or_insert_with(|| build_client(spec, connections))
-            .clone()
-    })
-}
-
-/// Builds a client with every awc default that matters set explicitly.
-pub fn build_client(spec: &HttpSpec, connections: usize) -> Client {
-    let connector = Connector::new()
-        .rustls_0_23(Arc::new(tls_config(spec.insecure_tls)))
-        .timeout(spec.timeout)
-        .handshake_timeout(spec.timeout)
-        // Sessions bound concurrency themselves; the margin covers
-        // connections still closing while a session opens its next one.
-        .limit(connections.saturating_add(16))
-        // `pool_max_idle_per_host = 0`: no idle connection is kept, so none
-        // is reused (awc closes a pooled connection idle longer than this).
-        .conn_keep_alive(if spec.pool_max_idle_per_host == 0 {
-            Duration::ZERO
+fn host_port(uri: &Uri) -> Option<(String, u16)> {
+    let host = uri.host()?.trim_matches(['[', ']']).to_owned();
+    let port = uri
+        .port_u16()
+        .unwrap_or(if uri.scheme_str() == Some("https") {
+            443
         } else {
-            spec.idle_conn_timeout
-        })
-        .conn_lifetime(Duration::from_secs(24 * 3600))
-        .disconnect_timeout(Duration::from_secs(1));
-    Client::builder()
-        .connector(connector)
-        .timeout(spec.timeout)
-        .no_default_headers()
-        .add_default_header((
-            "user-agent",
-            concat!("streamsoak/", env!("CARGO_PKG_VERSION")),
-        ))
-        .add_default_header(("accept", "text/event-stream"))
-        .add_default_header(("accept-encoding", "identity"))
-        .add_default_header(("cache-control", "no-cache"))
-        .max_redirects(10)
-        .finish()
+            80
+        });
+    Some((host, port))
 }
 
-fn tls_config(insecure: bool) -> rustls::ClientConfig {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .expect("invariant: ring supports the default TLS versions");
-    let mut config = if insecure {
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnyCert(provider)))
-            .with_no_client_auth()
-    } else {
-        let roots = rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+impl Transport {
+    /// The transport for `spec` towards `target` (a base URL), with every
+    /// connection to the target's `host:port` going to `connect_to` instead
+    /// when it is set (the fault proxy).
+    ///
+    /// `spec` was validated when the scenario was loaded (its client key
+    /// matches its certificate), so building the TLS config cannot fail.
+    pub fn new(spec: &HttpSpec, target: &str, connect_to: Option<SocketAddr>) -> Transport {
+        let uri: Option<Uri> = target.parse().ok();
+        let plain = uri.as_ref().and_then(Uri::scheme_str) == Some("http");
+        let tls = (!(plain && spec.version.h2c())).then(|| {
+            Arc::new(
+                tls::client_config(&spec.tls, spec.insecure_tls, spec.version)
+                    .expect("invariant: the client identity was validated at load"),
+            )
+        });
+        let connect_to = connect_to.and_then(|addr| {
+            let (host, port) = host_port(uri.as_ref()?)?;
+            Some(ConnectTo { host, port, addr })
+        });
+        Transport {
+            spec: spec.clone(),
+            tls,
+            connect_to,
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+
+    /// The `[http]` settings.
+    pub fn spec(&self) -> &HttpSpec {
+        &self.spec
+    }
+
+    /// True when `http://` is spoken as h2c (prior knowledge).
+    pub fn is_h2c(&self) -> bool {
+        self.tls.is_none()
+    }
+
+    /// The URL to send a request for `url` to: `url` itself, except for an
+    /// h2c transport, where `http://host[:port]/…` becomes
+    /// `https://host:port/…` (explicit port; see the module doc).
+    pub fn request_url(&self, url: &str) -> String {
+        if !self.is_h2c() {
+            return url.to_owned();
+        }
+        let Some(rest) = url.strip_prefix("http://") else {
+            return url.to_owned();
         };
-        builder.with_root_certificates(roots).with_no_client_auth()
-    };
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    config
+        let end = rest.find(['/', '?']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(end);
+        let has_port = authority
+            .rsplit_once(':')
+            .is_some_and(|(_, p)| !p.contains(']') && !p.is_empty());
+        if has_port {
+            format!("https://{authority}{tail}")
+        } else {
+            format!("https://{authority}:80{tail}")
+        }
+    }
+
+    /// The client a session uses: its own (`share_connections = false`) or
+    /// its thread's, built on first use for up to `thread_sessions`
+    /// sessions at once (`true`).
+    pub fn session_client(&self, thread_sessions: usize) -> Client {
+        if !self.spec.share_connections {
+            return self.client(1);
+        }
+        THREAD_CLIENT.with(|cell| {
+            let mut cell = cell.borrow_mut();
+            match &*cell {
+                Some((id, client)) if *id == self.id => client.clone(),
+                _ => {
+                    let client = self.client(thread_sessions);
+                    *cell = Some((self.id, client.clone()));
+                    client
+                }
+            }
+        })
+    }
+
+    /// A new client (own pool) for up to `sessions` concurrent streams.
+    pub fn client(&self, sessions: usize) -> Client {
+        let tcp = TcpService {
+            connect_to: self.connect_to.clone(),
+            inner: actix_tls::connect::Connector::new(Resolver::default()).service(),
+        };
+        self.finish(Connector::new().connector(tcp), sessions)
+    }
+
+    fn finish<S, Io>(&self, connector: Connector<S>, sessions: usize) -> Client
+    where
+        S: Service<
+                ConnectInfo<Uri>,
+                Response = actix_tls::connect::Connection<Uri, Io>,
+                Error = actix_tls::connect::ConnectError,
+            > + Clone
+            + 'static,
+        Io: ActixStream + fmt::Debug + 'static,
+    {
+        let spec = &self.spec;
+        let mut connector = connector
+            .timeout(spec.timeout)
+            .handshake_timeout(spec.timeout)
+            // Sessions bound concurrency themselves; the margin covers
+            // connections still closing while a session opens its next one.
+            .limit(sessions.saturating_add(16))
+            // `pool_max_idle_per_host = 0`: no idle connection is kept, so none
+            // is reused (awc closes a pooled connection idle longer than this).
+            .conn_keep_alive(if spec.pool_max_idle_per_host == 0 {
+                Duration::ZERO
+            } else {
+                spec.idle_conn_timeout
+            })
+            .conn_lifetime(Duration::from_secs(24 * 3600))
+            .disconnect_timeout(Duration::from_secs(1));
+        if let Some(tls) = &self.tls {
+            connector = connector.rustls_0_23(Arc::clone(tls));
+        }
+        Client::builder()
+            .connector(connector)
+            .timeout(spec.timeout)
+            .no_default_headers()
+            .add_default_header((
+                "user-agent",
+                concat!("streamsoak/", env!("CARGO_PKG_VERSION")),
+            ))
+            .add_default_header(("accept", "text/event-stream"))
+            .add_default_header(("accept-encoding", "identity"))
+            .add_default_header(("cache-control", "no-cache"))
+            .max_redirects(10)
+            .finish()
+    }
 }
 
-/// `insecure_tls = true`: accepts any certificate, still checks signatures
-/// are well-formed so the handshake itself stays real.
-#[derive(Debug)]
-struct AcceptAnyCert(Arc<rustls::crypto::CryptoProvider>);
+/// The TCP connector: actix-tls's, with connect-to (a connection to the
+/// target's `host:port` goes to the proxy's address; the request, and so
+/// SNI and `Host`, is unchanged; set before resolution because actix-tls
+/// skips the resolver for IP-literal hosts), and every stream watched for
+/// a refused client certificate (`client/watch.rs`).
+#[derive(Clone)]
+struct TcpService {
+    connect_to: Option<ConnectTo>,
+    inner: actix_tls::connect::ConnectorService,
+}
 
-impl rustls::client::danger::ServerCertVerifier for AcceptAnyCert {
-    fn verify_server_cert(
+impl Service<ConnectInfo<Uri>> for TcpService {
+    type Response = actix_tls::connect::Connection<Uri, WatchedStream>;
+    type Error = actix_tls::connect::ConnectError;
+    type Future = LocalBoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(
         &self,
-        _end_entity: &rustls::pki_types::CertificateDer<'_>,
-        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
-        _server_name: &rustls::pki_types::ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: rustls::pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        Service::<ConnectInfo<Uri>>::poll_ready(&self.inner, cx)
     }
 
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+    fn call(&self, req: ConnectInfo<Uri>) -> Self::Future {
+        let to = self.connect_to.as_ref().filter(|to| {
+            req.port() == to.port && req.hostname().trim_matches(['[', ']']) == to.host
+        });
+        let req = match to {
+            Some(to) => req.set_addr(Some(to.addr)),
+            None => req,
+        };
+        let connecting = self.inner.call(req);
+        Box::pin(async move {
+            let (io, connection) = connecting.await?.replace_io(());
+            let (_, connection) = connection.replace_io(WatchedStream::new(io));
+            Ok(connection)
+        })
     }
+}
 
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
+/// Builds a client for `spec` towards `target` (no proxy): the `stream`
+/// command's, and tests'.
+pub fn build_client(spec: &HttpSpec, target: &str, connections: usize) -> Client {
+    Transport::new(spec, target, None).client(connections)
 }
 
 #[cfg(test)]
@@ -186,7 +341,7 @@ mod tests {
 
     async fn two_requests(spec: &HttpSpec) -> usize {
         let (url, accepted) = counting_server();
-        let client = build_client(spec, 4);
+        let client = build_client(spec, &url, 4);
         for _ in 0..2 {
             let mut response = client.get(url.as_str()).send().await.expect("response");
             let body = response.body().await.expect("body");

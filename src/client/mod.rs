@@ -18,9 +18,12 @@ pub mod fields;
 mod gate;
 pub mod http;
 mod judge;
+pub mod protocol;
 pub mod retry;
 pub mod service;
+pub mod tls;
 pub mod wanted;
+mod watch;
 
 use awc::http::header::{HeaderName, HeaderValue};
 use awc::http::Method;

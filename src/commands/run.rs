@@ -84,6 +84,9 @@ pub(super) fn run(args: RunArgs) -> Result<u8, Error> {
     let scenario = load(&args.scenario, false)?;
     let out = prepare_out_dir(args.out.as_deref(), &scenario.name, args.force)?;
     raise_open_file_limit();
+    if scenario.http.insecure_tls {
+        eprintln!("streamsoak: [http] insecure_tls = true: TLS certificates are NOT verified");
+    }
     let opts = RunOptions {
         out_dir: out.clone(),
         events_out: args.events_out.clone(),

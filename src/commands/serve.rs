@@ -31,6 +31,7 @@ pub(super) fn run(args: ServeArgs) -> Result<u8, Error> {
         fail_rate: args.fail_rate,
         seed: args.seed,
         workers: args.workers.max(1),
+        tls: args.tls,
     };
     let addr = SocketAddr::new(args.bind, args.port);
     // Each open stream is a descriptor: thousands of clients need more than 1,024.
@@ -42,6 +43,19 @@ pub(super) fn run(args: ServeArgs) -> Result<u8, Error> {
                 args.port
             ))
         })?;
+        if let Some(tls) = server.tls() {
+            let path = args
+                .ca_out
+                .clone()
+                .unwrap_or_else(|| std::env::temp_dir().join("streamsoak-serve-ca.pem"));
+            std::fs::write(&path, tls.ca_pem()).map_err(|err| Error::io(&path, err))?;
+            eprintln!(
+                "streamsoak serve: TLS with a generated CA (SHA-256 {}), written to {}: give it to clients as [http] ca_file = \"{}\" (HTTP/2 and HTTP/1.1 by ALPN)",
+                tls.ca_fingerprint(),
+                path.display(),
+                path.display()
+            );
+        }
         eprintln!(
             "streamsoak serve: listening on {} — POST {}/trigger_invocation, GET {}/stats (Ctrl+C to stop)",
             server.local_addr(),

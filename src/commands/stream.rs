@@ -116,7 +116,12 @@ async fn stream(
     )
     .map_err(|err| Error::Usage(err.to_string()))?;
     let (retry, breaker) = (settings.retry, settings.breaker);
-    let client = http::build_client(&settings.http, 4);
+    if settings.http.insecure_tls {
+        eprintln!("streamsoak: insecure_tls = true: TLS certificates are NOT verified");
+    }
+    let transport = http::Transport::new(&settings.http, &url, None);
+    let request = request.with_url(transport.request_url(&request.url));
+    let client = transport.client(4);
     let mut service = StreamService::new(
         client,
         request,

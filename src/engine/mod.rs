@@ -29,6 +29,7 @@ use std::time::{Instant, SystemTime};
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
+use crate::client::http::Transport;
 use crate::client::CancelHandle;
 use crate::engine::collector::{Collector, CollectorParts, LiveWriters};
 use crate::engine::exporter::Exporter;
@@ -45,8 +46,9 @@ use crate::metrics::attribution::FaultClock;
 use crate::report::alignment::Alignment;
 use crate::report::live::SharedLive;
 use crate::report::RunSummary;
+use crate::scenario::HttpSpec;
 use crate::scenario::{FaultKind, FaultWindow, Scenario, Target};
-use crate::server::{EmbeddedServer, ServerConfig};
+use crate::server::{EmbeddedServer, ServerConfig, ServerControl};
 
 /// How to run a scenario.
 #[derive(Debug, Clone)]
@@ -184,11 +186,23 @@ async fn run_in_system(scenario: &Scenario, opts: &RunOptions) -> Result<RunSumm
     } else {
         None
     };
-    let base = match &proxy {
-        Some(p) => format!("http://{}", p.local_addr()),
-        None => target_base,
+    // The embedded server's generated CA is trusted for this run only.
+    let http = match server.as_ref().and_then(ServerControl::tls) {
+        Some(tls) => HttpSpec {
+            tls: scenario.http.tls.with_root(tls.ca_der().clone()),
+            ..scenario.http.clone()
+        },
+        None => scenario.http.clone(),
     };
-    let request = scenario.request.prepare(&base);
+    // Requests name the target (Host, SNI, certificate); with the proxy,
+    // only the socket goes to it.
+    let transport = Transport::new(
+        &http,
+        &target_base,
+        proxy.as_ref().map(FaultProxy::local_addr),
+    );
+    let prepared = scenario.request.prepare(&target_base);
+    let request = prepared.with_url(transport.request_url(&prepared.url));
 
     if let Some(at) = opts.start_at {
         if let Err(err) = wait_for_start(at, opts.progress == ProgressMode::Quiet).await {
@@ -209,7 +223,7 @@ async fn run_in_system(scenario: &Scenario, opts: &RunOptions) -> Result<RunSumm
         stream: scenario.stream.clone(),
         retry: scenario.retry,
         breaker: scenario.breaker,
-        http: scenario.http.clone(),
+        transport,
         body: scenario.request.body.clone(),
         think_time: scenario.load.think_time,
         seed: run.seed,
@@ -376,15 +390,20 @@ async fn wait_for_start(at: SystemTime, quiet: bool) -> Result<(), Error> {
     }
 }
 
-/// Starts the fault proxy in front of `base` (an `http://` URL: the
-/// scenario loader refuses proxied faults and `proxy = true` on `https://`
-/// targets).
+/// Starts the fault proxy in front of `base` (`http://` or `https://`: the
+/// proxy forwards bytes, TLS included, to the target's address).
 fn start_proxy(base: &str) -> Result<FaultProxy, Error> {
     let uri: awc::http::Uri = base
         .parse()
         .map_err(|_| Error::Runtime(format!("target `{base}` is not a URL")))?;
     let host = uri.host().unwrap_or("127.0.0.1").trim_matches(['[', ']']);
-    let port = uri.port_u16().unwrap_or(80);
+    let port = uri
+        .port_u16()
+        .unwrap_or(if uri.scheme_str() == Some("https") {
+            443
+        } else {
+            80
+        });
     let upstream = std::net::ToSocketAddrs::to_socket_addrs(&(host, port))
         .map_err(|err| Error::Runtime(format!("target host `{host}` cannot be resolved: {err}")))?
         .next()

@@ -37,8 +37,8 @@ pub struct SessionConfig {
     pub retry: RetryPolicy,
     /// Breaker settings.
     pub breaker: BreakerConfig,
-    /// HTTP client settings.
-    pub http: crate::scenario::HttpSpec,
+    /// How sessions reach the target (`[http]`, TLS, the fault proxy).
+    pub transport: http::Transport,
     /// Request bodies.
     pub body: BodySource,
     /// Pause between a session's streams (closed model).
@@ -81,14 +81,14 @@ pub struct Session {
 }
 
 impl Session {
-    /// A session; call from inside its arbiter (the awc client is per thread).
+    /// A session; call from inside its arbiter (awc clients are `!Send`).
     pub fn new(
         id: u64,
         cfg: Arc<SessionConfig>,
         supervisor: Addr<Supervisor>,
         cancel: Cancel,
     ) -> Session {
-        let client = http::client_for_this_thread(&cfg.http, cfg.connections_per_arbiter);
+        let client = cfg.transport.session_client(cfg.connections_per_arbiter);
         let rng =
             rand::rngs::SmallRng::seed_from_u64(cfg.seed ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let service = StreamService::new(

@@ -51,11 +51,22 @@
 //! (FIN) in each direction; an error on either leg resets both, so the
 //! client sees a reset where it would have without the proxy.
 //!
-//! Caveats: against an `https://` target the plain-text `status` answer
-//! shows up as a TLS error, not a status (the engine only allows proxy
-//! faults against `http://` targets). Connections to the target are only
-//! made while a client is connected, and a failed upstream connect resets
-//! the client's connection.
+//! `https://` targets: sessions connect to the proxy but keep naming the
+//! target (SNI, certificate verified against the target's name, `Host`):
+//! the client maps the target's `host:port` to the proxy's address
+//! (`client/http.rs`, "Connect-to"). `reset`, `refuse`, `stall` and
+//! `latency` work unchanged. `status` cannot: the proxy does not terminate
+//! TLS, so a plain-text answer would be a TLS error, not a status; the
+//! scenario loader refuses `status` against https targets.
+//!
+//! HTTP/2 and TLS weaken the "new request" rule for open connections: an
+//! HTTP/2 client also sends frames mid-stream (WINDOW_UPDATE, PING and
+//! SETTINGS acknowledgements), so under `refuse` and `status` an open
+//! HTTP/2 connection may be closed while a stream is in flight, not only
+//! at its next request.
+//!
+//! Connections to the target are only made while a client is connected,
+//! and a failed upstream connect resets the client's connection.
 //!
 //! # How `refuse` is implemented
 //!

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::client::classify::{FailureClass, FailureKind};
+use crate::client::protocol::VersionSet;
 
 /// Counters of PRODUCT.md (summed across sessions, arbiters, shards).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -29,6 +30,8 @@ pub struct Counters {
     pub dropped_arrivals: u64,
     /// Failures by kind (`FailureKind::index`).
     pub errors: [u64; FailureKind::COUNT],
+    /// HTTP versions of the responses received (`summary.csv` `http_versions`).
+    pub http_versions: VersionSet,
 }
 
 impl Counters {
@@ -47,6 +50,7 @@ impl Counters {
         for (mine, theirs) in self.errors.iter_mut().zip(other.errors) {
             *mine += theirs;
         }
+        self.http_versions.merge(other.http_versions);
     }
 
     /// Failures of one kind.

@@ -265,6 +265,9 @@ impl Observer for Recorder<'_> {
         self.first_attempt = false;
         delta.counters.attempts += 1;
         delta.counters.bytes += attempt.bytes;
+        if let Some(version) = attempt.version {
+            delta.counters.http_versions.insert(version);
+        }
         if let Some(ttfb) = attempt.ttfb {
             delta.latencies.record(LatencyMetric::Ttfb, ttfb + offset);
         }

@@ -36,6 +36,7 @@ pub const SUMMARY_KEYS: &[&str] = &[
     "bytes",
     "dropped_arrivals",
     "thresholds_passed",
+    "http_versions",
 ];
 /// `latency.csv` header.
 pub const LATENCY_HEADER: &[&str] = &[
@@ -251,6 +252,7 @@ pub fn summary_rows(f: &SummaryFacts<'_>) -> Vec<(&'static str, String)> {
         c.dropped_arrivals.to_string(),
         f.thresholds_passed
             .map_or_else(String::new, |p| p.to_string()),
+        c.http_versions.to_string(),
     ];
     let mut rows: Vec<(&'static str, String)> = SUMMARY_KEYS.iter().copied().zip(values).collect();
     if let Some((i, n)) = f.shard {

@@ -69,7 +69,8 @@ fn value(kind: Kind, text: &str) -> Value {
 
 fn summary_kind(key: &str) -> Kind {
     match key {
-        "name" | "target" | "started_at" | "shard" | "plan_digest" | "start_at" => Kind::Str,
+        "name" | "target" | "started_at" | "shard" | "plan_digest" | "start_at"
+        | "http_versions" => Kind::Str,
         "duration_s" | "events_per_s" | "start_late_ms" | "start_skew_ms" => Kind::Num,
         "success_rate" => Kind::OptNum,
         "thresholds_passed" => Kind::OptBool,

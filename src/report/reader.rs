@@ -188,6 +188,13 @@ pub fn read_folder(dir: &Path) -> Result<Folder, ReportError> {
         events: get("events")?,
         bytes: get("bytes")?,
         dropped_arrivals: get("dropped_arrivals")?,
+        // Absent from folders written before it existed: nothing seen.
+        http_versions: match kv.get("http_versions") {
+            Some(text) => text
+                .parse()
+                .map_err(|msg: String| invalid(&summary_path, format!("http_versions: {msg}")))?,
+            None => Default::default(),
+        },
         ..Counters::default()
     };
     let mut errors = ErrorSamples::default();

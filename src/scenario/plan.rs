@@ -207,6 +207,22 @@ impl Scenario {
         writeln!(o, "  pool_max_idle_per_host {}", h.pool_max_idle_per_host)?;
         writeln!(o, "  idle_conn_timeout      {}", d(h.idle_conn_timeout))?;
         writeln!(o, "  insecure_tls           {}", h.insecure_tls)?;
+        writeln!(o, "  version                {}", h.version)?;
+        writeln!(o, "  share_connections      {}", h.share_connections)?;
+        if !h.tls.extra_roots.is_empty() {
+            writeln!(
+                o,
+                "  ca_file                {} certificate(s)",
+                h.tls.extra_roots.len()
+            )?;
+        }
+        if let Some(id) = &h.tls.identity {
+            writeln!(
+                o,
+                "  client_cert            {} certificate(s), with client_key",
+                id.chain.len()
+            )?;
+        }
         writeln!(o, "faults ({})", self.faults.len())?;
         for f in self.faults.in_file_order() {
             let detail = match &f.kind {

@@ -41,6 +41,7 @@ pub(crate) struct RawServer {
     pub(crate) first_event_delay: Option<HumanDuration>,
     pub(crate) payload_bytes: Option<ByteSize>,
     pub(crate) fail_rate: Option<f64>,
+    pub(crate) tls: Option<bool>,
 }
 
 /// `[request]`.
@@ -132,6 +133,31 @@ pub(crate) struct RawHttp {
     pub(crate) pool_max_idle_per_host: Option<usize>,
     pub(crate) idle_conn_timeout: Option<HumanDuration>,
     pub(crate) insecure_tls: Option<bool>,
+    pub(crate) version: Option<RawVersion>,
+    pub(crate) share_connections: Option<bool>,
+    pub(crate) ca_file: Option<String>,
+    pub(crate) client_cert: Option<String>,
+    pub(crate) client_key: Option<String>,
+}
+
+/// `[http] version`: `"2"`, or the bare numbers `2` and `1.1` (what
+/// `--set http.version=2` and a hand-written file give).
+#[derive(Debug, serde::Deserialize)]
+#[serde(untagged)]
+pub(crate) enum RawVersion {
+    Text(String),
+    Integer(i64),
+    Float(f64),
+}
+
+impl RawVersion {
+    pub(crate) fn text(&self) -> String {
+        match self {
+            RawVersion::Text(text) => text.clone(),
+            RawVersion::Integer(n) => n.to_string(),
+            RawVersion::Float(x) => x.to_string(),
+        }
+    }
 }
 
 /// One `[[faults]]`.
@@ -303,7 +329,8 @@ mod tests {
                     "interval",
                     "first_event_delay",
                     "payload_bytes",
-                    "fail_rate"
+                    "fail_rate",
+                    "tls"
                 ][..]
             )
         );

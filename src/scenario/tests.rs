@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::*;
+use crate::client::protocol::VersionPref;
 use crate::scenario::thresholds::{LatencyMetric, MetricKey, Stat};
 
 fn env(name: &str) -> Option<String> {
@@ -46,6 +47,7 @@ fn every_default_matches_the_product_contract() {
             fail_rate: 0.0,
             seed: 0,
             workers: 1,
+            tls: false,
         }
     );
     assert_eq!(
@@ -99,7 +101,10 @@ fn every_default_matches_the_product_contract() {
             timeout: S(30),
             pool_max_idle_per_host: 10,
             idle_conn_timeout: S(90),
-            insecure_tls: false
+            insecure_tls: false,
+            version: crate::client::protocol::VersionPref::Auto,
+            share_connections: false,
+            tls: Default::default(),
         }
     );
     assert!(s.faults.is_empty() && s.thresholds.is_empty());
@@ -196,7 +201,13 @@ fn errors_name_key_line_and_fix() {
         ("name = \"x\"\n[[faults]]\nat = \"1s\"\nfor = \"1s\"\nkind = \"status\"\nstatus = 200\n", &[], "faults.0.status", 6, "not an error status"),
         ("name = \"x\"\n[[faults]]\nat = \"1s\"\nfor = \"1s\"\nkind = \"exec\"\n", &[], "faults.0.start", 2, "needs start"),
         ("name = \"x\"\n[[faults]]\nat = \"1s\"\nfor = \"0s\"\nkind = \"stall\"\n", &[], "faults.0.for", 4, "longer than 0s"),
-        ("name = \"x\"\ntarget = \"https://h\"\n[[faults]]\nat = \"1s\"\nfor = \"1s\"\nkind = \"shutdown\"\n", &[], "faults.0.kind", 6, "needs an http:// target"),
+        ("name = \"x\"\ntarget = \"https://h\"\n[[faults]]\nat = \"1s\"\nfor = \"1s\"\nkind = \"status\"\n", &[], "faults.0.kind", 6, "cannot happen inside an https connection"),
+        ("name = \"x\"\n[server]\ntls = true\n[[faults]]\nat = \"1s\"\nfor = \"1s\"\nkind = \"status\"\n", &[], "faults.0.kind", 7, "passes TLS through"),
+        ("name = \"x\"\n[http]\nversion = \"2.0\"\n", &[], "http.version", 3, "\"2\""),
+        ("name = \"x\"\n[http]\nversion = 3\n", &[], "http.version", 3, "\"1.1\""),
+        ("name = \"x\"\n[http]\nca_file = \"/nonexistent/ca.pem\"\n", &[], "http.ca_file", 3, "cannot read"),
+        ("name = \"x\"\n[http]\nclient_cert = \"c.pem\"\n", &[], "http.client_cert", 3, "needs client_key"),
+        ("name = \"x\"\n[http]\nclient_key = \"k.pem\"\n", &[], "http.client_key", 3, "needs client_cert"),
         ("name = \"x\"\n[thresholds]\n\"ttfe.p98\" = \"< 1s\"\n", &[], "thresholds.\"ttfe.p98\"", 3, "did you mean `ttfe.p90`?"),
         ("name = \"x\"\n[thresholds]\nsuccess_rate = 0.99\n", &[], "thresholds.success_rate", 3, "a condition string such as"),
         ("name = \"x\"\n[thresholds]\nttfe.p99 = \"< 1s\"\n", &[], "thresholds.ttfe", 3, "must be quoted"),
@@ -616,6 +627,17 @@ fn every_example_scenario_loads_and_describes() {
                     "{plan}"
                 );
             }
+            "https-proxy-faults" => {
+                assert!(matches!(&s.target, Target::Url(u) if u.starts_with("https://")));
+                let kinds: Vec<&str> = s
+                    .faults
+                    .in_file_order()
+                    .iter()
+                    .map(|f| f.kind.name())
+                    .collect();
+                assert_eq!(kinds, ["reset", "refuse", "stall", "latency"]);
+                assert!(s.faults.any(FaultKind::needs_proxy));
+            }
             "breaker-shutdown" => {
                 assert_eq!(s.load.plan.total_duration(), S(40));
                 assert_eq!((s.breaker.failure_threshold, s.breaker.open_for), (3, S(5)));
@@ -664,6 +686,7 @@ fn every_example_scenario_loads_and_describes() {
         [
             "arrival-rate",
             "breaker-shutdown",
+            "https-proxy-faults",
             "ramp-hold",
             "smoke",
             "staging-soak"
@@ -689,18 +712,74 @@ fn check_reads_an_unset_var_as_empty_and_names_it_run_refuses() {
 }
 
 #[test]
-fn proxy_on_an_https_target_is_refused_at_load() {
-    let err = load_text(
+fn http_versions_are_strings_or_bare_numbers() {
+    for (value, version) in [
+        ("\"auto\"", VersionPref::Auto),
+        ("\"1.1\"", VersionPref::Http1),
+        ("1.1", VersionPref::Http1),
+        ("2", VersionPref::Http2),
+        ("\"2\"", VersionPref::Http2),
+    ] {
+        let s = load_text(&format!("name = \"x\"\n[http]\nversion = {value}\n"), &[])
+            .unwrap_or_else(|err| panic!("{value}: {err}"));
+        assert_eq!(s.http.version, version, "{value}");
+    }
+}
+
+#[test]
+fn tls_files_are_read_at_load() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = rcgen::KeyPair::generate().expect("key");
+    let cert = rcgen::CertificateParams::new(vec!["c.test".to_owned()])
+        .expect("params")
+        .self_signed(&key)
+        .expect("cert");
+    let other = rcgen::KeyPair::generate().expect("key");
+    for (name, text) in [
+        ("c.pem", cert.pem()),
+        ("k.pem", key.serialize_pem()),
+        ("other.key", other.serialize_pem()),
+    ] {
+        std::fs::write(dir.path().join(name), text).expect("write");
+    }
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    let text = format!(
+        "name = \"x\"\n[http]\nca_file = \"{}\"\nclient_cert = \"{}\"\nclient_key = \"{}\"\n",
+        path("c.pem"),
+        path("c.pem"),
+        path("k.pem")
+    );
+    let s = load_text(&text, &[]).expect("valid files");
+    assert_eq!(s.http.tls.extra_roots.len(), 1);
+    assert!(s.http.tls.identity.is_some());
+    let mismatched = text.replace("k.pem", "other.key");
+    let err = load_text(&mismatched, &[]).expect_err("key of another certificate");
+    assert_eq!(
+        (err.key.as_str(), err.line),
+        ("http.client_key", 5),
+        "{err}"
+    );
+    let not_pem = text.replace(&path("c.pem"), &path("k.pem"));
+    let err = load_text(&not_pem, &[]).expect_err("a key is not a CA");
+    assert_eq!((err.key.as_str(), err.line), ("http.ca_file", 3), "{err}");
+}
+
+#[test]
+fn the_fault_proxy_takes_https_targets_but_not_status_faults() {
+    // Issue 17: the proxy passes TLS through; sessions still verify the target.
+    for text in [
         "name = \"x\"\ntarget = \"https://staging.example.com\"\nproxy = true\n",
-        &[],
-    )
-    .expect_err("the proxy forwards plain TCP");
-    assert_eq!((err.line, err.key.as_str()), (3, "proxy"), "{err}");
-    load_text(
+        "name = \"x\"\ntarget = \"https://h.example\"\n[[faults]]\nat = \"1s\"\nfor = \"1s\"\nkind = \"reset\"\n[[faults]]\nat = \"3s\"\nfor = \"1s\"\nkind = \"shutdown\"\n",
         "name = \"x\"\ntarget = \"http://127.0.0.1:8000\"\nproxy = true\n",
+    ] {
+        load_text(text, &[]).expect(text);
+    }
+    let err = load_text(
+        "name = \"x\"\ntarget = \"https://h.example\"\n[[faults]]\nat = \"1s\"\nfor = \"1s\"\nkind = \"status\"\nstatus = 503\n",
         &[],
     )
-    .expect("http target with proxy");
+    .expect_err("status cannot be answered inside TLS");
+    assert_eq!((err.line, err.key.as_str()), (6, "faults.0.kind"), "{err}");
 }
 
 #[test]

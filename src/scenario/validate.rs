@@ -19,7 +19,9 @@ use super::units::HumanDuration;
 use crate::client::backoff::{Backoff, InvalidBackoff};
 use crate::client::breaker::{BreakerConfig, InvalidBreaker};
 use crate::client::classify::{FailureClass, FailureKind};
+use crate::client::protocol::VersionPref;
 use crate::client::retry::RetrySet;
+use crate::client::tls::{self, TlsFiles};
 use crate::client::PreparedRequest;
 use crate::client::RequestError;
 use crate::load::executor::{InvalidPlan, Plan};
@@ -94,23 +96,19 @@ pub(crate) fn scenario(raw: RawScenario, ctx: &Ctx<'_>, need_name: bool) -> Res<
     };
     let target = target(ctx, raw.target.as_deref())?;
     let load = load(ctx, raw.load.unwrap_or_default())?;
+    let https = match &target {
+        Target::Url(url) => url.starts_with("https://"),
+        Target::Embedded => raw.server.as_ref().and_then(|s| s.tls).unwrap_or(false),
+    };
     let faults = faults(
         ctx,
         raw.faults.unwrap_or_default(),
-        &target,
+        https,
         load.plan.total_duration(),
     )?;
     let thresholds = thresholds(ctx, raw.thresholds.unwrap_or_default(), faults.is_empty())?;
     let seed = raw.seed.unwrap_or(0);
     let proxy = raw.proxy.unwrap_or(false);
-    if let (true, Target::Url(url)) = (proxy, &target) {
-        if url.starts_with("https://") {
-            return Err(ctx.err(
-                &["proxy"],
-                "the fault proxy needs an http:// target in this version; remove `proxy = true` for an https target",
-            ));
-        }
-    }
     Ok(Scenario {
         name,
         file: ctx.loc.file.to_path_buf(),
@@ -208,6 +206,7 @@ fn server(ctx: &Ctx<'_>, raw: RawServer, seed: u64) -> Res<ServerConfig> {
         payload_bytes: usize::try_from(payload)
             .map_err(|_| ctx.err(&["server", "payload_bytes"], "is too large"))?,
         fail_rate,
+        tls: raw.tls.unwrap_or(d.tls),
     })
 }
 
@@ -677,6 +676,17 @@ fn breaker(ctx: &Ctx<'_>, raw: RawBreaker) -> Res<BreakerConfig> {
 
 fn http(ctx: &Ctx<'_>, raw: RawHttp) -> Res<HttpSpec> {
     let d = HttpSpec::default();
+    let version = match raw.version.as_ref().map(RawVersion::text) {
+        None => d.version,
+        Some(v) => v.parse::<VersionPref>().map_err(|()| {
+            let names = VersionPref::ALL.map(VersionPref::as_str);
+            ctx.err(
+                &["http", "version"],
+                unknown_value_message("HTTP version", &v, &names),
+            )
+        })?,
+    };
+    let files = tls_files(ctx, &raw, version)?;
     Ok(HttpSpec {
         timeout: ctx.positive(&["http", "timeout"], raw.timeout, d.timeout)?,
         pool_max_idle_per_host: raw
@@ -688,7 +698,71 @@ fn http(ctx: &Ctx<'_>, raw: RawHttp) -> Res<HttpSpec> {
             d.idle_conn_timeout,
         )?,
         insecure_tls: raw.insecure_tls.unwrap_or(d.insecure_tls),
+        version,
+        share_connections: raw.share_connections.unwrap_or(d.share_connections),
+        tls: files,
     })
+}
+
+/// `ca_file`, `client_cert`, `client_key`: read and parsed now, so `check`
+/// fails on a missing or broken file and nothing downstream reads it again.
+fn tls_files(ctx: &Ctx<'_>, raw: &RawHttp, version: VersionPref) -> Res<TlsFiles> {
+    // `None`: `check` with the path's ${VAR} unset (warned about already).
+    let file = |key: &str, value: &str| -> Res<Option<std::path::PathBuf>> {
+        let expanded = ctx.expand(&["http", key], value)?;
+        if expanded.trim().is_empty() {
+            if ctx.lenient_env && value.contains("${") {
+                return Ok(None);
+            }
+            return Err(ctx.err(&["http", key], "is empty: give the path of a PEM file"));
+        }
+        Ok(Some(ctx.base_dir.join(expanded)))
+    };
+    let mut files = TlsFiles::default();
+    if let Some(path) = raw
+        .ca_file
+        .as_deref()
+        .map(|ca| file("ca_file", ca))
+        .transpose()?
+        .flatten()
+    {
+        files.extra_roots =
+            tls::load_roots(&path).map_err(|err| ctx.err(&["http", "ca_file"], err.0))?;
+    }
+    match (&raw.client_cert, &raw.client_key) {
+        (None, None) => {}
+        (Some(_), None) => {
+            return Err(ctx.err(
+                &["http", "client_cert"],
+                "needs client_key = \"client.key\" too (the certificate's private key, PEM)",
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(ctx.err(
+                &["http", "client_key"],
+                "needs client_cert = \"client.pem\" too (the certificate chain, PEM)",
+            ))
+        }
+        (Some(cert), Some(key)) => {
+            if let (Some(cert), Some(key)) = (file("client_cert", cert)?, file("client_key", key)?)
+            {
+                let chain = tls::load_client_chain(&cert)
+                    .map_err(|err| ctx.err(&["http", "client_cert"], err.0))?;
+                let key = tls::load_client_key(&key)
+                    .map_err(|err| ctx.err(&["http", "client_key"], err.0))?;
+                files.identity = Some(tls::ClientIdentity::new(chain, key));
+            }
+        }
+    }
+    // What the run will build, built once now: a key that is not
+    // client_cert's fails `check`.
+    tls::client_config(&files, false, version).map_err(|err| {
+        ctx.err(
+            &["http", "client_key"],
+            format!("cannot be used with client_cert: {err} (is it the key of that certificate?)"),
+        )
+    })?;
+    Ok(files)
 }
 
 /// The keys of `[[faults]]` that only `kind` takes.
@@ -701,7 +775,7 @@ fn own_keys(kind: &FaultKind) -> &'static [&'static str] {
     }
 }
 
-fn faults(ctx: &Ctx<'_>, raw: Vec<RawFault>, target: &Target, total: Duration) -> Res<FaultPlan> {
+fn faults(ctx: &Ctx<'_>, raw: Vec<RawFault>, https: bool, total: Duration) -> Res<FaultPlan> {
     let each = FaultKind::EACH;
     let names = each.each_ref().map(FaultKind::name);
     let mut out = Vec::with_capacity(raw.len());
@@ -730,19 +804,13 @@ fn faults(ctx: &Ctx<'_>, raw: Vec<RawFault>, target: &Target, total: Duration) -
                 return Err(ctx.err(&at(key), format!("only applies to kind = \"{owner}\"")));
             }
         }
-        // The fault proxy forwards plain TCP to 127.0.0.1; an https target's
-        // certificate names its host, so proxied faults need http:// here.
-        let proxied = template.needs_proxy()
-            || (*template == FaultKind::Shutdown && *target != Target::Embedded);
-        if proxied {
-            if let Target::Url(url) = target {
-                if url.starts_with("https://") {
-                    return Err(ctx.err(
-                        &at("kind"),
-                        format!("\"{}\" acts through the fault proxy, which needs an http:// target in this version; for an https target use kind = \"exec\" (your own stop/start commands)", template.name()),
-                    ));
-                }
-            }
+        // The fault proxy forwards TLS untouched (sessions still verify the
+        // target's certificate): it cannot answer inside a TLS connection.
+        if https && matches!(template, FaultKind::Status { .. }) {
+            return Err(ctx.err(
+                &at("kind"),
+                "\"status\" is answered by the fault proxy in plain HTTP, which cannot happen inside an https connection: the proxy passes TLS through without terminating it (so sessions still verify the target's certificate); against an https target use kind = \"reset\", \"refuse\", \"stall\" or \"latency\", or make the target answer the status itself",
+            ));
         }
         let kind = match template {
             FaultKind::Shutdown => FaultKind::Shutdown,

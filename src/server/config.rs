@@ -42,6 +42,10 @@ pub struct ServerConfig {
     pub seed: u64,
     /// Worker threads (actix arbiters) serving connections; 0 counts as 1.
     pub workers: usize,
+    /// Serve HTTPS (HTTP/2 and HTTP/1.1 by ALPN) with a certificate
+    /// generated at start (`[server] tls`, `serve --tls`); plain HTTP/1.1
+    /// and h2c (prior knowledge) otherwise.
+    pub tls: bool,
 }
 
 impl Default for ServerConfig {
@@ -54,6 +58,7 @@ impl Default for ServerConfig {
             fail_rate: 0.0,
             seed: 0,
             workers: 1,
+            tls: false,
         }
     }
 }

@@ -36,6 +36,7 @@ mod stats;
 mod stream;
 #[cfg(test)]
 mod tests;
+mod tls;
 
 use std::{io, net::SocketAddr, sync::Arc};
 
@@ -45,6 +46,7 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use config::{ServerConfig, MAX_PAYLOAD_BYTES};
 pub use stats::StatsSnapshot;
+pub use tls::ServerTls;
 
 use handler::Shared;
 use stats::Stats;
@@ -58,6 +60,7 @@ const BACKLOG: u32 = 4096;
 pub struct EmbeddedServer {
     shared: web::Data<Shared>,
     addr: SocketAddr,
+    tls: Option<ServerTls>,
     running: Option<Running>,
 }
 
@@ -71,13 +74,24 @@ impl EmbeddedServer {
     /// current actix System, with `config.workers` worker threads.
     ///
     /// Must be called inside an actix System (e.g. `#[actix_rt::test]`).
+    ///
+    /// With `config.tls` a CA and a certificate are generated first
+    /// ([`ServerTls`]), and kept across [`EmbeddedServer::restart`]s.
     pub async fn start(config: ServerConfig, addr: SocketAddr) -> io::Result<EmbeddedServer> {
+        let tls = if config.tls {
+            Some(ServerTls::generate(addr.ip()).map_err(|err| {
+                io::Error::other(format!("cannot generate a TLS certificate: {err}"))
+            })?)
+        } else {
+            None
+        };
         let stats = Arc::new(Stats::default());
         let shared = web::Data::new(Shared::new(config, stats));
-        let (addr, running) = launch(&shared, addr)?;
+        let (addr, running) = launch(&shared, addr, tls.as_ref())?;
         Ok(EmbeddedServer {
             shared,
             addr,
+            tls,
             running: Some(running),
         })
     }
@@ -87,9 +101,14 @@ impl EmbeddedServer {
         self.addr
     }
 
-    /// `http://IP:PORT`, without a trailing slash.
+    /// `http://IP:PORT` (`https://` with TLS), without a trailing slash.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        base_url(self.addr, self.tls.is_some())
+    }
+
+    /// The generated CA and certificate, when serving TLS.
+    pub fn tls(&self) -> Option<&ServerTls> {
+        self.tls.as_ref()
     }
 
     /// The server's counters now (also served as `GET /stats`).
@@ -119,7 +138,7 @@ impl EmbeddedServer {
     /// Binding fails if another process took the port meanwhile.
     pub async fn restart(&mut self) -> io::Result<()> {
         if self.running.is_none() {
-            let (_, running) = launch(&self.shared, self.addr)?;
+            let (_, running) = launch(&self.shared, self.addr, self.tls.as_ref())?;
             self.running = Some(running);
         }
         Ok(())
@@ -155,6 +174,7 @@ impl EmbeddedServer {
         let (tx, mut rx) = mpsc::unbounded_channel();
         let addr = self.addr;
         let shared = self.shared.clone();
+        let tls = self.tls.clone();
         actix_rt::spawn(async move {
             while let Some(command) = rx.recv().await {
                 match command {
@@ -174,7 +194,12 @@ impl EmbeddedServer {
             }
             self.shut_down().await;
         });
-        ServerControl { tx, addr, shared }
+        ServerControl {
+            tx,
+            addr,
+            shared,
+            tls,
+        }
     }
 }
 
@@ -185,6 +210,11 @@ pub struct ServerControl {
     tx: mpsc::UnboundedSender<Command>,
     addr: SocketAddr,
     shared: web::Data<Shared>,
+    tls: Option<ServerTls>,
+}
+
+fn base_url(addr: SocketAddr, tls: bool) -> String {
+    format!("{}://{addr}", if tls { "https" } else { "http" })
 }
 
 fn gone() -> io::Error {
@@ -197,9 +227,14 @@ impl ServerControl {
         self.addr
     }
 
-    /// `http://IP:PORT`, without a trailing slash.
+    /// `http://IP:PORT` (`https://` with TLS), without a trailing slash.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        base_url(self.addr, self.tls.is_some())
+    }
+
+    /// The generated CA and certificate, when serving TLS.
+    pub fn tls(&self) -> Option<&ServerTls> {
+        self.tls.as_ref()
     }
 
     /// The server's counters now.
@@ -237,8 +272,15 @@ impl ServerControl {
     }
 }
 
-/// Binds `addr` and spawns an actix-web server on the current System.
-fn launch(shared: &web::Data<Shared>, addr: SocketAddr) -> io::Result<(SocketAddr, Running)> {
+/// Binds `addr` and spawns an actix-web server on the current System:
+/// HTTPS with ALPN (`h2`, `http/1.1`) given `tls`, else plain HTTP/1.1 that
+/// also answers h2c with prior knowledge (a connection opening with the
+/// HTTP/2 preface).
+fn launch(
+    shared: &web::Data<Shared>,
+    addr: SocketAddr,
+    tls: Option<&ServerTls>,
+) -> io::Result<(SocketAddr, Running)> {
     let data = shared.clone();
     let server =
         HttpServer::new(move || App::new().app_data(data.clone()).configure(handler::routes))
@@ -247,8 +289,11 @@ fn launch(shared: &web::Data<Shared>, addr: SocketAddr) -> io::Result<(SocketAdd
             .disable_signals()
             .shutdown_timeout(0)
             // A stalled stream is dropped as soon as its client closes the connection.
-            .h1_allow_half_closed(false)
-            .bind(addr)?;
+            .h1_allow_half_closed(false);
+    let server = match tls {
+        Some(tls) => server.bind_rustls_0_23(addr, tls.config())?,
+        None => server.bind_auto_h2c(addr)?,
+    };
     let bound = server
         .addrs()
         .first()

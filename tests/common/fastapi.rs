@@ -27,14 +27,30 @@ use std::{
 /// How long uvicorn may take to answer `GET /stats` after being spawned.
 const READY_WITHIN: Duration = Duration::from_secs(30);
 
-/// A running uvicorn serving `tests/fastapi/app.py`; killed when dropped.
+/// A running uvicorn (or hypercorn) serving `tests/fastapi/app.py`; killed when dropped.
 pub struct FastApi {
     child: Option<Child>,
     python: PathBuf,
     addr: SocketAddr,
     log: PathBuf,
-    /// `http://127.0.0.1:PORT`, without a trailing slash.
+    /// hypercorn's arguments; `None` runs uvicorn.
+    hypercorn: Option<Vec<String>>,
+    /// Where `/stats` is polled in plain HTTP (hypercorn with TLS also
+    /// listens there, `--insecure-bind`).
+    plain: SocketAddr,
+    /// `http://127.0.0.1:PORT` (`https://` under TLS), without a trailing slash.
     pub base_url: String,
+}
+
+/// TLS for hypercorn: its certificate and key, and for mutual TLS the CA
+/// it verifies client certificates against (`--verify-mode CERT_REQUIRED`).
+pub struct HypercornTls {
+    /// Server certificate chain (PEM).
+    pub cert: PathBuf,
+    /// Its key (PEM).
+    pub key: PathBuf,
+    /// `--ca-certs`: require a client certificate issued by this CA.
+    pub client_ca: Option<PathBuf>,
 }
 
 impl FastApi {
@@ -49,7 +65,42 @@ impl FastApi {
             python,
             addr,
             log,
+            hypercorn: None,
+            plain: addr,
             base_url: format!("http://{addr}"),
+        };
+        server.spawn()?;
+        Ok(server)
+    }
+
+    /// The same app under hypercorn, which speaks HTTP/2: over TLS with
+    /// ALPN given `tls` (plus a plain `--insecure-bind` port for the
+    /// readiness poll), else plain HTTP/1.1 and h2c.
+    pub fn start_hypercorn(tls: Option<&HypercornTls>) -> Result<FastApi, String> {
+        let python = venv_python()?;
+        let addr = free_port()?;
+        let plain = if tls.is_some() { free_port()? } else { addr };
+        let log = std::env::temp_dir().join(format!("streamsoak-hypercorn-{}.log", addr.port()));
+        let mut args = vec!["--bind".to_owned(), addr.to_string()];
+        if let Some(tls) = tls {
+            let path = |p: &Path| p.display().to_string();
+            args.extend(["--certfile".to_owned(), path(&tls.cert)]);
+            args.extend(["--keyfile".to_owned(), path(&tls.key)]);
+            args.extend(["--insecure-bind".to_owned(), plain.to_string()]);
+            if let Some(ca) = &tls.client_ca {
+                args.extend(["--ca-certs".to_owned(), path(ca)]);
+                args.extend(["--verify-mode".to_owned(), "CERT_REQUIRED".to_owned()]);
+            }
+        }
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let mut server = FastApi {
+            child: None,
+            python,
+            addr,
+            log,
+            hypercorn: Some(args),
+            plain,
+            base_url: format!("{scheme}://{addr}"),
         };
         server.spawn()?;
         Ok(server)
@@ -91,7 +142,7 @@ impl FastApi {
     /// the body as text. For the non-streaming endpoints (`/stats`,
     /// `/stats/reset`, statuses); a streamed body comes back chunk-encoded.
     pub fn request(&self, method: &str, path: &str, body: &str) -> Result<(u16, String), String> {
-        http(self.addr, method, path, body)
+        http(self.plain, method, path, body)
     }
 
     fn spawn(&mut self) -> Result<(), String> {
@@ -101,17 +152,25 @@ impl FastApi {
             .try_clone()
             .map_err(|err| format!("cannot reopen {}: {err}", self.log.display()))?;
         let port = self.addr.port().to_string();
-        let child = Command::new(&self.python)
-            .args([
-                "-m",
-                "uvicorn",
-                "app:app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &port,
-            ])
-            .args(["--log-level", "warning"])
+        let mut command = Command::new(&self.python);
+        match &self.hypercorn {
+            None => command
+                .args([
+                    "-m",
+                    "uvicorn",
+                    "app:app",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    &port,
+                ])
+                .args(["--log-level", "warning"]),
+            Some(args) => command
+                .args(["-m", "hypercorn", "app:app"])
+                .args(args)
+                .args(["--log-level", "warning"]),
+        };
+        let child = command
             .current_dir(repo_root().join("tests/fastapi"))
             .stdin(Stdio::null())
             .stdout(log)
@@ -126,7 +185,7 @@ impl FastApi {
     fn wait_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + READY_WITHIN;
         loop {
-            if matches!(http(self.addr, "GET", "/stats", ""), Ok((200, _))) {
+            if matches!(http(self.plain, "GET", "/stats", ""), Ok((200, _))) {
                 return Ok(());
             }
             let exited = match self.child.as_mut().map(Child::try_wait) {
@@ -136,7 +195,10 @@ impl FastApi {
                 None => Some("not started".to_owned()),
             };
             if let Some(why) = exited {
-                return Err(format!("uvicorn exited ({why}); log:\n{}", tail(&self.log)));
+                return Err(format!(
+                    "the server exited ({why}); log:\n{}",
+                    tail(&self.log)
+                ));
             }
             if Instant::now() > deadline {
                 self.kill();
@@ -163,7 +225,16 @@ impl Drop for FastApi {
 /// run must not skip these tests silently), else prints a warning to stderr
 /// and returns `None` so the calling test can return early.
 pub fn require_fastapi() -> Option<FastApi> {
-    match FastApi::start() {
+    require(FastApi::start())
+}
+
+/// [`require_fastapi`] for hypercorn ([`FastApi::start_hypercorn`]).
+pub fn require_hypercorn(tls: Option<&HypercornTls>) -> Option<FastApi> {
+    require(FastApi::start_hypercorn(tls))
+}
+
+fn require(started: Result<FastApi, String>) -> Option<FastApi> {
+    match started {
         Ok(server) => Some(server),
         Err(why) if std::env::var("CI").is_ok_and(|v| v == "true") => panic!(
             "\n\n*** CI=true and the FastAPI test server could not start ***\n{why}\n\

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::client::breaker::TransitionReason;
+use crate::client::protocol::HttpVersion;
 use crate::metrics::Latencies;
 use crate::sse::Event;
 
@@ -61,6 +62,7 @@ impl Rig {
             malformed_events: 0,
             status: Some(200),
             retry_field: None,
+            version: ttfb.map(|_| HttpVersion::Http2),
             result: result.map_err(|kind| Failure::new(kind, kind.as_str())),
         }
     }
