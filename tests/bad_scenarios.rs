@@ -118,7 +118,7 @@ const ROWS: &[Row] = &[
     },
     Row {
         name: "unknown retry_on kind",
-        text: "name = \"bad\"\ntarget = \"embedded\"\n[retry]\nretry_on = [\"network\", \"status-3xx\"]\n",
+        text: "name = \"bad\"\ntarget = \"embedded\"\n[retry]\nretry_on = [\"network\", \"status-6xx\"]\n",
         line: 4,
         key: "retry.retry_on",
     },
