@@ -89,6 +89,12 @@ pub enum FormatArg {
     Json,
     /// Data is opaque text.
     Text,
+    /// OpenAI chat completions stream (content, `[DONE]`, usage).
+    OpenaiChat,
+    /// OpenAI (legacy) completions stream.
+    OpenaiCompletions,
+    /// Anthropic Messages stream.
+    Anthropic,
 }
 
 /// `streamsoak stream`.

@@ -82,6 +82,23 @@ impl ContentPointer {
     pub fn as_str(&self) -> &str {
         &self.text
     }
+
+    /// The unescaped segments.
+    pub fn segments(&self) -> &[String] {
+        &self.segments
+    }
+
+    /// The content pointer of an LLM preset (`/choices/0/delta/content`, …).
+    pub fn of_preset(preset: Preset) -> ContentPointer {
+        let segments: Vec<String> = preset_content(preset)
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        ContentPointer {
+            text: segments.iter().map(|s| format!("/{s}")).collect(),
+            segments,
+        }
+    }
 }
 
 impl fmt::Display for ContentPointer {

@@ -196,6 +196,7 @@ async fn run_in_system(scenario: &Scenario, opts: &RunOptions) -> Result<RunSumm
         events_out: opts.events_out.is_some(),
         open_model: run.plan.kind().is_arrival_rate(),
         faults: Arc::clone(&clock),
+        slo: scenario.slo,
     });
 
     let arbiters: Vec<Arbiter> = (0..cores).map(|_| Arbiter::new()).collect();

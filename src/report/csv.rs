@@ -34,6 +34,9 @@ pub const SUMMARY_KEYS: &[&str] = &[
     "events_per_s",
     "bytes",
     "dropped_arrivals",
+    "output_tokens",
+    "output_tokens_per_s",
+    "goodput",
     "thresholds_passed",
 ];
 /// `latency.csv` header.
@@ -175,6 +178,11 @@ pub fn write_summary(path: &Path, s: &RunSummary, passed: bool) -> Result<(), Re
         format!("{:.3}", s.events_per_s()),
         c.bytes.to_string(),
         c.dropped_arrivals.to_string(),
+        c.output_tokens.to_string(),
+        format!("{:.3}", s.output_tokens_per_s().unwrap_or(0.0)),
+        // Shortest round-trip form: `merge` and `report` recover the good
+        // stream count from it exactly.
+        c.goodput().map_or_else(String::new, |r| r.to_string()),
         passed.to_string(),
     ];
     let mut w = writer(path, &["key", "value"])?;

@@ -139,12 +139,19 @@ impl Scenario {
             writeln!(o, "  count_field            {}", st.count_field)?;
             writeln!(o, "  error_field            {}", st.error_field)?;
         }
-        match &st.done {
-            Some(done) => writeln!(o, "  done                   \"{done}\"")?,
-            None => writeln!(
+        match (&st.done, st.format) {
+            (_, Format::OpenAiChat | Format::OpenAiCompletions) => {
+                writeln!(o, "  done                   data: [DONE]")?
+            }
+            (_, Format::Anthropic) => writeln!(o, "  done                   message_stop event")?,
+            (Some(done), _) => writeln!(o, "  done                   \"{done}\"")?,
+            (None, _) => writeln!(
                 o,
                 "  done                   (unset: a clean end of body completes)"
             )?,
+        }
+        if let Some(content) = &st.content {
+            writeln!(o, "  content_field          {content}  (an LLM token stream: ttft, itl, tpot)")?;
         }
         writeln!(o, "  first_event_timeout    {}", d(st.first_event_timeout))?;
         writeln!(o, "  idle_timeout           {}", d(st.idle_timeout))?;
@@ -157,6 +164,12 @@ impl Scenario {
         match st.expect_events {
             Some(n) => writeln!(o, "  expect_events          {n}")?,
             None => writeln!(o, "  expect_events          (unset)")?,
+        }
+        if st.content.is_some() {
+            let limit = |v: Option<Duration>| v.map_or_else(|| "(unset)".to_owned(), d);
+            writeln!(o, "[slo]")?;
+            writeln!(o, "  ttft                   {}", limit(self.slo.ttft))?;
+            writeln!(o, "  tpot                   {}", limit(self.slo.tpot))?;
         }
         self.write_load(o)?;
         let rt = &self.retry;

@@ -29,7 +29,16 @@ pub(crate) struct RawScenario {
     pub(crate) breaker: Option<RawBreaker>,
     pub(crate) http: Option<RawHttp>,
     pub(crate) faults: Option<Vec<RawFault>>,
+    pub(crate) slo: Option<RawSlo>,
     pub(crate) thresholds: Option<OrderedMap<Condition>>,
+}
+
+/// `[slo]`.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSlo {
+    pub(crate) ttft: Option<HumanDuration>,
+    pub(crate) tpot: Option<HumanDuration>,
 }
 
 /// `[server]`.
@@ -68,6 +77,7 @@ pub(crate) struct RawStream {
     pub(crate) max_duration: Option<HumanDuration>,
     pub(crate) max_event_size: Option<ByteSize>,
     pub(crate) expect_events: Option<u64>,
+    pub(crate) content_field: Option<String>,
 }
 
 /// `[load]`.
@@ -218,6 +228,7 @@ pub(crate) fn fields_at(path: &[&str]) -> Option<&'static [&'static str]> {
         ["breaker"] => fields_of::<RawBreaker>(),
         ["http"] => fields_of::<RawHttp>(),
         ["faults", "*"] => fields_of::<RawFault>(),
+        ["slo"] => fields_of::<RawSlo>(),
         _ => return None,
     })
 }

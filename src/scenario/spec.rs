@@ -18,6 +18,7 @@ pub use crate::client::retry::{RetryPolicy, RetrySet};
 use crate::client::PreparedRequest;
 pub use crate::faults::{FaultKind, FaultPlan, FaultWindow};
 pub use crate::load::executor::{ExecutorKind, Plan, Stage};
+pub use crate::metrics::Slo;
 use crate::scenario::thresholds::Threshold;
 pub use crate::server::ServerConfig;
 
@@ -56,6 +57,8 @@ pub struct Scenario {
     /// `${VAR}`s that were unset when the scenario was loaded for `check`
     /// ([`LoadOptions::lenient_env`](super::LoadOptions)); always empty for `run`.
     pub unset_vars: Vec<String>,
+    /// `[slo]`: what a good LLM stream is, for `goodput`.
+    pub slo: Slo,
     /// `[thresholds]`, in file order.
     pub thresholds: Vec<Threshold>,
 }

@@ -72,6 +72,7 @@ fn every_default_matches_the_product_contract() {
             max_duration: S(120),
             max_event_size: 1 << 20,
             expect_events: None,
+            content: None,
         }
     );
     assert_eq!(s.load, LoadSpec::default());

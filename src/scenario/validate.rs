@@ -19,11 +19,12 @@ use super::units::HumanDuration;
 use crate::client::backoff::{Backoff, InvalidBackoff};
 use crate::client::breaker::{BreakerConfig, InvalidBreaker};
 use crate::client::classify::{FailureClass, FailureKind};
+use crate::client::dialect::ContentPointer;
 use crate::client::retry::RetrySet;
 use crate::client::PreparedRequest;
 use crate::client::RequestError;
 use crate::load::executor::{InvalidPlan, Plan};
-use crate::scenario::thresholds::{LatencyMetric, MetricKey, Threshold};
+use crate::scenario::thresholds::{CounterName, LatencyMetric, MetricKey, Threshold};
 
 /// What validation needs besides the raw tree.
 pub(crate) struct Ctx<'a> {
@@ -100,7 +101,15 @@ pub(crate) fn scenario(raw: RawScenario, ctx: &Ctx<'_>, need_name: bool) -> Res<
         &target,
         load.plan.total_duration(),
     )?;
-    let thresholds = thresholds(ctx, raw.thresholds.unwrap_or_default(), faults.is_empty())?;
+    let stream = stream(ctx, raw.stream.unwrap_or_default())?;
+    let llm = stream.dialect().is_some();
+    let slo = slo(ctx, raw.slo, llm)?;
+    let thresholds = thresholds(
+        ctx,
+        raw.thresholds.unwrap_or_default(),
+        faults.is_empty(),
+        llm,
+    )?;
     let seed = raw.seed.unwrap_or(0);
     let proxy = raw.proxy.unwrap_or(false);
     if let (true, Target::Url(url)) = (proxy, &target) {
@@ -119,12 +128,13 @@ pub(crate) fn scenario(raw: RawScenario, ctx: &Ctx<'_>, need_name: bool) -> Res<
         seed,
         proxy,
         server: server(ctx, raw.server.unwrap_or_default(), seed)?,
-        stream: stream(ctx, raw.stream.unwrap_or_default())?,
+        stream,
         load,
         retry: retry(ctx, raw.retry.unwrap_or_default())?,
         breaker: breaker(ctx, raw.breaker.unwrap_or_default())?,
         http: http(ctx, raw.http.unwrap_or_default())?,
         faults,
+        slo,
         thresholds,
         unset_vars: ctx.unset.take(),
     })
@@ -373,14 +383,47 @@ fn bodies_file(ctx: &Ctx<'_>, file: &str) -> Res<Vec<BodyTemplate>> {
 
 fn stream(ctx: &Ctx<'_>, raw: RawStream) -> Res<StreamSpec> {
     let format = match raw.format.as_deref() {
-        None | Some("json") => Format::Json,
-        Some("text") => Format::Text,
-        Some(other) => {
+        None => Format::Json,
+        Some(name) => Format::ALL
+            .into_iter()
+            .find(|f| f.as_str() == name)
+            .ok_or_else(|| {
+                ctx.err(
+                    &["stream", "format"],
+                    unknown_value_message("format", name, &Format::ALL.map(Format::as_str)),
+                )
+            })?,
+    };
+    if format.preset().is_some() {
+        // A preset fixes how events are read: these keys would be ignored.
+        let fixed = [
+            ("done", raw.done.is_some()),
+            ("data_field", raw.data_field.is_some()),
+            ("count_field", raw.count_field.is_some()),
+            ("error_field", raw.error_field.is_some()),
+        ];
+        if let Some((key, _)) = fixed.iter().find(|(_, set)| *set) {
             return Err(ctx.err(
-                &["stream", "format"],
-                unknown_value_message("format", other, &["json", "text"]),
-            ))
+                &["stream", key],
+                format!(
+                    "not used with format = \"{}\", whose completion marker, content and error are fixed (see README \"LLM streams\"); remove it, or use format = \"json\" with content_field for another dialect",
+                    format.as_str()
+                ),
+            ));
         }
+    }
+    let content = match raw.content_field.as_deref() {
+        None => format.preset().map(ContentPointer::of_preset),
+        Some(_) if format == Format::Text => {
+            return Err(ctx.err(
+                &["stream", "content_field"],
+                "needs JSON events: use format = \"json\" (or an LLM preset such as \"openai-chat\") with content_field",
+            ));
+        }
+        Some(text) => Some(
+            ContentPointer::parse(text)
+                .map_err(|err| ctx.err(&["stream", "content_field"], err.to_string()))?,
+        ),
     };
     let d = StreamSpec::defaults_for(format);
     let field = |key: &str, value: Option<String>, default: String| -> Res<String> {
@@ -433,6 +476,7 @@ fn stream(ctx: &Ctx<'_>, raw: RawStream) -> Res<StreamSpec> {
         max_event_size: usize::try_from(max_event_size)
             .map_err(|_| ctx.err(&["stream", "max_event_size"], "is too large"))?,
         expect_events: raw.expect_events,
+        content,
     })
 }
 
@@ -840,7 +884,34 @@ fn faults(ctx: &Ctx<'_>, raw: Vec<RawFault>, target: &Target, total: Duration) -
     Ok(plan)
 }
 
-fn thresholds(ctx: &Ctx<'_>, raw: OrderedMap<Condition>, no_faults: bool) -> Res<Vec<Threshold>> {
+/// Why an LLM key cannot be used: the stream is not read as token stream.
+const NOT_LLM: &str = "needs an LLM token stream: set [stream] format = \"openai-chat\", \"openai-completions\" or \"anthropic\", or content_field for another JSON dialect";
+
+fn slo(ctx: &Ctx<'_>, raw: Option<RawSlo>, llm: bool) -> Res<Slo> {
+    let Some(raw) = raw else {
+        return Ok(Slo::default());
+    };
+    if !llm {
+        return Err(ctx.err(&["slo"], NOT_LLM));
+    }
+    let positive = |key: &str, value: Option<HumanDuration>| -> Res<Option<Duration>> {
+        match value.map(HumanDuration::get) {
+            Some(d) if d.is_zero() => Err(ctx.err(&["slo", key], "must be longer than 0s")),
+            other => Ok(other),
+        }
+    };
+    Ok(Slo {
+        ttft: positive("ttft", raw.ttft)?,
+        tpot: positive("tpot", raw.tpot)?,
+    })
+}
+
+fn thresholds(
+    ctx: &Ctx<'_>,
+    raw: OrderedMap<Condition>,
+    no_faults: bool,
+    llm: bool,
+) -> Res<Vec<Threshold>> {
     let mut out = Vec::with_capacity(raw.0.len());
     for (key, Condition(condition)) in raw.0 {
         let at = ["thresholds", key.as_str()];
@@ -857,6 +928,16 @@ fn thresholds(ctx: &Ctx<'_>, raw: OrderedMap<Condition>, no_faults: bool) -> Res
                 &at,
                 "measures faults, but this scenario has no [[faults]], so it could never pass",
             ));
+        }
+        let llm_metric = matches!(
+            threshold.metric,
+            MetricKey::Latency {
+                metric: LatencyMetric::Ttft | LatencyMetric::Itl | LatencyMetric::Tpot,
+                ..
+            } | MetricKey::Counter(CounterName::OutputTokens | CounterName::OutputTokensPerS)
+        );
+        if llm_metric && !llm {
+            return Err(ctx.err(&at, format!("{NOT_LLM}; it could never have data")));
         }
         threshold.line = ctx.loc.line(&path(&at));
         out.push(threshold);

@@ -39,6 +39,7 @@ impl Rig {
         RunContext {
             run_start: self.t0,
             faults: &self.clock,
+            slo: crate::metrics::Slo::default(),
         }
     }
 
@@ -60,6 +61,7 @@ impl Rig {
             bytes: 10,
             malformed_events: 0,
             status: Some(200),
+            tokens: Default::default(),
             result: result.map_err(|kind| Failure::new(kind, kind.as_str())),
         }
     }
@@ -606,12 +608,16 @@ fn events_feed_counters_gap_and_events_out() {
         gap: None,
         event: &first,
         fields: None,
+        content: false,
+        itl: None,
     });
     r.event(&SeenEvent {
         at: rig.t0 + ms(1_540),
         gap: Some(ms(40)),
         event: &second,
         fields: None,
+        content: false,
+        itl: None,
     });
     let d = delta.borrow();
     assert_eq!((d.counters.events, tally.stats().events), (2, 2));
