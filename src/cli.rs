@@ -159,6 +159,19 @@ pub struct ServeArgs {
     /// Seed for fail_rate draws.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Stream dialect: `seed` (POST /trigger_invocation) or `openai` (also
+    /// POST /v1/chat/completions and /v1/completions, token streams).
+    #[arg(long, value_enum, default_value = "seed")]
+    pub dialect: DialectArg,
+}
+
+/// `serve --dialect`.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum DialectArg {
+    /// The seed's `{"Count", "Data"}` events.
+    Seed,
+    /// OpenAI chat completions / completions streams.
+    Openai,
 }
 
 /// `streamsoak merge`.

@@ -46,6 +46,11 @@ impl Format {
         }
     }
 
+    /// `openai-chat` or `openai-completions`.
+    pub fn is_openai(self) -> bool {
+        matches!(self, Format::OpenAiChat | Format::OpenAiCompletions)
+    }
+
     /// The LLM preset, for the three LLM formats.
     pub fn preset(self) -> Option<Preset> {
         match self {

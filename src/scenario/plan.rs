@@ -114,6 +114,7 @@ impl Scenario {
         writeln!(o, "  first_event_delay      {}", d(s.first_event_delay))?;
         writeln!(o, "  payload_bytes          {}", s.payload_bytes)?;
         writeln!(o, "  fail_rate              {}", s.fail_rate)?;
+        writeln!(o, "  dialect                {}", s.dialect.as_str())?;
         let r = &self.request;
         writeln!(o, "[request]")?;
         writeln!(o, "  method                 {}", r.method)?;

@@ -50,6 +50,7 @@ pub(crate) struct RawServer {
     pub(crate) first_event_delay: Option<HumanDuration>,
     pub(crate) payload_bytes: Option<ByteSize>,
     pub(crate) fail_rate: Option<f64>,
+    pub(crate) dialect: Option<String>,
 }
 
 /// `[request]`.
@@ -312,7 +313,8 @@ mod tests {
                     "interval",
                     "first_event_delay",
                     "payload_bytes",
-                    "fail_rate"
+                    "fail_rate",
+                    "dialect"
                 ][..]
             )
         );

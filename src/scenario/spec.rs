@@ -20,7 +20,7 @@ pub use crate::faults::{FaultKind, FaultPlan, FaultWindow};
 pub use crate::load::executor::{ExecutorKind, Plan, Stage};
 pub use crate::metrics::Slo;
 use crate::scenario::thresholds::Threshold;
-pub use crate::server::ServerConfig;
+pub use crate::server::{ServerConfig, ServerDialect};
 
 /// A complete scenario (`streamsoak run` / `check`).
 #[derive(Clone, Debug)]

@@ -46,6 +46,8 @@ fn every_default_matches_the_product_contract() {
             fail_rate: 0.0,
             seed: 0,
             workers: 1,
+            dialect: ServerDialect::Seed,
+            path: None,
         }
     );
     assert_eq!(

@@ -120,14 +120,31 @@ pub(crate) fn scenario(raw: RawScenario, ctx: &Ctx<'_>, need_name: bool) -> Res<
             ));
         }
     }
+    let request = request(ctx, raw.request.unwrap_or_default(), &target)?;
+    let mut server = server(ctx, raw.server.unwrap_or_default(), seed)?;
+    if server.dialect == ServerDialect::OpenAi {
+        let readable = stream.format.is_openai()
+            || (stream.format == Format::Json && stream.content.is_some());
+        if target == Target::Embedded && !readable {
+            return Err(ctx.err(
+                &["server", "dialect"],
+                format!(
+                    "the embedded server speaks OpenAI, but [stream] format = \"{}\" cannot read it: set format = \"openai-chat\" (or \"openai-completions\")",
+                    stream.format.as_str()
+                ),
+            ));
+        }
+        // The scenario's path is served in the dialect too.
+        server.path = Some(request.path.clone());
+    }
     Ok(Scenario {
         name,
         file: ctx.loc.file.to_path_buf(),
-        request: request(ctx, raw.request.unwrap_or_default(), &target)?,
+        request,
         target,
         seed,
         proxy,
-        server: server(ctx, raw.server.unwrap_or_default(), seed)?,
+        server,
         stream,
         load,
         retry: retry(ctx, raw.retry.unwrap_or_default())?,
@@ -206,7 +223,21 @@ fn server(ctx: &Ctx<'_>, raw: RawServer, seed: u64) -> Res<ServerConfig> {
     let payload = raw
         .payload_bytes
         .map_or(d.payload_bytes as u64, |b| b.get());
+    let dialect = match raw.dialect.as_deref() {
+        None => d.dialect,
+        Some(name) => ServerDialect::ALL
+            .into_iter()
+            .find(|x| x.as_str() == name)
+            .ok_or_else(|| {
+                ctx.err(
+                    &["server", "dialect"],
+                    unknown_value_message("dialect", name, &ServerDialect::ALL.map(ServerDialect::as_str)),
+                )
+            })?,
+    };
     Ok(ServerConfig {
+        dialect,
+        path: None,
         seed,
         workers: d.workers,
         events: raw.events.unwrap_or(d.events),
