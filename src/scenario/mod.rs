@@ -26,6 +26,7 @@ mod error;
 mod locate;
 mod overrides;
 mod plan;
+mod prompts;
 mod raw;
 mod spec;
 pub mod template;

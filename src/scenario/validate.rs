@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use super::error::{key_string, unknown_value_message, ScenarioError};
 use super::locate::Locator;
+use super::prompts;
 use super::raw::*;
 use super::spec::*;
 use super::template::{expand_env, BodyTemplate, Secret, TemplateError};
@@ -301,21 +302,32 @@ fn request(ctx: &Ctx<'_>, raw: RawRequest, target: &Target) -> Res<RequestSpec> 
         headers.push((name, Secret::new(value)));
     }
     let body = match (raw.body, raw.bodies_file) {
-        (Some(_), Some(_)) => {
-            return Err(ctx.err(
-                &["request", "bodies_file"],
-                "set either `body` or `bodies_file`, not both",
-            ));
+        (Some(value), Some(file)) => {
+            let at = ["request", "body"];
+            let json = toml_to_json(&value).map_err(|m| ctx.err(&at, m))?;
+            if !prompts::has_placeholders(&json) {
+                return Err(ctx.err(
+                    &["request", "bodies_file"],
+                    "with both `body` and `bodies_file`, the body is a template filled from each line: use {{line.NAME}} in it (e.g. content = \"{{line.prompt}}\"), or drop one of the two",
+                ));
+            }
+            BodySource::Lines(bodies_file(ctx, &file, Some(&json))?)
         }
         (Some(value), None) => {
             let at = ["request", "body"];
             let json = toml_to_json(&value).map_err(|m| ctx.err(&at, m))?;
+            if prompts::has_placeholders(&json) {
+                return Err(ctx.err(
+                    &at,
+                    "{{line.NAME}} is filled from `bodies_file` lines: set request.bodies_file too",
+                ));
+            }
             BodySource::Inline(
                 BodyTemplate::compile(&json, &|name| ctx.lookup(name))
                     .map_err(|err| ctx.err(&at, err.to_string()))?,
             )
         }
-        (None, Some(file)) => BodySource::Lines(bodies_file(ctx, &file)?),
+        (None, Some(file)) => BodySource::Lines(bodies_file(ctx, &file, None)?),
         (None, None)
             if matches!(
                 method.as_str(),
@@ -383,7 +395,13 @@ fn toml_to_json(value: &toml::Value) -> Result<serde_json::Value, String> {
     })
 }
 
-fn bodies_file(ctx: &Ctx<'_>, file: &str) -> Res<Vec<BodyTemplate>> {
+/// The lines of `bodies_file`: whole bodies, or (with `template`, the
+/// scenario's `body`) objects whose fields fill its `{{line.NAME}}`s.
+fn bodies_file(
+    ctx: &Ctx<'_>,
+    file: &str,
+    template: Option<&serde_json::Value>,
+) -> Res<Vec<BodyTemplate>> {
     let at = ["request", "bodies_file"];
     let path = ctx.base_dir.join(ctx.expand(&at, file)?);
     let text = std::fs::read_to_string(&path)
@@ -400,8 +418,14 @@ fn bodies_file(ctx: &Ctx<'_>, file: &str) -> Res<Vec<BodyTemplate>> {
             key: key_string(&at),
             message,
         };
-        let value: serde_json::Value = serde_json::from_str(line)
+        let mut value: serde_json::Value = serde_json::from_str(line)
             .map_err(|err| line_err(err.column(), format!("not a JSON body: {err}")))?;
+        if let Some(body) = template {
+            let fields = value.as_object().ok_or_else(|| {
+                line_err(1, "not a JSON object: each line fills {{line.NAME}} in `body` from its fields".to_owned())
+            })?;
+            value = prompts::fill(body, fields).map_err(|message| line_err(1, message))?;
+        }
         let template = BodyTemplate::compile(&value, &|name| ctx.lookup(name))
             .map_err(|err: TemplateError| line_err(1, err.to_string()))?;
         bodies.push(template);
