@@ -30,7 +30,12 @@ fn run(toml: &str, extra: &[&str]) -> Run {
     let file = dir.path().join("llm.toml");
     std::fs::write(&file, toml).expect("write scenario");
     let out = dir.path().join("report");
-    let mut args = vec!["run", file.to_str().expect("utf-8 path"), "--quiet", "--out"];
+    let mut args = vec![
+        "run",
+        file.to_str().expect("utf-8 path"),
+        "--quiet",
+        "--out",
+    ];
     args.push(out.to_str().expect("utf-8 path"));
     args.extend_from_slice(extra);
     let output = support::run(&args);
@@ -107,14 +112,33 @@ goodput = "== 1"
         assert!(ok >= 2, "{format}: streams completed: {s:?}");
         assert_eq!(int(&s, "streams_failed"), 0, "{format}");
         // max_tokens (8) wins over [server] events (3); the usage chunk says 8.
-        assert_eq!(int(&s, "output_tokens"), ok * 8, "{format}: tokens = server's usage");
+        assert_eq!(
+            int(&s, "output_tokens"),
+            ok * 8,
+            "{format}: tokens = server's usage"
+        );
         let l = latency(&r.out);
-        assert_eq!(int(&l["ttft"], "count"), ok, "{format}: one ttft per stream");
-        assert_eq!(int(&l["tpot"], "count"), ok, "{format}: one tpot per stream");
-        assert_eq!(int(&l["itl"], "count"), ok * 7, "{format}: every gap between 8 tokens");
+        assert_eq!(
+            int(&l["ttft"], "count"),
+            ok,
+            "{format}: one ttft per stream"
+        );
+        assert_eq!(
+            int(&l["tpot"], "count"),
+            ok,
+            "{format}: one tpot per stream"
+        );
+        assert_eq!(
+            int(&l["itl"], "count"),
+            ok * 7,
+            "{format}: every gap between 8 tokens"
+        );
         let ttft = num(&l["ttft"], "p50_ms");
         assert!((149.0..650.0).contains(&ttft), "{format}: ttft {ttft}");
-        assert!(num(&l["ttft"], "min_ms") >= 149.0, "{format}: role chunk is no token");
+        assert!(
+            num(&l["ttft"], "min_ms") >= 149.0,
+            "{format}: role chunk is no token"
+        );
         for metric in ["itl", "tpot"] {
             let p50 = num(&l[metric], "p50_ms");
             assert!((24.0..125.0).contains(&p50), "{format}: {metric} p50 {p50}");
@@ -160,10 +184,17 @@ success_rate = "> 0"
         .unwrap_or_else(|| panic!("a server-error row: {errors:?}"));
     assert_eq!(server_error["class"], "stream");
     assert_eq!(int(server_error, "count"), failed);
-    assert!(server_error["example"].contains("injected error at token 4"), "{server_error:?}");
+    assert!(
+        server_error["example"].contains("injected error at token 4"),
+        "{server_error:?}"
+    );
     // Three tokens came before the error: counted as received.
     assert_eq!(int(&s, "output_tokens"), failed * 3);
-    assert_eq!(int(&latency(&r.out)["tpot"], "count"), 0, "no tpot for a failed stream");
+    assert_eq!(
+        int(&latency(&r.out)["tpot"], "count"),
+        0,
+        "no tpot for a failed stream"
+    );
 }
 
 /// fakellm (OpenAI chat and Anthropic Messages): role-only and usage chunks
@@ -203,9 +234,16 @@ format = "{format}"
         assert_eq!(int(&s, "output_tokens"), ok * tokens_per_stream, "{format}");
         attempts += int(&s, "attempts");
         let l = latency(&r.out);
-        assert_eq!(int(&l["itl"], "count"), ok * 19, "{format}: 20 words, 19 gaps");
+        assert_eq!(
+            int(&l["itl"], "count"),
+            ok * 19,
+            "{format}: 20 words, 19 gaps"
+        );
         let itl = num(&l["itl"], "p50_ms");
-        assert!((9.0..150.0).contains(&itl), "{format}: itl p50 {itl} (fakellm sleeps 10 ms)");
+        assert!(
+            (9.0..150.0).contains(&itl),
+            "{format}: itl p50 {itl} (fakellm sleeps 10 ms)"
+        );
         let ttft = num(&l["ttft"], "p50_ms");
         assert!(ttft < itl + 500.0 && ttft > 0.0, "{format}: ttft {ttft}");
         // tpot = (last − first) / (tokens − 1): with usage tokens it is not itl.
@@ -285,16 +323,25 @@ fn llm_gateway_scenario_outcome() {
     let (ok, failed) = (int(&s, "streams_ok"), int(&s, "streams_failed"));
     // Every prompt asks for 8 to 32 tokens.
     let tokens = int(&s, "output_tokens");
-    assert!(tokens >= ok * 8 && tokens <= (ok + failed) * 32, "{tokens} tokens");
+    assert!(
+        tokens >= ok * 8 && tokens <= (ok + failed) * 32,
+        "{tokens} tokens"
+    );
     let success: f64 = s["success_rate"].parse().expect("number");
     let goodput: f64 = s["goodput"].parse().expect("number");
-    assert!(goodput < success, "503-retried streams are ok, not good: {goodput} vs {success}");
+    assert!(
+        goodput < success,
+        "503-retried streams are ok, not good: {goodput} vs {success}"
+    );
     let faults = read_csv(&out.join("faults.csv")).1;
     assert_eq!(faults.len(), 1);
     assert_eq!(int(&faults[0], "opened"), 10, "{:?}", faults[0]);
     assert_eq!(int(&faults[0], "recovered"), 10, "{:?}", faults[0]);
     let errors = read_csv(&out.join("errors.csv")).1;
     for kind in ["cut", "connect-refused", "status-5xx", "short-circuited"] {
-        assert!(errors.iter().any(|e| e["kind"] == kind), "{kind} in {errors:?}");
+        assert!(
+            errors.iter().any(|e| e["kind"] == kind),
+            "{kind} in {errors:?}"
+        );
     }
 }

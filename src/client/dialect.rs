@@ -39,7 +39,9 @@ pub struct ContentPointer {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PointerError {
     /// Empty, or not starting with `/`.
-    #[error("\"{0}\" is not a JSON pointer: write it as /key/0/key, e.g. \"/choices/0/delta/content\"")]
+    #[error(
+        "\"{0}\" is not a JSON pointer: write it as /key/0/key, e.g. \"/choices/0/delta/content\""
+    )]
     NoSlash(String),
     /// A `~` not followed by `0` or `1`.
     #[error("\"{0}\" has a `~` not followed by 0 or 1 (write ~0 for ~ and ~1 for /)")]
@@ -559,7 +561,9 @@ impl<'de> DeserializeSeed<'de> for KindSeed {
         let raw = <&RawValue as de::Deserialize>::deserialize(d)?;
         let text = raw.get();
         let is = |name: &str| {
-            text.len() == name.len() + 2 && text.starts_with('"') && &text[1..text.len() - 1] == name
+            text.len() == name.len() + 2
+                && text.starts_with('"')
+                && &text[1..text.len() - 1] == name
         };
         Ok(if is("content_block_delta") {
             Kind::BlockDelta

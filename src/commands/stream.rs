@@ -238,7 +238,10 @@ impl Console {
         self.line(format_args!("Success Rate: {rate:.1}%"));
         if let Some((started, tokens)) = self.tokens {
             let ms = |d: Option<Duration>| {
-                d.map_or_else(|| "-".to_owned(), |d| format!("{:.1}ms", d.as_secs_f64() * 1e3))
+                d.map_or_else(
+                    || "-".to_owned(),
+                    |d| format!("{:.1}ms", d.as_secs_f64() * 1e3),
+                )
             };
             let ttft = tokens
                 .first_content()
@@ -301,7 +304,11 @@ impl EventSink for Console {
             // The console's own parse: per content chunk, but one client.
             let text = serde_json::from_str::<serde_json::Value>(seen.event.data)
                 .ok()
-                .and_then(|v| v.pointer(pointer.as_str()).and_then(|t| t.as_str()).map(str::to_owned))
+                .and_then(|v| {
+                    v.pointer(pointer.as_str())
+                        .and_then(|t| t.as_str())
+                        .map(str::to_owned)
+                })
                 .unwrap_or_default();
             self.line(format_args!("Content: {text}"));
             self.collected.push(Collected::Message(text));

@@ -32,8 +32,8 @@ use std::time::{Duration, Instant};
 
 use crate::client::attempt::{AttemptOutcome, EventSink, Failure, SeenEvent};
 use crate::client::breaker::{BreakerState, Transition};
-use crate::client::{FailureKind, Observer, StreamOutcome};
 use crate::client::dialect::Tokens;
+use crate::client::{FailureKind, Observer, StreamOutcome};
 use crate::metrics::attribution::{FaultClock, FaultMemory};
 use crate::metrics::goodput::Slo;
 use crate::metrics::interval::FaultSample;
@@ -183,9 +183,10 @@ impl<'a> Recorder<'a> {
             Ok(()) => {
                 self.tally.stats.ok += 1;
                 delta.counters.streams_ok += 1;
-                let ttft = self.last_tokens.first_content().map(|t| {
-                    t.saturating_duration_since(outcome.started) + self.lateness
-                });
+                let ttft = self
+                    .last_tokens
+                    .first_content()
+                    .map(|t| t.saturating_duration_since(outcome.started) + self.lateness);
                 if self.run.slo.met(ttft, self.last_tokens.tpot()) {
                     delta.counters.good_streams += 1;
                 }

@@ -152,7 +152,10 @@ impl Scenario {
             )?,
         }
         if let Some(content) = &st.content {
-            writeln!(o, "  content_field          {content}  (an LLM token stream: ttft, itl, tpot)")?;
+            writeln!(
+                o,
+                "  content_field          {content}  (an LLM token stream: ttft, itl, tpot)"
+            )?;
         }
         writeln!(o, "  first_event_timeout    {}", d(st.first_event_timeout))?;
         writeln!(o, "  idle_timeout           {}", d(st.idle_timeout))?;

@@ -436,9 +436,11 @@ body = { model = "m", stream = true, max_tokens = "{{line.max_tokens}}", message
         serde_json::from_slice::<serde_json::Value>(&out).expect("JSON body")
     };
     // Round-robin from the session's offset: the same order on every run.
-    for (session, iteration, prompt, max_tokens) in
-        [(0, 0, "Why?", 8), (0, 1, "Say \"hi\"", 3), (1, 0, "Say \"hi\"", 3)]
-    {
+    for (session, iteration, prompt, max_tokens) in [
+        (0, 0, "Why?", 8),
+        (0, 1, "Say \"hi\"", 3),
+        (1, 0, "Say \"hi\"", 3),
+    ] {
         let body = render(session, iteration);
         assert_eq!(body["messages"][0]["content"], prompt);
         assert_eq!(body["max_tokens"], max_tokens, "a number stays a number");
@@ -446,13 +448,21 @@ body = { model = "m", stream = true, max_tokens = "{{line.max_tokens}}", message
     }
     for (lines, line, fragment) in [
         ("{\"prompt\": \"p\"}\n", 1, "no field `max_tokens`"),
-        ("{\"prompt\": \"p\", \"max_tokens\": 1}\n[1]\n", 2, "not a JSON object"),
+        (
+            "{\"prompt\": \"p\", \"max_tokens\": 1}\n[1]\n",
+            2,
+            "not a JSON object",
+        ),
     ] {
         write(lines);
         let err = load_str(text, &scenario, &opts(&[])).expect_err(lines);
         assert_eq!(
             (err.file.clone(), err.line, err.key.as_str()),
-            (dir.path().join("prompts.jsonl"), line, "request.bodies_file"),
+            (
+                dir.path().join("prompts.jsonl"),
+                line,
+                "request.bodies_file"
+            ),
             "{err}"
         );
         assert!(err.message.contains(fragment), "{err}");

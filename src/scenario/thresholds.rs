@@ -276,9 +276,10 @@ impl MetricKey {
     pub fn zero_when_missing(self) -> bool {
         match self {
             MetricKey::Latency { stat, .. } => stat == Stat::Count,
-            MetricKey::Counter(counter) => {
-                !matches!(counter, CounterName::EventsPerS | CounterName::OutputTokensPerS)
-            }
+            MetricKey::Counter(counter) => !matches!(
+                counter,
+                CounterName::EventsPerS | CounterName::OutputTokensPerS
+            ),
             MetricKey::ErrorsClass(_) | MetricKey::ErrorsKind(_) => true,
             MetricKey::SuccessRate | MetricKey::Goodput | MetricKey::Fault(_) => false,
         }

@@ -232,7 +232,11 @@ fn server(ctx: &Ctx<'_>, raw: RawServer, seed: u64) -> Res<ServerConfig> {
             .ok_or_else(|| {
                 ctx.err(
                     &["server", "dialect"],
-                    unknown_value_message("dialect", name, &ServerDialect::ALL.map(ServerDialect::as_str)),
+                    unknown_value_message(
+                        "dialect",
+                        name,
+                        &ServerDialect::ALL.map(ServerDialect::as_str),
+                    ),
                 )
             })?,
     };
@@ -422,7 +426,11 @@ fn bodies_file(
             .map_err(|err| line_err(err.column(), format!("not a JSON body: {err}")))?;
         if let Some(body) = template {
             let fields = value.as_object().ok_or_else(|| {
-                line_err(1, "not a JSON object: each line fills {{line.NAME}} in `body` from its fields".to_owned())
+                line_err(
+                    1,
+                    "not a JSON object: each line fills {{line.NAME}} in `body` from its fields"
+                        .to_owned(),
+                )
             })?;
             value = prompts::fill(body, fields).map_err(|message| line_err(1, message))?;
         }

@@ -243,20 +243,19 @@ impl ServerControl {
 /// Binds `addr` and spawns an actix-web server on the current System.
 fn launch(shared: &web::Data<Shared>, addr: SocketAddr) -> io::Result<(SocketAddr, Running)> {
     let data = shared.clone();
-    let server =
-        HttpServer::new(move || {
-            let config = data.config.clone();
-            App::new()
-                .app_data(data.clone())
-                .configure(move |cfg| handler::routes(cfg, &config))
-        })
-            .workers(shared.config.workers.max(1))
-            .backlog(BACKLOG)
-            .disable_signals()
-            .shutdown_timeout(0)
-            // A stalled stream is dropped as soon as its client closes the connection.
-            .h1_allow_half_closed(false)
-            .bind(addr)?;
+    let server = HttpServer::new(move || {
+        let config = data.config.clone();
+        App::new()
+            .app_data(data.clone())
+            .configure(move |cfg| handler::routes(cfg, &config))
+    })
+    .workers(shared.config.workers.max(1))
+    .backlog(BACKLOG)
+    .disable_signals()
+    .shutdown_timeout(0)
+    // A stalled stream is dropped as soon as its client closes the connection.
+    .h1_allow_half_closed(false)
+    .bind(addr)?;
     let bound = server
         .addrs()
         .first()

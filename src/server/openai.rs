@@ -111,7 +111,10 @@ impl LlmPlan {
                         .map(words)
                         .sum()
                 }),
-            Shape::Completions => fields.get("prompt").and_then(Value::as_str).map_or(0, words),
+            Shape::Completions => fields
+                .get("prompt")
+                .and_then(Value::as_str)
+                .map_or(0, words),
         };
         LlmPlan {
             shape,
@@ -165,7 +168,9 @@ impl LlmPlan {
             Shape::Completions => {
                 out.extend_from_slice(b"\"choices\":[{\"text\":");
                 text(&mut out);
-                out.extend_from_slice(b",\"index\":0,\"logprobs\":null,\"finish_reason\":null}]}\n\n");
+                out.extend_from_slice(
+                    b",\"index\":0,\"logprobs\":null,\"finish_reason\":null}]}\n\n",
+                );
             }
         }
         out.freeze()
@@ -263,7 +268,8 @@ mod tests {
 
     #[test]
     fn completions_stream_has_openais_shape() {
-        let body = serde_json::json!({"prompt": "a b", "max_completion_tokens": 9, "max_tokens": 2});
+        let body =
+            serde_json::json!({"prompt": "a b", "max_completion_tokens": 9, "max_tokens": 2});
         assert_eq!(max_tokens(&body), Some(9));
         let plan = LlmPlan::new(Shape::Completions, &body);
         assert_eq!(plan.preamble(), None);

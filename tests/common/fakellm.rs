@@ -45,7 +45,10 @@ fn venv() -> Result<PathBuf, String> {
         .map_err(|err| format!("cannot run scripts/fastapi-venv.sh: {err}"))?;
     let python = PathBuf::from(String::from_utf8_lossy(&output.stdout).trim());
     if !output.status.success() || !python.exists() {
-        return Err(format!("scripts/fastapi-venv.sh failed ({})", output.status));
+        return Err(format!(
+            "scripts/fastapi-venv.sh failed ({})",
+            output.status
+        ));
     }
     Ok(python.with_file_name("fakellm"))
 }
@@ -94,10 +97,17 @@ impl FakeLlm {
     /// `GET path` with `Connection: close`: the body (JSON endpoints only).
     pub fn get(&self, path: &str) -> Result<String, String> {
         let io = |err: std::io::Error| err.to_string();
-        let mut stream = TcpStream::connect_timeout(&self.addr, Duration::from_secs(2)).map_err(io)?;
-        stream.set_read_timeout(Some(Duration::from_secs(5))).map_err(io)?;
-        write!(stream, "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n", self.addr)
+        let mut stream =
+            TcpStream::connect_timeout(&self.addr, Duration::from_secs(2)).map_err(io)?;
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
             .map_err(io)?;
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            self.addr
+        )
+        .map_err(io)?;
         let mut response = String::new();
         stream.read_to_string(&mut response).map_err(io)?;
         let (head, body) = response.split_once("\r\n\r\n").ok_or("no response head")?;

@@ -1,2 +1,2 @@
-pub mod fastapi;
 pub mod fakellm;
+pub mod fastapi;

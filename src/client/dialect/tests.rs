@@ -80,13 +80,35 @@ fn openai_completions_stream() {
     run(
         Preset::OpenAiCompletions,
         &[
-            ("message", r#"{"id":"cmpl-7iA7iJjj8V2zOkCGvWF2hAkDWBQZe","object":"text_completion","created":1690759702,"choices":[{"text":"This","index":0,"logprobs":null,"finish_reason":null}],"model":"gpt-3.5-turbo-instruct","system_fingerprint":"fp_44709d6fcb"}"#, content(None)),
-            ("message", r#"{"object":"text_completion","choices":[{"text":"","index":0,"logprobs":null,"finish_reason":"length"}],"model":"gpt-3.5-turbo-instruct"}"#, Ok(Chunk::NoContent)),
+            (
+                "message",
+                r#"{"id":"cmpl-7iA7iJjj8V2zOkCGvWF2hAkDWBQZe","object":"text_completion","created":1690759702,"choices":[{"text":"This","index":0,"logprobs":null,"finish_reason":null}],"model":"gpt-3.5-turbo-instruct","system_fingerprint":"fp_44709d6fcb"}"#,
+                content(None),
+            ),
+            (
+                "message",
+                r#"{"object":"text_completion","choices":[{"text":"","index":0,"logprobs":null,"finish_reason":"length"}],"model":"gpt-3.5-turbo-instruct"}"#,
+                Ok(Chunk::NoContent),
+            ),
             // A chat-shaped chunk is not completions content.
-            ("message", r#"{"choices":[{"index":0,"delta":{"content":"Hello"}}]}"#, Ok(Chunk::NoContent)),
-            ("message", r#"{"object":"text_completion","choices":[],"usage":{"prompt_tokens":5,"completion_tokens":7,"total_tokens":12}}"#, Ok(Chunk::Usage(7))),
+            (
+                "message",
+                r#"{"choices":[{"index":0,"delta":{"content":"Hello"}}]}"#,
+                Ok(Chunk::NoContent),
+            ),
+            (
+                "message",
+                r#"{"object":"text_completion","choices":[],"usage":{"prompt_tokens":5,"completion_tokens":7,"total_tokens":12}}"#,
+                Ok(Chunk::Usage(7)),
+            ),
             ("message", "[DONE]", Ok(Chunk::Done)),
-            ("message", r#"{"error":{"message":"overloaded","type":"server_error"}}"#, Ok(Chunk::Error("server-sent error: overloaded (server_error)".to_owned()))),
+            (
+                "message",
+                r#"{"error":{"message":"overloaded","type":"server_error"}}"#,
+                Ok(Chunk::Error(
+                    "server-sent error: overloaded (server_error)".to_owned(),
+                )),
+            ),
         ],
     );
 }
@@ -98,27 +120,87 @@ fn anthropic_stream() {
     run(
         Preset::Anthropic,
         &[
-            ("message_start", r#"{"type": "message_start", "message": {"id": "msg_1nZdL29xx5MUA1yADyHTEsnR8uuvGzszyY", "type": "message", "role": "assistant", "content": [], "model": "claude-opus-4-20250514", "stop_reason": null, "stop_sequence": null, "usage": {"input_tokens": 25, "output_tokens": 1}}}"#, Ok(Chunk::NoContent)),
-            ("content_block_start", r#"{"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}"#, Ok(Chunk::NoContent)),
+            (
+                "message_start",
+                r#"{"type": "message_start", "message": {"id": "msg_1nZdL29xx5MUA1yADyHTEsnR8uuvGzszyY", "type": "message", "role": "assistant", "content": [], "model": "claude-opus-4-20250514", "stop_reason": null, "stop_sequence": null, "usage": {"input_tokens": 25, "output_tokens": 1}}}"#,
+                Ok(Chunk::NoContent),
+            ),
+            (
+                "content_block_start",
+                r#"{"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}"#,
+                Ok(Chunk::NoContent),
+            ),
             ("ping", r#"{"type": "ping"}"#, Ok(Chunk::NoContent)),
-            ("content_block_delta", r#"{"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hello"}}"#, content(None)),
-            ("content_block_delta", r#"{"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "!"}}"#, content(None)),
-            ("content_block_delta", r#"{"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": ""}}"#, Ok(Chunk::NoContent)),
+            (
+                "content_block_delta",
+                r#"{"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Hello"}}"#,
+                content(None),
+            ),
+            (
+                "content_block_delta",
+                r#"{"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "!"}}"#,
+                content(None),
+            ),
+            (
+                "content_block_delta",
+                r#"{"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": ""}}"#,
+                Ok(Chunk::NoContent),
+            ),
             // Key order does not matter.
-            ("content_block_delta", r#"{"delta": {"text": "Hi", "type": "text_delta"}, "index": 0, "type": "content_block_delta"}"#, content(None)),
-            ("content_block_delta", r#"{"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "Let me solve this step by step"}}"#, Ok(Chunk::NoContent)),
-            ("content_block_delta", r#"{"type": "content_block_delta","index": 1,"delta": {"type": "input_json_delta","partial_json": "{\"location\": \"San Fra"}}"#, Ok(Chunk::NoContent)),
-            ("content_block_stop", r#"{"type": "content_block_stop", "index": 0}"#, Ok(Chunk::NoContent)),
-            ("message_delta", r#"{"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence":null}, "usage": {"output_tokens": 15}}"#, Ok(Chunk::Usage(15))),
-            ("message_stop", r#"{"type": "message_stop"}"#, Ok(Chunk::Done)),
+            (
+                "content_block_delta",
+                r#"{"delta": {"text": "Hi", "type": "text_delta"}, "index": 0, "type": "content_block_delta"}"#,
+                content(None),
+            ),
+            (
+                "content_block_delta",
+                r#"{"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "Let me solve this step by step"}}"#,
+                Ok(Chunk::NoContent),
+            ),
+            (
+                "content_block_delta",
+                r#"{"type": "content_block_delta","index": 1,"delta": {"type": "input_json_delta","partial_json": "{\"location\": \"San Fra"}}"#,
+                Ok(Chunk::NoContent),
+            ),
+            (
+                "content_block_stop",
+                r#"{"type": "content_block_stop", "index": 0}"#,
+                Ok(Chunk::NoContent),
+            ),
+            (
+                "message_delta",
+                r#"{"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence":null}, "usage": {"output_tokens": 15}}"#,
+                Ok(Chunk::Usage(15)),
+            ),
+            (
+                "message_stop",
+                r#"{"type": "message_stop"}"#,
+                Ok(Chunk::Done),
+            ),
             // The type in the data is enough when a proxy dropped `event:`.
             ("message", r#"{"type": "message_stop"}"#, Ok(Chunk::Done)),
-            ("error", r#"{"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}"#, Ok(Chunk::Error("server-sent error: Overloaded (overloaded_error)".to_owned()))),
-            ("message", r#"{"type": "error", "error": null}"#, Ok(Chunk::Error(r#"error event: {"type": "error", "error": null}"#.to_owned()))),
+            (
+                "error",
+                r#"{"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}"#,
+                Ok(Chunk::Error(
+                    "server-sent error: Overloaded (overloaded_error)".to_owned(),
+                )),
+            ),
+            (
+                "message",
+                r#"{"type": "error", "error": null}"#,
+                Ok(Chunk::Error(
+                    r#"error event: {"type": "error", "error": null}"#.to_owned(),
+                )),
+            ),
             // [DONE] is not Anthropic's marker.
             ("message", "[DONE]", Err(())),
             // A `text` outside a content_block_delta is not content.
-            ("message", r#"{"type": "other", "delta": {"text": "x"}}"#, Ok(Chunk::NoContent)),
+            (
+                "message",
+                r#"{"type": "other", "delta": {"text": "x"}}"#,
+                Ok(Chunk::NoContent),
+            ),
         ],
     );
 }
@@ -126,18 +208,80 @@ fn anthropic_stream() {
 /// `format = "json"` with `content_field`, `done` and `error_field`.
 #[test]
 fn custom_pointer() {
-    let cases: [(&str, &str, Option<&str>, &str, Result<Chunk, ()>); 12] = [
+    /// (pointer, error_field, done, data, expected)
+    type Case<'a> = (
+        &'a str,
+        &'a str,
+        Option<&'a str>,
+        &'a str,
+        Result<Chunk, ()>,
+    );
+    let cases: [Case<'_>; 12] = [
         ("/token", "error", None, r#"{"token": "hi"}"#, content(None)),
-        ("/token", "error", None, r#"{"token": ""}"#, Ok(Chunk::NoContent)),
-        ("/token", "error", None, r#"{"token": 5}"#, Ok(Chunk::NoContent)),
-        ("/out/text", "error", None, r#"{"out": {"text": "a"}, "usage": {"output_tokens": 3}}"#, content(Some(3))),
-        ("/a~1b/m~0n", "error", None, r#"{"a/b": {"m~n": "x"}}"#, content(None)),
-        ("/list/1", "error", None, r#"{"list": ["", "x"]}"#, content(None)),
-        ("/list/01", "error", None, r#"{"list": ["", "x"]}"#, Ok(Chunk::NoContent)),
-        ("/token", "err", None, r#"{"err": {"message": "bad"}}"#, Ok(Chunk::Error("server-sent error: bad".to_owned()))),
-        ("/token", "err", None, r#"{"error": "not my field", "token": "t"}"#, content(None)),
+        (
+            "/token",
+            "error",
+            None,
+            r#"{"token": ""}"#,
+            Ok(Chunk::NoContent),
+        ),
+        (
+            "/token",
+            "error",
+            None,
+            r#"{"token": 5}"#,
+            Ok(Chunk::NoContent),
+        ),
+        (
+            "/out/text",
+            "error",
+            None,
+            r#"{"out": {"text": "a"}, "usage": {"output_tokens": 3}}"#,
+            content(Some(3)),
+        ),
+        (
+            "/a~1b/m~0n",
+            "error",
+            None,
+            r#"{"a/b": {"m~n": "x"}}"#,
+            content(None),
+        ),
+        (
+            "/list/1",
+            "error",
+            None,
+            r#"{"list": ["", "x"]}"#,
+            content(None),
+        ),
+        (
+            "/list/01",
+            "error",
+            None,
+            r#"{"list": ["", "x"]}"#,
+            Ok(Chunk::NoContent),
+        ),
+        (
+            "/token",
+            "err",
+            None,
+            r#"{"err": {"message": "bad"}}"#,
+            Ok(Chunk::Error("server-sent error: bad".to_owned())),
+        ),
+        (
+            "/token",
+            "err",
+            None,
+            r#"{"error": "not my field", "token": "t"}"#,
+            content(None),
+        ),
         ("/token", "error", Some("[END]"), "[END]", Ok(Chunk::Done)),
-        ("/token", "error", Some("Stream completed"), r#"{"Data": "Stream completed"}"#, Ok(Chunk::Done)),
+        (
+            "/token",
+            "error",
+            Some("Stream completed"),
+            r#"{"Data": "Stream completed"}"#,
+            Ok(Chunk::Done),
+        ),
         ("/token", "error", None, "[DONE]", Err(())),
     ];
     for (pointer, error_field, done, data, want) in cases {
@@ -160,7 +304,10 @@ fn custom_pointer() {
 #[test]
 fn pointers() {
     for (text, want) in [
-        ("/choices/0/delta/content", Ok(vec!["choices", "0", "delta", "content"])),
+        (
+            "/choices/0/delta/content",
+            Ok(vec!["choices", "0", "delta", "content"]),
+        ),
         ("/a~1b/~0", Ok(vec!["a/b", "~"])),
         ("/", Ok(vec![""])),
         ("", Err(())),
@@ -168,7 +315,9 @@ fn pointers() {
         ("/a~2", Err(())),
         ("/a~", Err(())),
     ] {
-        let got = ContentPointer::parse(text).map(|p| p.segments).map_err(|_| ());
+        let got = ContentPointer::parse(text)
+            .map(|p| p.segments)
+            .map_err(|_| ());
         let want = want.map(|w| strings(&w));
         assert_eq!(got, want, "{text:?}");
     }
@@ -180,13 +329,35 @@ fn token_clock() {
     let ms = |n: u64| t0 + Duration::from_millis(n);
     let c = Chunk::Content { usage: None };
     // (chunks in order with their times, tokens, tpot)
-    let cases: [(&[(Chunk, u64)], u64, Option<u64>, Option<u64>); 5] = [
+    /// (chunks with their ms, tokens, tpot ms, first content ms)
+    type Case<'a> = (&'a [(Chunk, u64)], u64, Option<u64>, Option<u64>);
+    let cases: [Case<'_>; 5] = [
         (&[], 0, None, None),
         (&[(Chunk::NoContent, 1), (c.clone(), 10)], 1, None, Some(10)),
         // Chunks count when no usage comes.
-        (&[(c.clone(), 10), (c.clone(), 20), (c.clone(), 40), (Chunk::Done, 41)], 3, Some(15), Some(10)),
+        (
+            &[
+                (c.clone(), 10),
+                (c.clone(), 20),
+                (c.clone(), 40),
+                (Chunk::Done, 41),
+            ],
+            3,
+            Some(15),
+            Some(10),
+        ),
         // The server's usage wins over chunks; the last count holds.
-        (&[(c.clone(), 10), (Chunk::Usage(1), 11), (c.clone(), 110), (Chunk::Usage(11), 111)], 11, Some(10), Some(10)),
+        (
+            &[
+                (c.clone(), 10),
+                (Chunk::Usage(1), 11),
+                (c.clone(), 110),
+                (Chunk::Usage(11), 111),
+            ],
+            11,
+            Some(10),
+            Some(10),
+        ),
         // Usage before any content: no first content, no tpot.
         (&[(Chunk::Usage(5), 3)], 5, None, None),
     ];
@@ -196,7 +367,11 @@ fn token_clock() {
             clock.observe(chunk, ms(*at));
         }
         assert_eq!(clock.output_tokens(), tokens, "{chunks:?}");
-        assert_eq!(clock.tpot(), tpot_ms.map(Duration::from_millis), "{chunks:?}");
+        assert_eq!(
+            clock.tpot(),
+            tpot_ms.map(Duration::from_millis),
+            "{chunks:?}"
+        );
         assert_eq!(clock.first_content(), first_ms.map(ms), "{chunks:?}");
     }
     // itl is every gap between content chunks, nothing else.
