@@ -691,6 +691,25 @@ fn every_example_scenario_loads_and_describes() {
                     "{err}"
                 );
             }
+            "llm-gateway" => {
+                assert_eq!(s.stream.format, Format::OpenAiChat);
+                assert_eq!(s.server.dialect, ServerDialect::OpenAi);
+                assert_eq!(s.server.path.as_deref(), Some("/v1/chat/completions"));
+                assert_eq!((s.slo.ttft, s.slo.tpot), (Some(MS(500)), Some(MS(50))));
+                let BodySource::Lines(lines) = &s.request.body else {
+                    panic!("prompts from llm-prompts.jsonl")
+                };
+                assert_eq!(lines.len(), 8);
+                let mut out = Vec::new();
+                s.request.body.render(0, 0, &mut out);
+                let body: serde_json::Value = serde_json::from_slice(&out).expect("JSON");
+                assert_eq!(body["max_tokens"], 24);
+                assert_eq!(body["stream_options"]["include_usage"], true);
+                assert!(
+                    plan.contains("[slo]") && plan.contains("dialect                openai"),
+                    "{plan}"
+                );
+            }
             other => panic!("add assertions for example {other}"),
         }
     }
@@ -700,6 +719,7 @@ fn every_example_scenario_loads_and_describes() {
         [
             "arrival-rate",
             "breaker-shutdown",
+            "llm-gateway",
             "ramp-hold",
             "smoke",
             "staging-soak"

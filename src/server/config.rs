@@ -44,7 +44,7 @@ pub struct ServerConfig {
     pub seed: u64,
     /// Worker threads (actix arbiters) serving connections; 0 counts as 1.
     pub workers: usize,
-    /// `[server] dialect`: the seed's stream, or OpenAI's ([`super::openai`]).
+    /// `[server] dialect`: the seed's stream, or OpenAI's chat and completions streams.
     pub dialect: ServerDialect,
     /// The scenario's request path, served in the dialect too (set by the
     /// scenario when it is not one of the dialect's own paths).
