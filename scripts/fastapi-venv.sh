@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Creates .venv-fastapi/ at the repo root with the FastAPI test app's pinned
 # requirements (tests/fastapi/requirements.txt) and prints its python path.
+# Other test servers use it too: `fastapi-venv.sh REQUIREMENTS VENV_DIR`
+# (both relative to the repo root), e.g. tests/fakellm/requirements.txt
+# into .venv-fakellm.
 # Idempotent and fast when already set up: a stamp holds the hash of the
 # requirements it was installed from, so editing them reinstalls.
 # Needs python3 (3.9+) with the venv module, and access to PyPI the first time.
@@ -8,8 +11,8 @@
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-venv="$root/.venv-fastapi"
-requirements="$root/tests/fastapi/requirements.txt"
+requirements="$root/${1:-tests/fastapi/requirements.txt}"
+venv="$root/${2:-.venv-fastapi}"
 stamp="$venv/.requirements.sha256"
 python="${PYTHON:-python3}"
 
@@ -25,7 +28,7 @@ exit_if_ready
 
 # Serialise concurrent callers (parallel test processes) while installing.
 if command -v flock >/dev/null 2>&1; then
-  lock="${TMPDIR:-/tmp}/streamsoak-fastapi-venv-$(printf '%s' "$root" | sha256sum | cut -c1-12).lock"
+  lock="${TMPDIR:-/tmp}/streamsoak-venv-$(printf '%s' "$venv" | sha256sum | cut -c1-12).lock"
   exec 9>"$lock"
   flock 9
   exit_if_ready

@@ -103,6 +103,12 @@ pub enum FormatArg {
     Json,
     /// Data is opaque text.
     Text,
+    /// OpenAI chat completions stream (content, `[DONE]`, usage).
+    OpenaiChat,
+    /// OpenAI (legacy) completions stream.
+    OpenaiCompletions,
+    /// Anthropic Messages stream.
+    Anthropic,
 }
 
 /// `streamsoak stream`.
@@ -175,6 +181,19 @@ pub struct ServeArgs {
     /// [default: streamsoak-serve-ca.pem in the system's temp folder].
     #[arg(long, requires = "tls")]
     pub ca_out: Option<PathBuf>,
+    /// Stream dialect: `seed` (POST /trigger_invocation) or `openai` (also
+    /// POST /v1/chat/completions and /v1/completions, token streams).
+    #[arg(long, value_enum, default_value = "seed")]
+    pub dialect: DialectArg,
+}
+
+/// `serve --dialect`.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum DialectArg {
+    /// The seed's `{"Count", "Data"}` events.
+    Seed,
+    /// OpenAI chat completions / completions streams.
+    Openai,
 }
 
 /// `streamsoak merge`.

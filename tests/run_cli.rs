@@ -44,6 +44,9 @@ const SUMMARY_KEYS: &[&str] = &[
     "events_per_s",
     "bytes",
     "dropped_arrivals",
+    "output_tokens",
+    "output_tokens_per_s",
+    "goodput",
     "thresholds_passed",
     // PRODUCT.md "Protocols and TLS": summary.csv gains http_versions.
     "http_versions",
@@ -52,7 +55,9 @@ const LATENCY: &[&str] = &[
     "metric", "count", "min_ms", "mean_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "p99_9_ms",
     "max_ms",
 ];
-const LATENCY_METRICS: &[&str] = &["ttfb", "ttfe", "gap", "stream", "open", "recover"];
+const LATENCY_METRICS: &[&str] = &[
+    "ttfb", "ttfe", "gap", "stream", "open", "recover", "ttft", "itl", "tpot",
+];
 const TIMESERIES: &[&str] = &[
     "t_s",
     "active_sessions",

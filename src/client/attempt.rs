@@ -34,6 +34,7 @@ use crate::client::classify::FailureKind;
 use crate::client::classify_io::{classify_payload, classify_send};
 use crate::client::config::StreamSpec;
 use crate::client::decode::{check_head, Decoder};
+use crate::client::dialect::Tokens;
 use crate::client::fields::Fields;
 use crate::client::gate::Gated;
 use crate::client::judge::{judge, Verdict};
@@ -94,6 +95,9 @@ pub struct AttemptOutcome {
     pub retry_field: Option<Duration>,
     /// The negotiated HTTP version, when headers arrived.
     pub version: Option<HttpVersion>,
+    /// LLM token streams: content chunks, the server's token count, the
+    /// first and last content (all zero for other formats).
+    pub tokens: Tokens,
     /// `Ok` when the stream completed.
     pub result: Result<(), Failure>,
 }
@@ -102,6 +106,13 @@ impl AttemptOutcome {
     /// True when the stream completed.
     pub fn is_ok(&self) -> bool {
         self.result.is_ok()
+    }
+
+    /// Request sent → first content chunk (LLM token streams).
+    pub fn ttft(&self) -> Option<Duration> {
+        self.tokens
+            .first_content()
+            .map(|t| t.saturating_duration_since(self.started))
     }
 }
 
@@ -114,8 +125,14 @@ pub struct SeenEvent<'a> {
     pub gap: Option<Duration>,
     /// The decoded event.
     pub event: &'a sse::Event<'a>,
-    /// JSON fields in `json` format (None in `text` format or when malformed).
+    /// JSON fields in `json` format (None in `text` format, in an LLM
+    /// token stream, or when malformed).
     pub fields: Option<&'a Fields<'a>>,
+    /// LLM token streams: the event is a content chunk (a token).
+    pub content: bool,
+    /// Since the previous content chunk, when this one is a content chunk
+    /// after another (the `itl` metric).
+    pub itl: Option<Duration>,
 }
 
 /// Receives each event of an attempt, on the attempt's thread.
@@ -160,6 +177,7 @@ pub async fn run(
         status: None,
         retry_field: None,
         version: None,
+        tokens: Tokens::default(),
         result: Ok(()),
     };
     let mut parser = sse::Parser::new(stream.max_event_size).with_last_event_id(last_event_id);
@@ -294,7 +312,7 @@ async fn drive(
                 out.ttfe = Some(now - started);
             }
             last_event = Some(now);
-            let verdict = judge(&event, stream, sink, now, gap);
+            let verdict = judge(&event, stream, sink, now, gap, &mut out.tokens);
             match verdict {
                 Verdict::Continue => {}
                 Verdict::Malformed => out.malformed_events += 1,
@@ -315,7 +333,7 @@ async fn drive(
             deadline = (t + stream.idle_timeout).min(hard_deadline);
         }
     }
-    if !completed && stream.done.is_some() {
+    if !completed && stream.needs_completion() {
         return Err(Failure::new(
             FailureKind::Cut,
             format!(

@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use crate::client::dialect::{ContentPointer, Dialect, Preset};
 pub use crate::client::protocol::VersionPref;
 pub use crate::client::tls::TlsFiles;
 
@@ -18,14 +19,47 @@ pub enum Format {
     Json,
     /// Event data is opaque text.
     Text,
+    /// OpenAI chat completions stream (an LLM preset of `json`).
+    OpenAiChat,
+    /// OpenAI (legacy) completions stream.
+    OpenAiCompletions,
+    /// Anthropic Messages stream.
+    Anthropic,
 }
 
 impl Format {
+    /// Every format, in the order `check` suggests them.
+    pub const ALL: [Format; 5] = [
+        Format::Json,
+        Format::Text,
+        Format::OpenAiChat,
+        Format::OpenAiCompletions,
+        Format::Anthropic,
+    ];
+
     /// The spelling in scenario files and `--format`.
     pub fn as_str(self) -> &'static str {
         match self {
             Format::Json => "json",
             Format::Text => "text",
+            Format::OpenAiChat => "openai-chat",
+            Format::OpenAiCompletions => "openai-completions",
+            Format::Anthropic => "anthropic",
+        }
+    }
+
+    /// `openai-chat` or `openai-completions`.
+    pub fn is_openai(self) -> bool {
+        matches!(self, Format::OpenAiChat | Format::OpenAiCompletions)
+    }
+
+    /// The LLM preset, for the three LLM formats.
+    pub fn preset(self) -> Option<Preset> {
+        match self {
+            Format::Json | Format::Text => None,
+            Format::OpenAiChat => Some(Preset::OpenAiChat),
+            Format::OpenAiCompletions => Some(Preset::OpenAiCompletions),
+            Format::Anthropic => Some(Preset::Anthropic),
         }
     }
 }
@@ -57,6 +91,11 @@ pub struct StreamSpec {
     /// Retries resume: they send `Last-Event-ID` with the last event ID
     /// received and the parser starts from it (default true).
     pub resume: bool,
+    /// JSON pointer to the content of a token stream: set by the LLM
+    /// presets (their content) or by `content_field` (which overrides a
+    /// preset's). Set = the stream is read as an LLM token stream
+    /// ([`StreamSpec::dialect`]).
+    pub content: Option<ContentPointer>,
 }
 
 impl StreamSpec {
@@ -69,9 +108,32 @@ impl StreamSpec {
         }
     }
 
-    /// The defaults for `format` (only `done` differs).
+    /// How events are read as an LLM token stream; `None` unless the
+    /// format is an LLM preset or `content_field` is set.
+    pub fn dialect(&self) -> Option<Dialect<'_>> {
+        let content = self.content.as_ref()?;
+        Some(Dialect {
+            preset: self.format.preset().unwrap_or(Preset::Custom),
+            content: content.segments(),
+            error_field: &self.error_field,
+            done: self.done.as_deref(),
+            done_field: &self.data_field,
+        })
+    }
+
+    /// Whether a stream must end with its completion marker (the `done`
+    /// data, or an LLM preset's `[DONE]` / `message_stop`); otherwise a
+    /// clean end of body completes it.
+    pub fn needs_completion(&self) -> bool {
+        self.done.is_some() || self.format.preset().is_some()
+    }
+
+    /// The defaults for `format`: `done` differs (`json`: `Stream
+    /// completed`; the LLM presets have their own marker, so none), and
+    /// the LLM presets point at their content.
     pub fn defaults_for(format: Format) -> StreamSpec {
         StreamSpec {
+            content: format.preset().map(ContentPointer::of_preset),
             format,
             data_field: "Data".to_owned(),
             count_field: "Count".to_owned(),

@@ -41,6 +41,13 @@ pub struct Fields<'a> {
 #[error("event data is not a JSON object: {0}")]
 pub struct MalformedEvent(#[source] serde_json::Error);
 
+impl MalformedEvent {
+    /// Wraps serde_json's reason (for the other readers of event data).
+    pub(crate) fn from_json(err: serde_json::Error) -> MalformedEvent {
+        MalformedEvent(err)
+    }
+}
+
 /// Parses `data` as a JSON object and picks out the configured fields.
 ///
 /// # Errors

@@ -6,12 +6,15 @@
 //! (counted, the stream goes on). `expect_events` is checked by the attempt
 //! when the body ends. Per event: JSON fields are borrowed from the event
 //! data ([`crate::client::fields`]), and nothing is allocated unless the
-//! event fails the stream.
+//! event fails the stream. LLM token streams (a preset or `content_field`)
+//! are read by [`crate::client::dialect`] instead, which also keeps the
+//! attempt's token clock.
 
 use std::time::{Duration, Instant};
 
 use crate::client::attempt::{EventSink, SeenEvent};
 use crate::client::config::{Format, StreamSpec};
+use crate::client::dialect::{self, Chunk, Dialect, Tokens};
 use crate::client::fields;
 use crate::sse;
 
@@ -28,14 +31,18 @@ pub(crate) enum Verdict {
 }
 
 /// Hands `event` (read at `at`, `gap` after the previous one) to `sink` and
-/// judges it as `stream` says.
+/// judges it as `stream` says; LLM token streams also tick `tokens`.
 pub(crate) fn judge(
     event: &sse::Event<'_>,
     stream: &StreamSpec,
     sink: &mut impl EventSink,
     at: Instant,
     gap: Option<Duration>,
+    tokens: &mut Tokens,
 ) -> Verdict {
+    if let Some(dialect) = stream.dialect() {
+        return judge_tokens(&dialect, event, sink, at, gap, tokens);
+    }
     match stream.format {
         Format::Text => {
             sink.event(&SeenEvent {
@@ -43,6 +50,8 @@ pub(crate) fn judge(
                 gap,
                 event,
                 fields: None,
+                content: false,
+                itl: None,
             });
             if event.kind == "error" {
                 Verdict::ServerError(format!("error event: {}", truncate(event.data)))
@@ -59,6 +68,8 @@ pub(crate) fn judge(
                     gap,
                     event,
                     fields: None,
+                    content: false,
+                    itl: None,
                 });
                 Verdict::Malformed
             }
@@ -68,6 +79,8 @@ pub(crate) fn judge(
                     gap,
                     event,
                     fields: Some(&parsed),
+                    content: false,
+                    itl: None,
                 });
                 if let Some(error) = &parsed.error {
                     Verdict::ServerError(format!("server-sent error: {}", truncate(error)))
@@ -79,6 +92,36 @@ pub(crate) fn judge(
                 }
             }
         },
+        // An LLM preset always has a dialect (its content pointer).
+        Format::OpenAiChat | Format::OpenAiCompletions | Format::Anthropic => Verdict::Continue,
+    }
+}
+
+/// An event of an LLM token stream: a content chunk ticks the token clock
+/// (and gives the `itl`), the completion marker completes, an error fails.
+fn judge_tokens(
+    dialect: &Dialect<'_>,
+    event: &sse::Event<'_>,
+    sink: &mut impl EventSink,
+    at: Instant,
+    gap: Option<Duration>,
+    tokens: &mut Tokens,
+) -> Verdict {
+    let chunk = dialect::classify(dialect, event.kind, event.data);
+    let itl = chunk.as_ref().ok().and_then(|c| tokens.observe(c, at));
+    sink.event(&SeenEvent {
+        at,
+        gap,
+        event,
+        fields: None,
+        content: matches!(chunk, Ok(Chunk::Content { .. })),
+        itl,
+    });
+    match chunk {
+        Err(_) => Verdict::Malformed,
+        Ok(Chunk::Done) => Verdict::Done,
+        Ok(Chunk::Error(message)) => Verdict::ServerError(message),
+        Ok(Chunk::Content { .. } | Chunk::Usage(_) | Chunk::NoContent) => Verdict::Continue,
     }
 }
 
@@ -110,7 +153,8 @@ mod tests {
     fn verdict(stream: &StreamSpec, kind: &str, data: &str) -> (String, bool) {
         let event = sse::Event { kind, data, id: "" };
         let mut sink = Seen::default();
-        let v = match judge(&event, stream, &mut sink, Instant::now(), None) {
+        let mut tokens = Tokens::default();
+        let v = match judge(&event, stream, &mut sink, Instant::now(), None, &mut tokens) {
             Verdict::Continue => "continue".to_owned(),
             Verdict::Malformed => "malformed".to_owned(),
             Verdict::Done => "done".to_owned(),

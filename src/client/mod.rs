@@ -14,6 +14,7 @@ pub mod classify;
 mod classify_io;
 pub mod config;
 mod decode;
+pub mod dialect;
 pub mod fields;
 mod gate;
 pub mod http;

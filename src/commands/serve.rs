@@ -3,10 +3,10 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::cli::ServeArgs;
+use crate::cli::{DialectArg, ServeArgs};
 use crate::error::Error;
 use crate::scenario::units::HumanDuration;
-use crate::server::{EmbeddedServer, ServerConfig};
+use crate::server::{EmbeddedServer, ServerConfig, ServerDialect};
 
 fn duration(flag: &str, value: &str) -> Result<Duration, Error> {
     value
@@ -32,6 +32,11 @@ pub(super) fn run(args: ServeArgs) -> Result<u8, Error> {
         seed: args.seed,
         workers: args.workers.max(1),
         tls: args.tls,
+        dialect: match args.dialect {
+            DialectArg::Seed => ServerDialect::Seed,
+            DialectArg::Openai => ServerDialect::OpenAi,
+        },
+        path: None,
     };
     let addr = SocketAddr::new(args.bind, args.port);
     // Each open stream is a descriptor: thousands of clients need more than 1,024.
@@ -62,6 +67,12 @@ pub(super) fn run(args: ServeArgs) -> Result<u8, Error> {
             server.base_url(),
             server.base_url()
         );
+        if args.dialect == DialectArg::Openai {
+            eprintln!(
+                "streamsoak serve: OpenAI streams on POST {0}/v1/chat/completions and {0}/v1/completions",
+                server.base_url()
+            );
+        }
         crate::signals::wait_for_signal().await;
         let stats = server.stats();
         server.stop().await;

@@ -18,6 +18,7 @@ use rand::SeedableRng;
 use crate::cli::{FormatArg, StreamArgs};
 use crate::client::attempt::{AttemptOutcome, EventSink, Failure, SeenEvent};
 use crate::client::breaker::Transition;
+use crate::client::dialect::{ContentPointer, Tokens};
 use crate::client::{http, CancelHandle, FailureKind, Observer, PreparedRequest, StreamService};
 use crate::error::Error;
 use crate::report::events::EventsWriter;
@@ -46,8 +47,15 @@ fn resolve(args: &StreamArgs) -> Result<(ClientSettings, String, Bytes), Error> 
         settings.stream.format = match format {
             FormatArg::Json => Format::Json,
             FormatArg::Text => Format::Text,
+            FormatArg::OpenaiChat => Format::OpenAiChat,
+            FormatArg::OpenaiCompletions => Format::OpenAiCompletions,
+            FormatArg::Anthropic => Format::Anthropic,
         };
-        if format == FormatArg::Text && args.scenario.is_none() {
+        if let Some(preset) = settings.stream.format.preset() {
+            // A preset has its own completion marker and content.
+            settings.stream.done = None;
+            settings.stream.content = Some(ContentPointer::of_preset(preset));
+        } else if format == FormatArg::Text && args.scenario.is_none() {
             settings.stream.done = None;
         }
     }
@@ -131,6 +139,7 @@ async fn stream(
         rand::rngs::SmallRng::seed_from_u64(settings.seed),
     );
     let mut console = Console::new(settings.stream.format, events_out);
+    console.content = settings.stream.content.clone();
     let shown = scenario::Target::Url(url.clone()).display_redacted();
     console.line(format_args!("Starting stream to {shown}"));
     console.line(format_args!("Press Ctrl+C to stop"));
@@ -165,6 +174,10 @@ enum Collected {
 /// Prints events as they arrive and keeps the seed's metrics.
 struct Console {
     format: Format,
+    /// LLM token streams: where the content is (printed per content chunk).
+    content: Option<ContentPointer>,
+    /// The last attempt's token clock and start, for the metrics block.
+    tokens: Option<(Instant, Tokens)>,
     stdout: io::Stdout,
     stdout_closed: bool,
     started: Instant,
@@ -185,6 +198,8 @@ impl Console {
     fn new(format: Format, events_out: Option<EventsWriter>) -> Console {
         Console {
             format,
+            content: None,
+            tokens: None,
             stdout: io::stdout(),
             stdout_closed: false,
             started: Instant::now(),
@@ -253,6 +268,20 @@ impl Console {
             named.join(", ")
         };
         self.line(format_args!("Failure Kinds: {named}"));
+        if let Some((started, tokens)) = self.tokens {
+            let ms = |d: Option<Duration>| {
+                d.map_or_else(
+                    || "-".to_owned(),
+                    |d| format!("{:.1}ms", d.as_secs_f64() * 1e3),
+                )
+            };
+            let ttft = tokens
+                .first_content()
+                .map(|t| t.saturating_duration_since(started));
+            self.line(format_args!("Output Tokens: {}", tokens.output_tokens()));
+            self.line(format_args!("TTFT: {}", ms(ttft)));
+            self.line(format_args!("TPOT: {}", ms(tokens.tpot())));
+        }
         self.line(format_args!("======================="));
         match result {
             Ok(()) => self.line(format_args!("Stream completed successfully")),
@@ -300,16 +329,33 @@ impl EventSink for Console {
                 }
             }
         }
+        if let Some(pointer) = &self.content {
+            if !seen.content {
+                return;
+            }
+            // The console's own parse: per content chunk, but one client.
+            let text = serde_json::from_str::<serde_json::Value>(seen.event.data)
+                .ok()
+                .and_then(|v| {
+                    v.pointer(pointer.as_str())
+                        .and_then(|t| t.as_str())
+                        .map(str::to_owned)
+                })
+                .unwrap_or_default();
+            self.line(format_args!("Content: {text}"));
+            self.collected.push(Collected::Message(text));
+            return;
+        }
         let item = match (self.format, seen.fields) {
             (Format::Text, _) => {
                 self.line(format_args!("Event: {}", seen.event.data));
                 Collected::Raw(seen.event.data.to_owned())
             }
-            (Format::Json, None) => {
+            (_, None) => {
                 self.line(format_args!("Malformed event: {}", seen.event.data));
                 Collected::Raw(seen.event.data.to_owned())
             }
-            (Format::Json, Some(fields)) => {
+            (_, Some(fields)) => {
                 let data = fields.data.as_deref().unwrap_or_default();
                 if let Some(error) = &fields.error {
                     self.line(format_args!("Error: {error}"));
@@ -334,6 +380,9 @@ impl Observer for Console {
     fn attempt_finished(&mut self, attempt: &AttemptOutcome) {
         self.attempts += 1;
         self.malformed += attempt.malformed_events;
+        if self.content.is_some() {
+            self.tokens = Some((attempt.started, attempt.tokens));
+        }
         match &attempt.result {
             Ok(()) => self.ok += 1,
             Err(failure) => {

@@ -233,6 +233,7 @@ async fn run_in_system(scenario: &Scenario, opts: &RunOptions) -> Result<RunSumm
         events_out: opts.events_out.is_some(),
         open_model: run.plan.kind().is_arrival_rate(),
         faults: Arc::clone(&clock),
+        slo: scenario.slo,
     });
 
     let scenario_file = opts.out_dir.join("scenario.toml");

@@ -57,6 +57,8 @@ pub struct SessionConfig {
     pub open_model: bool,
     /// Fault windows, for the `open` and `recover` metrics.
     pub faults: Arc<FaultClock>,
+    /// `[slo]`: what a good LLM stream is (goodput).
+    pub slo: crate::metrics::Slo,
 }
 
 /// A session's service and totals; moved into the stream future and back.
@@ -137,6 +139,7 @@ impl Session {
             let run = RunContext {
                 run_start: cfg.run_start,
                 faults: &cfg.faults,
+                slo: cfg.slo,
             };
             let mut recorder = Recorder::new(run, &local, &mut runner.tally, lateness)
                 .with_events(events.as_deref());

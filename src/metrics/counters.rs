@@ -28,6 +28,11 @@ pub struct Counters {
     pub bytes: u64,
     /// Open-model arrivals dropped (no free session under `max_sessions`).
     pub dropped_arrivals: u64,
+    /// LLM streams: output tokens received (the server's usage when sent,
+    /// else content chunks), every attempt's.
+    pub output_tokens: u64,
+    /// Wanted streams that completed within every `[slo]` (goodput's numerator).
+    pub good_streams: u64,
     /// Failures by kind (`FailureKind::index`).
     pub errors: [u64; FailureKind::COUNT],
     /// HTTP versions of the responses received (`summary.csv` `http_versions`).
@@ -47,6 +52,8 @@ impl Counters {
         self.events += other.events;
         self.bytes += other.bytes;
         self.dropped_arrivals += other.dropped_arrivals;
+        self.output_tokens += other.output_tokens;
+        self.good_streams += other.good_streams;
         for (mine, theirs) in self.errors.iter_mut().zip(other.errors) {
             *mine += theirs;
         }
@@ -73,6 +80,13 @@ impl Counters {
     pub fn success_rate(&self) -> Option<f64> {
         let finished = self.streams_ok + self.streams_failed;
         (finished > 0).then(|| self.streams_ok as f64 / finished as f64)
+    }
+
+    /// good / (ok + failed): the share of wanted streams that completed
+    /// within every SLO; `None` when no stream finished (as `success_rate`).
+    pub fn goodput(&self) -> Option<f64> {
+        let finished = self.streams_ok + self.streams_failed;
+        (finished > 0).then(|| self.good_streams as f64 / finished as f64)
     }
 }
 

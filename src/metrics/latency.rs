@@ -31,17 +31,27 @@ pub enum LatencyMetric {
     Open,
     /// Fault end → that session's first successful stream.
     Recover,
+    /// LLM streams: request sent → first content chunk (from the scheduled
+    /// start in open models).
+    Ttft,
+    /// LLM streams: between consecutive content chunks (every gap).
+    Itl,
+    /// LLM streams: per completed stream, (last − first content) / (tokens − 1).
+    Tpot,
 }
 
 impl LatencyMetric {
     /// Every metric, in report order.
-    pub const ALL: [LatencyMetric; 6] = [
+    pub const ALL: [LatencyMetric; 9] = [
         LatencyMetric::Ttfb,
         LatencyMetric::Ttfe,
         LatencyMetric::Gap,
         LatencyMetric::Stream,
         LatencyMetric::Open,
         LatencyMetric::Recover,
+        LatencyMetric::Ttft,
+        LatencyMetric::Itl,
+        LatencyMetric::Tpot,
     ];
 
     /// Name in reports, hlog tags and thresholds.
@@ -53,6 +63,9 @@ impl LatencyMetric {
             LatencyMetric::Stream => "stream",
             LatencyMetric::Open => "open",
             LatencyMetric::Recover => "recover",
+            LatencyMetric::Ttft => "ttft",
+            LatencyMetric::Itl => "itl",
+            LatencyMetric::Tpot => "tpot",
         }
     }
 
@@ -70,7 +83,7 @@ pub fn new_histogram() -> Histogram<u64> {
 /// One histogram per latency metric.
 #[derive(Clone, Debug)]
 pub struct Latencies {
-    hists: [Histogram<u64>; 6],
+    hists: [Histogram<u64>; LatencyMetric::ALL.len()],
 }
 
 impl Default for Latencies {

@@ -19,7 +19,12 @@
 //!   on returning to it, unchanged between Open and HalfOpen;
 //! - a session's first failure during a fault, its breaker opening and its
 //!   first success after the fault are attributed by [`FaultMemory`]: at
-//!   most one `affected`, `open` and `recover` sample per session per fault.
+//!   most one `affected`, `open` and `recover` sample per session per fault;
+//! - LLM streams: `ttft` per attempt with content (the lateness added like
+//!   `ttfe`), `itl` per content chunk after the first, `tpot` per completed
+//!   attempt of two tokens or more, `output_tokens` of every attempt; a
+//!   completed wanted stream is good when it meets `[slo]` ([`Slo::met`]),
+//!   judged on its last attempt with `ttft` from the wanted stream's start.
 
 use std::cell::RefCell;
 use std::io::Write;
@@ -27,8 +32,10 @@ use std::time::{Duration, Instant};
 
 use crate::client::attempt::{AttemptOutcome, EventSink, Failure, SeenEvent};
 use crate::client::breaker::{BreakerState, Transition};
+use crate::client::dialect::Tokens;
 use crate::client::{FailureKind, Observer, StreamOutcome};
 use crate::metrics::attribution::{FaultClock, FaultMemory};
+use crate::metrics::goodput::Slo;
 use crate::metrics::interval::FaultSample;
 use crate::metrics::{IntervalDelta, LatencyMetric, SessionStats, TransitionRecord};
 
@@ -39,6 +46,8 @@ pub struct RunContext<'a> {
     pub run_start: Instant,
     /// Fault windows, for the `open` and `recover` samples.
     pub faults: &'a FaultClock,
+    /// `[slo]`: what a good stream is (goodput).
+    pub slo: Slo,
 }
 
 /// What a session keeps across its streams: its totals, whether its
@@ -123,6 +132,8 @@ pub struct Recorder<'a> {
     /// Scheduled start → actual start (open model), added to the first attempt's latencies.
     lateness: Duration,
     first_attempt: bool,
+    /// The last attempt's token clock, for the goodput judgement.
+    last_tokens: Tokens,
 }
 
 impl<'a> Recorder<'a> {
@@ -141,6 +152,7 @@ impl<'a> Recorder<'a> {
             tally,
             lateness,
             first_attempt: true,
+            last_tokens: Tokens::default(),
         }
     }
 
@@ -171,6 +183,13 @@ impl<'a> Recorder<'a> {
             Ok(()) => {
                 self.tally.stats.ok += 1;
                 delta.counters.streams_ok += 1;
+                let ttft = self
+                    .last_tokens
+                    .first_content()
+                    .map(|t| t.saturating_duration_since(outcome.started) + self.lateness);
+                if self.run.slo.met(ttft, self.last_tokens.tpot()) {
+                    delta.counters.good_streams += 1;
+                }
                 delta
                     .latencies
                     .record(LatencyMetric::Stream, outcome.duration + self.lateness);
@@ -225,6 +244,9 @@ impl EventSink for Recorder<'_> {
             if let Some(gap) = seen.gap {
                 delta.latencies.record(LatencyMetric::Gap, gap);
             }
+            if let Some(itl) = seen.itl {
+                delta.latencies.record(LatencyMetric::Itl, itl);
+            }
         }
         if let Some(buffer) = self.events {
             let t = seen.at.saturating_duration_since(self.run.run_start);
@@ -274,6 +296,16 @@ impl Observer for Recorder<'_> {
         if let Some(ttfe) = attempt.ttfe {
             delta.latencies.record(LatencyMetric::Ttfe, ttfe + offset);
         }
+        if let Some(ttft) = attempt.ttft() {
+            delta.latencies.record(LatencyMetric::Ttft, ttft + offset);
+        }
+        delta.counters.output_tokens += attempt.tokens.output_tokens();
+        if attempt.is_ok() {
+            if let Some(tpot) = attempt.tokens.tpot() {
+                delta.latencies.record(LatencyMetric::Tpot, tpot);
+            }
+        }
+        self.last_tokens = attempt.tokens;
         if attempt.malformed_events > 0 {
             self.note_error(
                 &mut delta,

@@ -35,6 +35,9 @@ pub const SUMMARY_KEYS: &[&str] = &[
     "events_per_s",
     "bytes",
     "dropped_arrivals",
+    "output_tokens",
+    "output_tokens_per_s",
+    "goodput",
     "thresholds_passed",
     "http_versions",
 ];
@@ -250,6 +253,18 @@ pub fn summary_rows(f: &SummaryFacts<'_>) -> Vec<(&'static str, String)> {
         format!("{events_per_s:.3}"),
         c.bytes.to_string(),
         c.dropped_arrivals.to_string(),
+        c.output_tokens.to_string(),
+        format!(
+            "{:.3}",
+            if secs > 0.0 {
+                c.output_tokens as f64 / secs
+            } else {
+                0.0
+            }
+        ),
+        // Shortest round-trip form: `merge` and `report` recover the good
+        // stream count from it exactly.
+        c.goodput().map_or_else(String::new, |r| r.to_string()),
         f.thresholds_passed
             .map_or_else(String::new, |p| p.to_string()),
         c.http_versions.to_string(),

@@ -71,6 +71,16 @@ pub fn build(
         ("events_per_s", format!("{:.1}", s.events_per_s())),
         ("bytes", c.bytes.to_string()),
         ("dropped_arrivals", c.dropped_arrivals.to_string()),
+        ("output_tokens", c.output_tokens.to_string()),
+        (
+            "output_tokens_per_s",
+            format!("{:.1}", s.output_tokens_per_s().unwrap_or(0.0)),
+        ),
+        (
+            "goodput",
+            c.goodput()
+                .map_or_else(|| "no stream finished".to_owned(), |r| format!("{r:.4}")),
+        ),
     ]
     .into_iter()
     .filter(|(k, _)| SUMMARY_KEYS.contains(k))

@@ -71,8 +71,12 @@ fn summary_kind(key: &str) -> Kind {
     match key {
         "name" | "target" | "started_at" | "shard" | "plan_digest" | "start_at"
         | "http_versions" => Kind::Str,
-        "duration_s" | "events_per_s" | "start_late_ms" | "start_skew_ms" => Kind::Num,
-        "success_rate" => Kind::OptNum,
+        "duration_s"
+        | "events_per_s"
+        | "output_tokens_per_s"
+        | "start_late_ms"
+        | "start_skew_ms" => Kind::Num,
+        "success_rate" | "goodput" => Kind::OptNum,
         "thresholds_passed" => Kind::OptBool,
         "complete" => Kind::Bool,
         _ => Kind::Int,

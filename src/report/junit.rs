@@ -53,6 +53,13 @@ pub fn render(s: &RunSummary, results: &[ThresholdResult]) -> String {
         ("streams_failed", s.counters.streams_failed.to_string()),
         ("events", s.counters.events.to_string()),
         ("complete", s.complete.to_string()),
+        ("output_tokens", s.counters.output_tokens.to_string()),
+        (
+            "goodput",
+            s.counters
+                .goodput()
+                .map_or_else(String::new, |r| format!("{r:.6}")),
+        ),
     ] {
         let _ = writeln!(
             out,

@@ -251,7 +251,7 @@ impl Exposition {
     }
 }
 
-const COUNTERS: [(&str, &str); 10] = [
+const COUNTERS: [(&str, &str); 11] = [
     ("streams_started", "Wanted streams started."),
     ("streams_ok", "Wanted streams that completed."),
     (
@@ -274,6 +274,10 @@ const COUNTERS: [(&str, &str); 10] = [
         "dropped_arrivals",
         "Open-model arrivals dropped at max_sessions.",
     ),
+    (
+        "output_tokens",
+        "LLM output tokens (the server's usage, else content chunks).",
+    ),
 ];
 
 fn counter_value(c: &Counters, name: &str) -> u64 {
@@ -287,6 +291,7 @@ fn counter_value(c: &Counters, name: &str) -> u64 {
         "breaker_opens" => c.breaker_opens,
         "events" => c.events,
         "bytes" => c.bytes,
+        "output_tokens" => c.output_tokens,
         _ => c.dropped_arrivals,
     }
 }

@@ -52,6 +52,24 @@ pub fn render(s: &RunSummary, results: &[ThresholdResult]) -> String {
         ),
         ("dropped arrivals", c.dropped_arrivals.to_string()),
     ];
+    let mut rows = rows.to_vec();
+    if c.output_tokens > 0 {
+        rows.push((
+            "output tokens",
+            format!(
+                "{} ({:.0}/s)",
+                c.output_tokens,
+                s.output_tokens_per_s().unwrap_or(0.0)
+            ),
+        ));
+        rows.push((
+            "goodput",
+            c.goodput().map_or_else(
+                || "no stream finished".to_owned(),
+                |r| format!("{:.2} %", 100.0 * r),
+            ),
+        ));
+    }
     for (k, v) in rows {
         let _ = writeln!(out, "| {k} | {v} |");
     }
@@ -59,6 +77,9 @@ pub fn render(s: &RunSummary, results: &[ThresholdResult]) -> String {
         LatencyMetric::Ttfe,
         LatencyMetric::Stream,
         LatencyMetric::Recover,
+        LatencyMetric::Ttft,
+        LatencyMetric::Itl,
+        LatencyMetric::Tpot,
     ] {
         let l = s.latency(metric);
         if l.count > 0 {

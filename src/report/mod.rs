@@ -58,6 +58,7 @@ pub fn metric_value(s: &RunSummary, key: &MetricKey) -> Option<f64> {
     let c = &s.counters;
     Some(match key {
         MetricKey::SuccessRate => return c.success_rate(),
+        MetricKey::Goodput => return c.goodput(),
         MetricKey::Latency { metric, stat } => {
             let h = s.latencies.get(*metric);
             if *stat == Stat::Count {
@@ -86,6 +87,8 @@ pub fn metric_value(s: &RunSummary, key: &MetricKey) -> Option<f64> {
             CounterName::EventsPerS => s.events_per_s(),
             CounterName::Bytes => c.bytes as f64,
             CounterName::DroppedArrivals => c.dropped_arrivals as f64,
+            CounterName::OutputTokens => c.output_tokens as f64,
+            CounterName::OutputTokensPerS => return s.output_tokens_per_s(),
         },
         MetricKey::ErrorsClass(class) => c.errors_of_class(*class) as f64,
         MetricKey::ErrorsKind(kind) => c.errors_of(*kind) as f64,
@@ -184,6 +187,23 @@ pub fn console_summary(s: &RunSummary, results: &[ThresholdResult], dir: &Path) 
         "ttfe p50 {:.1}ms p99 {:.1}ms; stream p50 {:.1}ms p99 {:.1}ms",
         ttfe.p50_ms, ttfe.p99_ms, stream.p50_ms, stream.p99_ms
     );
+    if c.output_tokens > 0 {
+        let ttft = s.latency(crate::metrics::LatencyMetric::Ttft);
+        let itl = s.latency(crate::metrics::LatencyMetric::Itl);
+        let tpot = s.latency(crate::metrics::LatencyMetric::Tpot);
+        let _ = writeln!(
+            out,
+            "tokens: {} ({:.0}/s); ttft p50 {:.1}ms p99 {:.1}ms; itl p50 {:.2}ms p99 {:.2}ms; tpot p50 {:.2}ms; goodput {:.2}%",
+            c.output_tokens,
+            s.output_tokens_per_s().unwrap_or(0.0),
+            ttft.p50_ms,
+            ttft.p99_ms,
+            itl.p50_ms,
+            itl.p99_ms,
+            tpot.p50_ms,
+            100.0 * c.goodput().unwrap_or(0.0)
+        );
+    }
     for r in results {
         let observed = r.observed_text();
         let _ = writeln!(

@@ -65,6 +65,21 @@ fn field<T: std::str::FromStr>(
         .ok_or_else(|| invalid(path, format!("missing or invalid `{key}`")))
 }
 
+/// An optional value: `None` when the key is missing or empty, an error when malformed.
+fn optional<T: std::str::FromStr>(
+    path: &Path,
+    row: &HashMap<String, String>,
+    key: &str,
+) -> Result<Option<T>, ReportError> {
+    match row.get(key).map(String::as_str) {
+        None | Some("") => Ok(None),
+        Some(value) => value
+            .parse()
+            .map(Some)
+            .map_err(|_| invalid(path, format!("invalid `{key}`: {value}"))),
+    }
+}
+
 /// Reads a `timeseries.csv` by column name into the rows it was written from.
 ///
 /// Columns other than those of [`TIMESERIES_HEADER`] are ignored, in any
@@ -195,7 +210,17 @@ pub fn read_folder(dir: &Path) -> Result<Folder, ReportError> {
                 .map_err(|msg: String| invalid(&summary_path, format!("http_versions: {msg}")))?,
             None => Default::default(),
         },
+        // Folders written before LLM streams were measured have neither key.
+        output_tokens: optional(&summary_path, &kv, "output_tokens")?.unwrap_or(0),
         ..Counters::default()
+    };
+    counters.good_streams = match optional::<f64>(&summary_path, &kv, "goodput")? {
+        Some(goodput) => {
+            let finished = (counters.streams_ok + counters.streams_failed) as f64;
+            (goodput * finished).round() as u64
+        }
+        // No goodput written: no stream finished, or an older folder (no SLO then).
+        None => counters.streams_ok,
     };
     let mut errors = ErrorSamples::default();
     for row in rows(&errors_path)? {

@@ -52,6 +52,12 @@ impl RunSummary {
         }
     }
 
+    /// Output tokens per second over the run (`None` for a zero-length run).
+    pub fn output_tokens_per_s(&self) -> Option<f64> {
+        let secs = self.duration.as_secs_f64();
+        (secs > 0.0).then(|| self.counters.output_tokens as f64 / secs)
+    }
+
     /// Summary of one latency metric.
     pub fn latency(&self, metric: LatencyMetric) -> LatencySummary {
         LatencySummary::of(self.latencies.get(metric))

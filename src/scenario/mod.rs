@@ -28,6 +28,7 @@ mod error;
 mod locate;
 mod overrides;
 mod plan;
+mod prompts;
 mod raw;
 pub mod resolved;
 mod spec;

@@ -130,6 +130,7 @@ impl Scenario {
         writeln!(o, "  first_event_delay      {}", d(s.first_event_delay))?;
         writeln!(o, "  payload_bytes          {}", s.payload_bytes)?;
         writeln!(o, "  fail_rate              {}", s.fail_rate)?;
+        writeln!(o, "  dialect                {}", s.dialect.as_str())?;
         let r = &self.request;
         writeln!(o, "[request]")?;
         writeln!(o, "  method                 {}", r.method)?;
@@ -155,12 +156,22 @@ impl Scenario {
             writeln!(o, "  count_field            {}", st.count_field)?;
             writeln!(o, "  error_field            {}", st.error_field)?;
         }
-        match &st.done {
-            Some(done) => writeln!(o, "  done                   \"{done}\"")?,
-            None => writeln!(
+        match (&st.done, st.format) {
+            (_, Format::OpenAiChat | Format::OpenAiCompletions) => {
+                writeln!(o, "  done                   data: [DONE]")?
+            }
+            (_, Format::Anthropic) => writeln!(o, "  done                   message_stop event")?,
+            (Some(done), _) => writeln!(o, "  done                   \"{done}\"")?,
+            (None, _) => writeln!(
                 o,
                 "  done                   (unset: a clean end of body completes)"
             )?,
+        }
+        if let Some(content) = &st.content {
+            writeln!(
+                o,
+                "  content_field          {content}  (an LLM token stream: ttft, itl, tpot)"
+            )?;
         }
         writeln!(o, "  first_event_timeout    {}", d(st.first_event_timeout))?;
         writeln!(o, "  idle_timeout           {}", d(st.idle_timeout))?;
@@ -175,6 +186,12 @@ impl Scenario {
             None => writeln!(o, "  expect_events          (unset)")?,
         }
         writeln!(o, "  resume                 {}", st.resume)?;
+        if st.content.is_some() {
+            let limit = |v: Option<Duration>| v.map_or_else(|| "(unset)".to_owned(), d);
+            writeln!(o, "[slo]")?;
+            writeln!(o, "  ttft                   {}", limit(self.slo.ttft))?;
+            writeln!(o, "  tpot                   {}", limit(self.slo.tpot))?;
+        }
         self.write_load(o)?;
         let rt = &self.retry;
         writeln!(o, "[retry]")?;

@@ -29,7 +29,16 @@ pub(crate) struct RawScenario {
     pub(crate) breaker: Option<RawBreaker>,
     pub(crate) http: Option<RawHttp>,
     pub(crate) faults: Option<Vec<RawFault>>,
+    pub(crate) slo: Option<RawSlo>,
     pub(crate) thresholds: Option<OrderedMap<Condition>>,
+}
+
+/// `[slo]`.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RawSlo {
+    pub(crate) ttft: Option<HumanDuration>,
+    pub(crate) tpot: Option<HumanDuration>,
 }
 
 /// `[server]`.
@@ -42,6 +51,7 @@ pub(crate) struct RawServer {
     pub(crate) payload_bytes: Option<ByteSize>,
     pub(crate) fail_rate: Option<f64>,
     pub(crate) tls: Option<bool>,
+    pub(crate) dialect: Option<String>,
 }
 
 /// `[request]`.
@@ -70,6 +80,7 @@ pub(crate) struct RawStream {
     pub(crate) max_event_size: Option<ByteSize>,
     pub(crate) expect_events: Option<u64>,
     pub(crate) resume: Option<bool>,
+    pub(crate) content_field: Option<String>,
 }
 
 /// `[load]`.
@@ -246,6 +257,7 @@ pub(crate) fn fields_at(path: &[&str]) -> Option<&'static [&'static str]> {
         ["breaker"] => fields_of::<RawBreaker>(),
         ["http"] => fields_of::<RawHttp>(),
         ["faults", "*"] => fields_of::<RawFault>(),
+        ["slo"] => fields_of::<RawSlo>(),
         _ => return None,
     })
 }
@@ -330,7 +342,8 @@ mod tests {
                     "first_event_delay",
                     "payload_bytes",
                     "fail_rate",
-                    "tls"
+                    "tls",
+                    "dialect"
                 ][..]
             )
         );

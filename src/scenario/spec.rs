@@ -18,8 +18,9 @@ pub use crate::client::retry::{RetryPolicy, RetrySet};
 use crate::client::PreparedRequest;
 pub use crate::faults::{FaultKind, FaultPlan, FaultWindow};
 pub use crate::load::executor::{ExecutorKind, Plan, Stage};
+pub use crate::metrics::Slo;
 use crate::scenario::thresholds::Threshold;
-pub use crate::server::ServerConfig;
+pub use crate::server::{ServerConfig, ServerDialect};
 
 /// A complete scenario (`streamsoak run` / `check`).
 #[derive(Clone, Debug)]
@@ -56,6 +57,8 @@ pub struct Scenario {
     /// `${VAR}`s that were unset when the scenario was loaded for `check`
     /// ([`LoadOptions::lenient_env`](super::LoadOptions)); always empty for `run`.
     pub unset_vars: Vec<String>,
+    /// `[slo]`: what a good LLM stream is, for `goodput`.
+    pub slo: Slo,
     /// `[thresholds]`, in file order.
     pub thresholds: Vec<Threshold>,
     /// The document as run (`--target` and `--set` applied, header values

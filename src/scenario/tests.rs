@@ -48,6 +48,8 @@ fn every_default_matches_the_product_contract() {
             seed: 0,
             workers: 1,
             tls: false,
+            dialect: ServerDialect::Seed,
+            path: None,
         }
     );
     assert_eq!(
@@ -75,6 +77,7 @@ fn every_default_matches_the_product_contract() {
             max_event_size: 1 << 20,
             expect_events: None,
             resume: true,
+            content: None,
         }
     );
     assert_eq!(s.load, LoadSpec::default());
@@ -155,9 +158,23 @@ fn errors_name_key_line_and_fix() {
         ("name = \"x\"\n[request]\nheaders = { Authorization = \"Bearer ${MISSING_TOKEN}\" }\n", &[], "request.headers.Authorization", 3, "environment variable `MISSING_TOKEN` is not set"),
         ("name = \"x\"\n[request]\nheaders = { \"Bad Name\" = \"v\" }\n", &[], "request.headers.\"Bad Name\"", 3, "not a valid header name"),
         ("name = \"x\"\n[request]\nbody = { q = \"{{sesion}}\" }\n", &[], "request.body", 3, "unknown placeholder `{{sesion}}`"),
-        ("name = \"x\"\n[request]\nbody = { q = 1 }\nbodies_file = \"b.jsonl\"\n", &[], "request.bodies_file", 4, "not both"),
+        ("name = \"x\"\n[request]\nbody = { q = 1 }\nbodies_file = \"b.jsonl\"\n", &[], "request.bodies_file", 4, "use {{line.NAME}}"),
         ("name = \"x\"\n[request]\nbodies_file = \"missing.jsonl\"\n", &[], "request.bodies_file", 3, "cannot read"),
         ("name = \"x\"\n[stream]\nformat = \"jsn\"\n", &[], "stream.format", 3, "did you mean \"json\"?"),
+        ("name = \"x\"\n[stream]\nformat = \"openai-chta\"\n", &[], "stream.format", 3, "did you mean \"openai-chat\"?"),
+        ("name = \"x\"\n[stream]\nformat = \"openai-chat\"\ndone = \"[DONE]\"\n", &[], "stream.done", 4, "not used with format = \"openai-chat\""),
+        ("name = \"x\"\n[stream]\nformat = \"anthropic\"\nerror_field = \"err\"\n", &[], "stream.error_field", 4, "not used with format"),
+        ("name = \"x\"\n[stream]\nformat = \"text\"\ncontent_field = \"/t\"\n", &[], "stream.content_field", 4, "needs JSON events"),
+        ("name = \"x\"\n[stream]\ncontent_field = \"choices.0.text\"\n", &[], "stream.content_field", 3, "not a JSON pointer"),
+        ("name = \"x\"\n[slo]\nttft = \"1s\"\n", &[], "slo", 2, "needs an LLM token stream"),
+        ("name = \"x\"\n[stream]\nformat = \"openai-chat\"\n[slo]\ntpot = \"0ms\"\n", &[], "slo.tpot", 5, "longer than 0s"),
+        ("name = \"x\"\n[stream]\nformat = \"openai-chat\"\n[slo]\nttfb = \"1s\"\n", &[], "slo.ttfb", 5, "did you mean `ttft`?"),
+        ("name = \"x\"\n[thresholds]\n\"ttft.p99\" = \"< 1s\"\n", &[], "thresholds.\"ttft.p99\"", 3, "needs an LLM token stream"),
+        ("name = \"x\"\n[thresholds]\noutput_tokens = \"> 0\"\n", &[], "thresholds.output_tokens", 3, "could never have data"),
+        ("name = \"x\"\n[thresholds]\ngoodput = \">= 1.5\"\n", &[], "thresholds.goodput", 3, "goodput is a share between 0 and 1"),
+        ("name = \"x\"\n[server]\ndialect = \"opnai\"\n", &[], "server.dialect", 3, "did you mean \"openai\"?"),
+        ("name = \"x\"\n[server]\ndialect = \"openai\"\n", &[], "server.dialect", 3, "cannot read it"),
+        ("name = \"x\"\n[request]\nbody = { q = \"{{line.prompt}}\" }\n", &[], "request.body", 3, "set request.bodies_file too"),
         ("name = \"x\"\n[stream]\nidle_timeout = \"0s\"\n", &[], "stream.idle_timeout", 3, "longer than 0s"),
         ("name = \"x\"\n[stream]\nmax_event_size = 0\n", &[], "stream.max_event_size", 3, "larger than 0"),
         ("name = \"x\"\n[stream]\nexpect_events = 0\n", &[], "stream.expect_events", 3, "at least 1"),
@@ -445,6 +462,60 @@ fn bodies_file_round_robin_and_line_errors() {
 }
 
 #[test]
+fn prompts_fill_a_chat_template_from_jsonl() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let scenario = dir.path().join("s.toml");
+    let text = r#"name = "x"
+[stream]
+format = "openai-chat"
+[request]
+path = "/v1/chat/completions"
+bodies_file = "prompts.jsonl"
+body = { model = "m", stream = true, max_tokens = "{{line.max_tokens}}", messages = [{ role = "user", content = "{{line.prompt}}" }] }
+"#;
+    let write = |body: &str| std::fs::write(dir.path().join("prompts.jsonl"), body).expect("write");
+    write("{\"prompt\": \"Why?\", \"max_tokens\": 8}\n{\"prompt\": \"Say \\\"hi\\\"\", \"max_tokens\": 3}\n");
+    let s = load_str(text, &scenario, &opts(&[])).expect("valid");
+    let render = |session, iteration| {
+        let mut out = Vec::new();
+        s.request.body.render(session, iteration, &mut out);
+        serde_json::from_slice::<serde_json::Value>(&out).expect("JSON body")
+    };
+    // Round-robin from the session's offset: the same order on every run.
+    for (session, iteration, prompt, max_tokens) in [
+        (0, 0, "Why?", 8),
+        (0, 1, "Say \"hi\"", 3),
+        (1, 0, "Say \"hi\"", 3),
+    ] {
+        let body = render(session, iteration);
+        assert_eq!(body["messages"][0]["content"], prompt);
+        assert_eq!(body["max_tokens"], max_tokens, "a number stays a number");
+        assert_eq!(body["stream"], true);
+    }
+    for (lines, line, fragment) in [
+        ("{\"prompt\": \"p\"}\n", 1, "no field `max_tokens`"),
+        (
+            "{\"prompt\": \"p\", \"max_tokens\": 1}\n[1]\n",
+            2,
+            "not a JSON object",
+        ),
+    ] {
+        write(lines);
+        let err = load_str(text, &scenario, &opts(&[])).expect_err(lines);
+        assert_eq!(
+            (err.file.clone(), err.line, err.key.as_str()),
+            (
+                dir.path().join("prompts.jsonl"),
+                line,
+                "request.bodies_file"
+            ),
+            "{err}"
+        );
+        assert!(err.message.contains(fragment), "{err}");
+    }
+}
+
+#[test]
 fn warnings_flag_settings_that_make_every_stream_fail() {
     for (extra, want) in [
         ("", None),
@@ -677,6 +748,25 @@ fn every_example_scenario_loads_and_describes() {
                     "{err}"
                 );
             }
+            "llm-gateway" => {
+                assert_eq!(s.stream.format, Format::OpenAiChat);
+                assert_eq!(s.server.dialect, ServerDialect::OpenAi);
+                assert_eq!(s.server.path.as_deref(), Some("/v1/chat/completions"));
+                assert_eq!((s.slo.ttft, s.slo.tpot), (Some(MS(500)), Some(MS(50))));
+                let BodySource::Lines(lines) = &s.request.body else {
+                    panic!("prompts from llm-prompts.jsonl")
+                };
+                assert_eq!(lines.len(), 8);
+                let mut out = Vec::new();
+                s.request.body.render(0, 0, &mut out);
+                let body: serde_json::Value = serde_json::from_slice(&out).expect("JSON");
+                assert_eq!(body["max_tokens"], 24);
+                assert_eq!(body["stream_options"]["include_usage"], true);
+                assert!(
+                    plan.contains("[slo]") && plan.contains("dialect                openai"),
+                    "{plan}"
+                );
+            }
             other => panic!("add assertions for example {other}"),
         }
     }
@@ -687,6 +777,7 @@ fn every_example_scenario_loads_and_describes() {
             "arrival-rate",
             "breaker-shutdown",
             "https-proxy-faults",
+            "llm-gateway",
             "ramp-hold",
             "smoke",
             "staging-soak"

@@ -4,13 +4,17 @@
 //! Metric keys (the left side) are:
 //! - `success_rate` — streams ok / streams finished, a share in 0..=1;
 //!   conditions may use a percent (`">= 99%"`).
-//! - `<latency>.<stat>` — latency `ttfb | ttfe | gap | stream | open | recover`,
+//! - `goodput` — streams that completed within every `[slo]` / streams
+//!   finished, a share like `success_rate`.
+//! - `<latency>.<stat>` — latency `ttfb | ttfe | gap | stream | open | recover
+//!   | ttft | itl | tpot`,
 //!   stat `p50 | p90 | p95 | p99 | p99.9 (or p99_9) | max | min | mean | count`;
 //!   `breaker.open.*` and `breaker.recover.*` are accepted aliases. Values are
 //!   durations (`"< 1s"`, `"<= 250ms"`); a bare number means milliseconds;
 //!   `count` takes a plain number.
 //! - counters: `streams_started streams_ok streams_failed attempts retries
-//!   short_circuited breaker_opens events events_per_s bytes dropped_arrivals`
+//!   short_circuited breaker_opens events events_per_s bytes dropped_arrivals
+//!   output_tokens output_tokens_per_s`
 //!   (`bytes` also accepts sizes such as `"1MiB"`).
 //! - `errors.<class>` / `errors.<kind>` — failure counts (see `client::classify`).
 //! - `faults.retry_amplification`, `faults.recovery_burst` (the max over all
@@ -18,7 +22,8 @@
 //!
 //! Missing data: a latency statistic of a metric with no samples (say,
 //! `recover.max` in a run without faults), a fault statistic without faults,
-//! `success_rate` or `events_per_s` with nothing finished have no value, and
+//! `success_rate`, `goodput`, `events_per_s` or `output_tokens_per_s` with
+//! nothing finished have no value, and
 //! such a threshold **fails** — a check that could not be made is not a pass.
 //! Counts (counters, `errors.*`, `*.count`) read as 0 when absent, so
 //! `"errors.network" = "== 0"` passes in a clean run.
@@ -127,11 +132,15 @@ pub enum CounterName {
     Bytes,
     /// Open-model arrivals dropped at `max_sessions`.
     DroppedArrivals,
+    /// LLM streams: output tokens received.
+    OutputTokens,
+    /// LLM streams: output tokens per second over the run.
+    OutputTokensPerS,
 }
 
 impl CounterName {
     /// Every counter, in `summary.csv` order.
-    pub const ALL: [CounterName; 11] = [
+    pub const ALL: [CounterName; 13] = [
         CounterName::StreamsStarted,
         CounterName::StreamsOk,
         CounterName::StreamsFailed,
@@ -143,6 +152,8 @@ impl CounterName {
         CounterName::EventsPerS,
         CounterName::Bytes,
         CounterName::DroppedArrivals,
+        CounterName::OutputTokens,
+        CounterName::OutputTokensPerS,
     ];
 
     /// The spelling in thresholds and `summary.csv`.
@@ -159,6 +170,8 @@ impl CounterName {
             CounterName::EventsPerS => "events_per_s",
             CounterName::Bytes => "bytes",
             CounterName::DroppedArrivals => "dropped_arrivals",
+            CounterName::OutputTokens => "output_tokens",
+            CounterName::OutputTokensPerS => "output_tokens_per_s",
         }
     }
 }
@@ -187,6 +200,8 @@ impl FaultStat {
 pub enum MetricKey {
     /// streams ok / streams finished, 0..=1.
     SuccessRate,
+    /// streams completed within every SLO / streams finished, 0..=1.
+    Goodput,
     /// A latency statistic, in milliseconds (or a sample count for `count`).
     Latency {
         /// Which histogram.
@@ -210,6 +225,9 @@ impl MetricKey {
     pub fn parse(key: &str) -> Result<MetricKey, String> {
         if key == "success_rate" {
             return Ok(MetricKey::SuccessRate);
+        }
+        if key == "goodput" {
+            return Ok(MetricKey::Goodput);
         }
         if let Some(c) = CounterName::ALL.into_iter().find(|c| c.as_str() == key) {
             return Ok(MetricKey::Counter(c));
@@ -247,7 +265,7 @@ impl MetricKey {
             message.push_str(&format!("; did you mean `{best}`?"));
         } else {
             message.push_str(
-                " (use success_rate, <ttfb|ttfe|gap|stream|open|recover>.<p50|p90|p95|p99|p99.9|max|min|mean|count>, \
+                " (use success_rate, goodput, <ttfb|ttfe|gap|stream|open|recover|ttft|itl|tpot>.<p50|p90|p95|p99|p99.9|max|min|mean|count>, \
                  a counter such as streams_failed, errors.<class or kind>, or faults.retry_amplification)",
             );
         }
@@ -258,9 +276,12 @@ impl MetricKey {
     pub fn zero_when_missing(self) -> bool {
         match self {
             MetricKey::Latency { stat, .. } => stat == Stat::Count,
-            MetricKey::Counter(counter) => counter != CounterName::EventsPerS,
+            MetricKey::Counter(counter) => !matches!(
+                counter,
+                CounterName::EventsPerS | CounterName::OutputTokensPerS
+            ),
             MetricKey::ErrorsClass(_) | MetricKey::ErrorsKind(_) => true,
-            MetricKey::SuccessRate | MetricKey::Fault(_) => false,
+            MetricKey::SuccessRate | MetricKey::Goodput | MetricKey::Fault(_) => false,
         }
     }
 
@@ -279,7 +300,9 @@ impl MetricKey {
                 stat: Stat::Count, ..
             } => Unit::Count("samples"),
             MetricKey::Latency { .. } => Unit::Millis,
-            MetricKey::SuccessRate | MetricKey::Fault(FaultStat::RecoveryBurst) => Unit::Ratio,
+            MetricKey::SuccessRate
+            | MetricKey::Goodput
+            | MetricKey::Fault(FaultStat::RecoveryBurst) => Unit::Ratio,
             MetricKey::Fault(FaultStat::RetryAmplification) => Unit::Count("attempts/stream"),
             MetricKey::ErrorsClass(_) | MetricKey::ErrorsKind(_) => Unit::Count("errors"),
             MetricKey::Counter(c) => Unit::Count(match c {
@@ -294,6 +317,8 @@ impl MetricKey {
                 CounterName::EventsPerS => "events/s",
                 CounterName::Bytes => "bytes",
                 CounterName::DroppedArrivals => "arrivals",
+                CounterName::OutputTokens => "tokens",
+                CounterName::OutputTokensPerS => "tokens/s",
             }),
         }
     }
@@ -352,6 +377,7 @@ impl fmt::Display for MetricKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             MetricKey::SuccessRate => f.write_str("success_rate"),
+            MetricKey::Goodput => f.write_str("goodput"),
             MetricKey::Latency { metric, stat } => {
                 write!(f, "{}.{}", metric.as_str(), stat.as_str())
             }
@@ -365,7 +391,7 @@ impl fmt::Display for MetricKey {
 
 /// Every canonical metric key, for suggestions and documentation.
 pub fn all_metric_names() -> Vec<String> {
-    let mut names = vec!["success_rate".to_owned()];
+    let mut names = vec!["success_rate".to_owned(), "goodput".to_owned()];
     for metric in LatencyMetric::ALL {
         for stat in Stat::ALL {
             names.push(format!("{}.{}", metric.as_str(), stat.as_str()));
@@ -491,14 +517,14 @@ fn parse_value(metric: MetricKey, text: &str) -> Result<f64, String> {
         return Ok(d.get().as_secs_f64() * 1000.0);
     }
     match metric {
-        MetricKey::SuccessRate => {
+        MetricKey::SuccessRate | MetricKey::Goodput => {
             let share = match text.strip_suffix('%') {
                 Some(pct) => number(pct.trim())? / 100.0,
                 None => number(text)?,
             };
             if share > 1.0 {
                 return Err(format!(
-                    "success_rate is a share between 0 and 1: write 0.99 or 99%, not `{text}`"
+                    "{metric} is a share between 0 and 1: write 0.99 or 99%, not `{text}`"
                 ));
             }
             Ok(share)

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use super::error::{key_string, unknown_value_message, ScenarioError};
 use super::locate::Locator;
+use super::prompts;
 use super::raw::*;
 use super::spec::*;
 use super::template::{expand_env, BodyTemplate, Secret, TemplateError};
@@ -19,13 +20,14 @@ use super::units::HumanDuration;
 use crate::client::backoff::{Backoff, InvalidBackoff};
 use crate::client::breaker::{BreakerConfig, InvalidBreaker};
 use crate::client::classify::{FailureClass, FailureKind};
+use crate::client::dialect::ContentPointer;
 use crate::client::protocol::VersionPref;
 use crate::client::retry::RetrySet;
 use crate::client::tls::{self, TlsFiles};
 use crate::client::PreparedRequest;
 use crate::client::RequestError;
 use crate::load::executor::{InvalidPlan, Plan};
-use crate::scenario::thresholds::{LatencyMetric, MetricKey, Threshold};
+use crate::scenario::thresholds::{CounterName, LatencyMetric, MetricKey, Threshold};
 
 /// What validation needs besides the raw tree.
 pub(crate) struct Ctx<'a> {
@@ -106,23 +108,49 @@ pub(crate) fn scenario(raw: RawScenario, ctx: &Ctx<'_>, need_name: bool) -> Res<
         https,
         load.plan.total_duration(),
     )?;
-    let thresholds = thresholds(ctx, raw.thresholds.unwrap_or_default(), faults.is_empty())?;
+    let stream = stream(ctx, raw.stream.unwrap_or_default())?;
+    let llm = stream.dialect().is_some();
+    let slo = slo(ctx, raw.slo, llm)?;
+    let thresholds = thresholds(
+        ctx,
+        raw.thresholds.unwrap_or_default(),
+        faults.is_empty(),
+        llm,
+    )?;
     let seed = raw.seed.unwrap_or(0);
     let proxy = raw.proxy.unwrap_or(false);
+    let request = request(ctx, raw.request.unwrap_or_default(), &target)?;
+    let mut server = server(ctx, raw.server.unwrap_or_default(), seed)?;
+    if server.dialect == ServerDialect::OpenAi {
+        let readable = stream.format.is_openai()
+            || (stream.format == Format::Json && stream.content.is_some());
+        if target == Target::Embedded && !readable {
+            return Err(ctx.err(
+                &["server", "dialect"],
+                format!(
+                    "the embedded server speaks OpenAI, but [stream] format = \"{}\" cannot read it: set format = \"openai-chat\" (or \"openai-completions\")",
+                    stream.format.as_str()
+                ),
+            ));
+        }
+        // The scenario's path is served in the dialect too.
+        server.path = Some(request.path.clone());
+    }
     Ok(Scenario {
         name,
         file: ctx.loc.file.to_path_buf(),
-        request: request(ctx, raw.request.unwrap_or_default(), &target)?,
+        request,
         target,
         seed,
         proxy,
-        server: server(ctx, raw.server.unwrap_or_default(), seed)?,
-        stream: stream(ctx, raw.stream.unwrap_or_default())?,
+        server,
+        stream,
         load,
         retry: retry(ctx, raw.retry.unwrap_or_default())?,
         breaker: breaker(ctx, raw.breaker.unwrap_or_default())?,
         http: http(ctx, raw.http.unwrap_or_default())?,
         faults,
+        slo,
         thresholds,
         unset_vars: ctx.unset.take(),
         resolved: String::new(),
@@ -195,7 +223,25 @@ fn server(ctx: &Ctx<'_>, raw: RawServer, seed: u64) -> Res<ServerConfig> {
     let payload = raw
         .payload_bytes
         .map_or(d.payload_bytes as u64, |b| b.get());
+    let dialect = match raw.dialect.as_deref() {
+        None => d.dialect,
+        Some(name) => ServerDialect::ALL
+            .into_iter()
+            .find(|x| x.as_str() == name)
+            .ok_or_else(|| {
+                ctx.err(
+                    &["server", "dialect"],
+                    unknown_value_message(
+                        "dialect",
+                        name,
+                        &ServerDialect::ALL.map(ServerDialect::as_str),
+                    ),
+                )
+            })?,
+    };
     Ok(ServerConfig {
+        dialect,
+        path: None,
         seed,
         workers: d.workers,
         events: raw.events.unwrap_or(d.events),
@@ -260,21 +306,32 @@ fn request(ctx: &Ctx<'_>, raw: RawRequest, target: &Target) -> Res<RequestSpec> 
         headers.push((name, Secret::new(value)));
     }
     let body = match (raw.body, raw.bodies_file) {
-        (Some(_), Some(_)) => {
-            return Err(ctx.err(
-                &["request", "bodies_file"],
-                "set either `body` or `bodies_file`, not both",
-            ));
+        (Some(value), Some(file)) => {
+            let at = ["request", "body"];
+            let json = toml_to_json(&value).map_err(|m| ctx.err(&at, m))?;
+            if !prompts::has_placeholders(&json) {
+                return Err(ctx.err(
+                    &["request", "bodies_file"],
+                    "with both `body` and `bodies_file`, the body is a template filled from each line: use {{line.NAME}} in it (e.g. content = \"{{line.prompt}}\"), or drop one of the two",
+                ));
+            }
+            BodySource::Lines(bodies_file(ctx, &file, Some(&json))?)
         }
         (Some(value), None) => {
             let at = ["request", "body"];
             let json = toml_to_json(&value).map_err(|m| ctx.err(&at, m))?;
+            if prompts::has_placeholders(&json) {
+                return Err(ctx.err(
+                    &at,
+                    "{{line.NAME}} is filled from `bodies_file` lines: set request.bodies_file too",
+                ));
+            }
             BodySource::Inline(
                 BodyTemplate::compile(&json, &|name| ctx.lookup(name))
                     .map_err(|err| ctx.err(&at, err.to_string()))?,
             )
         }
-        (None, Some(file)) => BodySource::Lines(bodies_file(ctx, &file)?),
+        (None, Some(file)) => BodySource::Lines(bodies_file(ctx, &file, None)?),
         (None, None)
             if matches!(
                 method.as_str(),
@@ -342,7 +399,13 @@ fn toml_to_json(value: &toml::Value) -> Result<serde_json::Value, String> {
     })
 }
 
-fn bodies_file(ctx: &Ctx<'_>, file: &str) -> Res<Vec<BodyTemplate>> {
+/// The lines of `bodies_file`: whole bodies, or (with `template`, the
+/// scenario's `body`) objects whose fields fill its `{{line.NAME}}`s.
+fn bodies_file(
+    ctx: &Ctx<'_>,
+    file: &str,
+    template: Option<&serde_json::Value>,
+) -> Res<Vec<BodyTemplate>> {
     let at = ["request", "bodies_file"];
     let path = ctx.base_dir.join(ctx.expand(&at, file)?);
     let text = std::fs::read_to_string(&path)
@@ -359,8 +422,18 @@ fn bodies_file(ctx: &Ctx<'_>, file: &str) -> Res<Vec<BodyTemplate>> {
             key: key_string(&at),
             message,
         };
-        let value: serde_json::Value = serde_json::from_str(line)
+        let mut value: serde_json::Value = serde_json::from_str(line)
             .map_err(|err| line_err(err.column(), format!("not a JSON body: {err}")))?;
+        if let Some(body) = template {
+            let fields = value.as_object().ok_or_else(|| {
+                line_err(
+                    1,
+                    "not a JSON object: each line fills {{line.NAME}} in `body` from its fields"
+                        .to_owned(),
+                )
+            })?;
+            value = prompts::fill(body, fields).map_err(|message| line_err(1, message))?;
+        }
         let template = BodyTemplate::compile(&value, &|name| ctx.lookup(name))
             .map_err(|err: TemplateError| line_err(1, err.to_string()))?;
         bodies.push(template);
@@ -373,14 +446,47 @@ fn bodies_file(ctx: &Ctx<'_>, file: &str) -> Res<Vec<BodyTemplate>> {
 
 fn stream(ctx: &Ctx<'_>, raw: RawStream) -> Res<StreamSpec> {
     let format = match raw.format.as_deref() {
-        None | Some("json") => Format::Json,
-        Some("text") => Format::Text,
-        Some(other) => {
+        None => Format::Json,
+        Some(name) => Format::ALL
+            .into_iter()
+            .find(|f| f.as_str() == name)
+            .ok_or_else(|| {
+                ctx.err(
+                    &["stream", "format"],
+                    unknown_value_message("format", name, &Format::ALL.map(Format::as_str)),
+                )
+            })?,
+    };
+    if format.preset().is_some() {
+        // A preset fixes how events are read: these keys would be ignored.
+        let fixed = [
+            ("done", raw.done.is_some()),
+            ("data_field", raw.data_field.is_some()),
+            ("count_field", raw.count_field.is_some()),
+            ("error_field", raw.error_field.is_some()),
+        ];
+        if let Some((key, _)) = fixed.iter().find(|(_, set)| *set) {
             return Err(ctx.err(
-                &["stream", "format"],
-                unknown_value_message("format", other, &["json", "text"]),
-            ))
+                &["stream", key],
+                format!(
+                    "not used with format = \"{}\", whose completion marker, content and error are fixed (see README \"LLM streams\"); remove it, or use format = \"json\" with content_field for another dialect",
+                    format.as_str()
+                ),
+            ));
         }
+    }
+    let content = match raw.content_field.as_deref() {
+        None => format.preset().map(ContentPointer::of_preset),
+        Some(_) if format == Format::Text => {
+            return Err(ctx.err(
+                &["stream", "content_field"],
+                "needs JSON events: use format = \"json\" (or an LLM preset such as \"openai-chat\") with content_field",
+            ));
+        }
+        Some(text) => Some(
+            ContentPointer::parse(text)
+                .map_err(|err| ctx.err(&["stream", "content_field"], err.to_string()))?,
+        ),
     };
     let d = StreamSpec::defaults_for(format);
     let field = |key: &str, value: Option<String>, default: String| -> Res<String> {
@@ -434,6 +540,7 @@ fn stream(ctx: &Ctx<'_>, raw: RawStream) -> Res<StreamSpec> {
             .map_err(|_| ctx.err(&["stream", "max_event_size"], "is too large"))?,
         expect_events: raw.expect_events,
         resume: raw.resume.unwrap_or(d.resume),
+        content,
     })
 }
 
@@ -911,7 +1018,34 @@ fn faults(ctx: &Ctx<'_>, raw: Vec<RawFault>, https: bool, total: Duration) -> Re
     Ok(plan)
 }
 
-fn thresholds(ctx: &Ctx<'_>, raw: OrderedMap<Condition>, no_faults: bool) -> Res<Vec<Threshold>> {
+/// Why an LLM key cannot be used: the stream is not read as token stream.
+const NOT_LLM: &str = "needs an LLM token stream: set [stream] format = \"openai-chat\", \"openai-completions\" or \"anthropic\", or content_field for another JSON dialect";
+
+fn slo(ctx: &Ctx<'_>, raw: Option<RawSlo>, llm: bool) -> Res<Slo> {
+    let Some(raw) = raw else {
+        return Ok(Slo::default());
+    };
+    if !llm {
+        return Err(ctx.err(&["slo"], NOT_LLM));
+    }
+    let positive = |key: &str, value: Option<HumanDuration>| -> Res<Option<Duration>> {
+        match value.map(HumanDuration::get) {
+            Some(d) if d.is_zero() => Err(ctx.err(&["slo", key], "must be longer than 0s")),
+            other => Ok(other),
+        }
+    };
+    Ok(Slo {
+        ttft: positive("ttft", raw.ttft)?,
+        tpot: positive("tpot", raw.tpot)?,
+    })
+}
+
+fn thresholds(
+    ctx: &Ctx<'_>,
+    raw: OrderedMap<Condition>,
+    no_faults: bool,
+    llm: bool,
+) -> Res<Vec<Threshold>> {
     let mut out = Vec::with_capacity(raw.0.len());
     for (key, Condition(condition)) in raw.0 {
         let at = ["thresholds", key.as_str()];
@@ -928,6 +1062,16 @@ fn thresholds(ctx: &Ctx<'_>, raw: OrderedMap<Condition>, no_faults: bool) -> Res
                 &at,
                 "measures faults, but this scenario has no [[faults]], so it could never pass",
             ));
+        }
+        let llm_metric = matches!(
+            threshold.metric,
+            MetricKey::Latency {
+                metric: LatencyMetric::Ttft | LatencyMetric::Itl | LatencyMetric::Tpot,
+                ..
+            } | MetricKey::Counter(CounterName::OutputTokens | CounterName::OutputTokensPerS)
+        );
+        if llm_metric && !llm {
+            return Err(ctx.err(&at, format!("{NOT_LLM}; it could never have data")));
         }
         threshold.line = ctx.loc.line(&path(&at));
         out.push(threshold);

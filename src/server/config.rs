@@ -17,6 +17,8 @@ use std::time::Duration;
 use rand::{rngs::SmallRng, Rng, SeedableRng};
 use serde_json::Value;
 
+use super::openai::{self, LlmPlan, ServerDialect, Shape};
+
 /// Largest `payload_bytes` honoured (per event); larger values are clamped so
 /// a typo cannot make the server allocate gigabytes.
 pub const MAX_PAYLOAD_BYTES: usize = 16 * 1024 * 1024;
@@ -46,6 +48,11 @@ pub struct ServerConfig {
     /// generated at start (`[server] tls`, `serve --tls`); plain HTTP/1.1
     /// and h2c (prior knowledge) otherwise.
     pub tls: bool,
+    /// `[server] dialect`: the seed's stream, or OpenAI's chat and completions streams.
+    pub dialect: ServerDialect,
+    /// The scenario's request path, served in the dialect too (set by the
+    /// scenario when it is not one of the dialect's own paths).
+    pub path: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -59,6 +66,8 @@ impl Default for ServerConfig {
             seed: 0,
             workers: 1,
             tls: false,
+            dialect: ServerDialect::Seed,
+            path: None,
         }
     }
 }
@@ -87,6 +96,8 @@ pub(crate) struct StreamPlan {
     /// `Some` replaces `text/event-stream` (the `content_type` knob).
     pub(crate) content_type: Option<String>,
     pub(crate) faults: StreamFaults,
+    /// An OpenAI stream: how its events are rendered (`None`: the seed's).
+    pub(crate) llm: Option<LlmPlan>,
 }
 
 /// Faults injected into one stream; event numbers are the 1-based `Count`.
@@ -102,11 +113,18 @@ pub(crate) struct StreamFaults {
     pub(crate) stall_after: Option<u32>,
 }
 
-/// Decides the reply to request number `request_no` (0-based) with `body`.
+/// Decides the reply to request number `request_no` (0-based) with `body`,
+/// on a path of OpenAI `shape` (or the seed's path: `None`).
 ///
 /// Order: a `status` knob wins; then the `fail_rate` draw; else a stream with
-/// the body's overrides applied to `config`.
-pub(crate) fn plan_request(config: &ServerConfig, body: &[u8], request_no: u64) -> Reply {
+/// the body's overrides applied to `config` (for OpenAI, `max_tokens` sets
+/// the token count, before `events`).
+pub(crate) fn plan_request(
+    config: &ServerConfig,
+    body: &[u8],
+    request_no: u64,
+    shape: Option<Shape>,
+) -> Reply {
     let fields = serde_json::from_slice::<Value>(body).unwrap_or(Value::Null);
     let field = |name: &str| fields.get(name).and_then(number);
 
@@ -128,8 +146,13 @@ pub(crate) fn plan_request(config: &ServerConfig, body: &[u8], request_no: u64) 
     }
 
     let event_no = |name: &str| field(name).map(saturate_u32);
+    let llm = shape.map(|shape| LlmPlan::new(shape, &fields));
+    let events = match shape {
+        Some(_) => openai::max_tokens(&fields).or_else(|| field("events")),
+        None => field("events"),
+    };
     Reply::Stream(StreamPlan {
-        events: field("events").map_or(config.events, saturate_u32),
+        events: events.map_or(config.events, saturate_u32),
         interval: field("interval_ms").map_or(config.interval, Duration::from_millis),
         first_delay: field("first_delay_ms")
             .map_or(config.first_event_delay, Duration::from_millis),
@@ -148,6 +171,7 @@ pub(crate) fn plan_request(config: &ServerConfig, body: &[u8], request_no: u64) 
             cut_after: event_no("cut_after"),
             stall_after: event_no("stall_after"),
         },
+        llm,
     })
 }
 
@@ -191,6 +215,7 @@ mod tests {
             payload_bytes: 0,
             content_type: None,
             faults: StreamFaults::default(),
+            llm: None,
         }
     }
 
@@ -273,7 +298,7 @@ mod tests {
         ];
         for (body, expected) in cases {
             assert_eq!(
-                plan_request(&config, body.as_bytes(), 0),
+                plan_request(&config, body.as_bytes(), 0, None),
                 expected,
                 "body {body:?}"
             );
@@ -289,7 +314,7 @@ mod tests {
             payload_bytes: 10,
             ..ServerConfig::default()
         };
-        let Reply::Stream(plan) = plan_request(&config, b"{}", 0) else {
+        let Reply::Stream(plan) = plan_request(&config, b"{}", 0, None) else {
             panic!("expected a stream");
         };
         assert_eq!(
@@ -330,7 +355,7 @@ mod tests {
             ..ServerConfig::default()
         };
         assert_eq!(
-            plan_request(&config, b"", 3),
+            plan_request(&config, b"", 3, None),
             Reply::Status {
                 status: 503,
                 retry_after: Some(1)

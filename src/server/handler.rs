@@ -5,6 +5,7 @@
 //! | route | answer |
 //! |---|---|
 //! | `POST /trigger_invocation` | the seed's SSE stream, or an injected status |
+//! | `POST /v1/chat/completions`, `POST /v1/completions` (and the scenario's path) | with `dialect = "openai"`: OpenAI's stream ([`super::openai`]) |
 //! | `GET /stats` | [`StatsSnapshot`](super::StatsSnapshot) as JSON |
 //! | `POST /stats/reset` | zeroes the counters, answers the zeroed snapshot |
 //!
@@ -23,6 +24,7 @@ use bytes::Bytes;
 
 use super::{
     config::{plan_request, Reply, ServerConfig},
+    openai::{ServerDialect, Shape},
     stats::Stats,
     stream::EventStream,
 };
@@ -43,8 +45,24 @@ impl Shared {
     }
 }
 
-/// Registers the routes on an actix-web `App`.
-pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
+/// Registers the routes on an actix-web `App` for `config`'s dialect.
+pub(crate) fn routes(cfg: &mut web::ServiceConfig, config: &ServerConfig) {
+    if config.dialect == ServerDialect::OpenAi {
+        let mut paths = vec!["/v1/chat/completions", "/v1/completions"];
+        if let Some(path) = config.path.as_deref() {
+            // Without its query: actix matches the path alone.
+            let path = path.split('?').next().unwrap_or(path);
+            if !paths.contains(&path) && path != "/stats" && path != "/stats/reset" {
+                paths.push(path);
+            }
+        }
+        for path in paths {
+            let shape = Shape::for_path(path);
+            cfg.service(web::resource(path).route(web::post().to(
+                move |shared: web::Data<Shared>, body: Bytes| answer(shared, body, Some(shape)),
+            )));
+        }
+    }
     cfg.service(web::resource("/trigger_invocation").route(web::post().to(trigger_invocation)))
         .service(web::resource("/stats").route(web::get().to(stats)))
         .service(web::resource("/stats/reset").route(web::post().to(reset_stats)));
@@ -53,8 +71,13 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig) {
 /// `POST /trigger_invocation`: any content type; the body's knobs are parsed
 /// leniently (see `config::plan_request`).
 async fn trigger_invocation(shared: web::Data<Shared>, body: Bytes) -> HttpResponse {
+    answer(shared, body, None).await
+}
+
+/// A stream of the seed's shape (`shape = None`) or of an OpenAI endpoint's.
+async fn answer(shared: web::Data<Shared>, body: Bytes, shape: Option<Shape>) -> HttpResponse {
     let request_no = shared.stats.request();
-    match plan_request(&shared.config, &body, request_no) {
+    match plan_request(&shared.config, &body, request_no, shape) {
         Reply::Status {
             status,
             retry_after,

@@ -15,6 +15,7 @@
 //! - `config.rs`: [`ServerConfig`] and the pure per-request decision.
 //! - `stream.rs`: the response body, a hand-written `Stream` (no locks, one timer).
 //! - `handler.rs`: routes; glue between actix-web and the two above.
+//! - `openai.rs`: `dialect = "openai"`: OpenAI's chat and completions streams.
 //! - `stats.rs`: `Relaxed` atomic counters, kept across restarts.
 //!
 //! # Shutdown and restart
@@ -32,6 +33,7 @@
 
 mod config;
 mod handler;
+mod openai;
 mod stats;
 mod stream;
 #[cfg(test)]
@@ -45,6 +47,7 @@ use actix_web::{web, App, HttpServer};
 use tokio::sync::{mpsc, oneshot};
 
 pub use config::{ServerConfig, MAX_PAYLOAD_BYTES};
+pub use openai::ServerDialect;
 pub use stats::StatsSnapshot;
 pub use tls::ServerTls;
 
@@ -282,14 +285,18 @@ fn launch(
     tls: Option<&ServerTls>,
 ) -> io::Result<(SocketAddr, Running)> {
     let data = shared.clone();
-    let server =
-        HttpServer::new(move || App::new().app_data(data.clone()).configure(handler::routes))
-            .workers(shared.config.workers.max(1))
-            .backlog(BACKLOG)
-            .disable_signals()
-            .shutdown_timeout(0)
-            // A stalled stream is dropped as soon as its client closes the connection.
-            .h1_allow_half_closed(false);
+    let server = HttpServer::new(move || {
+        let config = data.config.clone();
+        App::new()
+            .app_data(data.clone())
+            .configure(move |cfg| handler::routes(cfg, &config))
+    })
+    .workers(shared.config.workers.max(1))
+    .backlog(BACKLOG)
+    .disable_signals()
+    .shutdown_timeout(0)
+    // A stalled stream is dropped as soon as its client closes the connection.
+    .h1_allow_half_closed(false);
     let server = match tls {
         Some(tls) => server.bind_rustls_0_23(addr, tls.config())?,
         None => server.bind_auto_h2c(addr)?,

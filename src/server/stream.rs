@@ -97,6 +97,8 @@ pub(crate) struct EventStream {
     timer: Pin<Box<Sleep>>,
     burst: u32,
     completed: bool,
+    /// An OpenAI chat stream's role-only chunk, sent before anything else.
+    preamble: Option<Bytes>,
 }
 
 impl EventStream {
@@ -113,6 +115,7 @@ impl EventStream {
         } else {
             Phase::Wait
         };
+        let preamble = plan.llm.as_ref().and_then(|llm| llm.preamble());
         EventStream {
             plan,
             pad,
@@ -122,6 +125,7 @@ impl EventStream {
             timer,
             burst: 0,
             completed: false,
+            preamble,
         }
     }
 
@@ -133,18 +137,23 @@ impl EventStream {
         let faults = self.plan.faults;
         if faults.error_at == Some(count) {
             self.phase = Phase::Done;
-            return error_event(count);
+            return match &self.plan.llm {
+                Some(llm) => llm.error(count),
+                None => error_event(count),
+            };
         }
-        let event = if faults.malformed_at == Some(count) {
-            malformed_event(count)
-        } else {
-            numbered_event(count, &self.pad)
+        let event = match (&self.plan.llm, faults.malformed_at == Some(count)) {
+            (_, true) => malformed_event(count),
+            (Some(llm), false) => llm.token(count, &self.pad),
+            (None, false) => numbered_event(count, &self.pad),
         };
+        // An LLM's tail comes right after its last token, not an interval later.
+        let last_token = self.plan.llm.is_some() && count >= self.plan.events;
         self.phase = if faults.cut_after == Some(count) {
             Phase::Cut { flushed: false }
         } else if faults.stall_after == Some(count) {
             Phase::Stalled
-        } else if self.plan.interval.is_zero() {
+        } else if self.plan.interval.is_zero() || last_token {
             Phase::Emit
         } else {
             let deadline = Instant::now() + self.plan.interval;
@@ -160,6 +169,10 @@ impl Stream for EventStream {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
+        if let Some(preamble) = this.preamble.take() {
+            this.stats.event_sent();
+            return Poll::Ready(Some(Ok(preamble)));
+        }
         loop {
             match this.phase {
                 Phase::Wait => {
@@ -181,7 +194,11 @@ impl Stream for EventStream {
                         this.completed = true;
                         this.stats.event_sent();
                         this.stats.stream_completed();
-                        return Poll::Ready(Some(Ok(Bytes::from_static(COMPLETION))));
+                        let completion = match &this.plan.llm {
+                            Some(llm) => llm.completion(this.plan.events),
+                            None => Bytes::from_static(COMPLETION),
+                        };
+                        return Poll::Ready(Some(Ok(completion)));
                     }
                     return Poll::Ready(Some(Ok(this.emit())));
                 }
@@ -272,6 +289,7 @@ mod tests {
             payload_bytes: 0,
             content_type: None,
             faults,
+            llm: None,
         }
     }
 

@@ -181,6 +181,83 @@ async def trigger_invocation(request: Request):
     )
 
 
+def chat_chunk(model, delta, finish_reason=None):
+    chunk = {
+        "id": "chatcmpl-fastapi",
+        "object": "chat.completion.chunk",
+        "created": 0,
+        "model": model,
+        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
+    }
+    return f"data: {json.dumps(chunk)}\n\n"
+
+
+async def chat_stream(model, knobs, include_usage):
+    """OpenAI's chat completion stream: a role-only chunk at once, the first
+    token after first_delay_ms, one every interval_ms, then finish_reason,
+    the usage chunk when asked for, and [DONE]; error_at k sends OpenAI's
+    error object instead of token k."""
+    STATS["streams_started"] += 1
+    completed = False
+    try:
+        STATS["events_sent"] += 1
+        yield chat_chunk(model, {"role": "assistant", "content": ""})
+        if knobs["first_delay_ms"]:
+            await asyncio.sleep(knobs["first_delay_ms"] / 1000)
+        tokens = knobs["events"]
+        for n in range(1, tokens + 1):
+            STATS["events_sent"] += 1
+            if knobs["error_at"] == n:
+                error = {"message": f"injected error at token {n}", "type": "server_error", "param": None, "code": None}
+                yield f"data: {json.dumps({'error': error})}\n\n"
+                return
+            yield chat_chunk(model, {"content": f"tok{n} "})
+            if n < tokens and knobs["interval_ms"]:
+                await asyncio.sleep(knobs["interval_ms"] / 1000)
+        STATS["events_sent"] += 1
+        yield chat_chunk(model, {}, "length")
+        if include_usage:
+            STATS["events_sent"] += 1
+            usage = {"prompt_tokens": 1, "completion_tokens": tokens, "total_tokens": tokens + 1}
+            chunk = {"id": "chatcmpl-fastapi", "object": "chat.completion.chunk", "created": 0,
+                     "model": model, "choices": [], "usage": usage}
+            yield f"data: {json.dumps(chunk)}\n\n"
+        STATS["events_sent"] += 1
+        STATS["streams_completed"] += 1
+        completed = True
+        yield "data: [DONE]\n\n"
+    finally:
+        if not completed:
+            STATS["streams_cut"] += 1
+
+
+@app.post("/v1/chat/completions")
+async def chat_completions(request: Request):
+    """An OpenAI-style streaming endpoint: `max_tokens` tokens (else `events`),
+    with the same timing knobs as /trigger_invocation."""
+    STATS["requests"] += 1
+    try:
+        body = json.loads(await request.body())
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        body = {}
+    knobs = {name: number(body.get(name)) for name in DEFAULTS}
+    knobs = {name: DEFAULTS[name] if value is None else value for name, value in knobs.items()}
+    max_tokens = number(body.get("max_tokens"))
+    if max_tokens is not None:
+        knobs["events"] = max_tokens
+    knobs["error_at"] = number(body.get("error_at")) or None
+    options = body.get("stream_options")
+    include_usage = isinstance(options, dict) and options.get("include_usage") is True
+    model = body.get("model") if isinstance(body.get("model"), str) else "fastapi"
+    return StreamingResponse(
+        chat_stream(model, knobs, include_usage),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache"},
+    )
+
+
 @app.get("/stats")
 async def stats():
     return dict(STATS)

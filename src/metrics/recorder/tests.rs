@@ -40,6 +40,7 @@ impl Rig {
         RunContext {
             run_start: self.t0,
             faults: &self.clock,
+            slo: crate::metrics::Slo::default(),
         }
     }
 
@@ -63,6 +64,7 @@ impl Rig {
             status: Some(200),
             retry_field: None,
             version: ttfb.map(|_| HttpVersion::Http2),
+            tokens: Default::default(),
             result: result.map_err(|kind| Failure::new(kind, kind.as_str())),
         }
     }
@@ -609,12 +611,16 @@ fn events_feed_counters_gap_and_events_out() {
         gap: None,
         event: &first,
         fields: None,
+        content: false,
+        itl: None,
     });
     r.event(&SeenEvent {
         at: rig.t0 + ms(1_540),
         gap: Some(ms(40)),
         event: &second,
         fields: None,
+        content: false,
+        itl: None,
     });
     let d = delta.borrow();
     assert_eq!((d.counters.events, tally.stats().events), (2, 2));

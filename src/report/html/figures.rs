@@ -212,6 +212,9 @@ fn metric_style(metric: &str) -> (&'static str, &'static str) {
         "stream" => (VERMILLION, SOLID),
         "open" => (PURPLE, DASHED),
         "recover" => (ORANGE, DOTTED),
+        "ttft" => (BLUE, DASHED),
+        "itl" => (GREEN, SOLID),
+        "tpot" => (VERMILLION, DASH_DOT),
         _ => (GREY, SOLID),
     }
 }
