@@ -108,6 +108,31 @@ pub struct SeenEvent<'a> {
 pub trait EventSink {
     /// Called for every dispatched event.
     fn event(&mut self, seen: &SeenEvent<'_>);
+    /// The response was accepted as an event stream (status 200,
+    /// `text/event-stream`) at `at`; events may follow.
+    fn stream_opened(&mut self, _at: Instant) {}
+}
+
+/// What a subscription carries from one attempt to the next (subscribe
+/// mode, issue #16), passed into [`run`] and updated by it.
+///
+/// Kept apart from the request-mode settings on purpose: it is the
+/// EventSource's own state (its last event ID string and reconnection
+/// time), owned by [`crate::client::subscription`]'s driver. A fresh
+/// `Carry::default()` is request mode: no `Last-Event-ID`, no hold.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Carry {
+    /// Sent as `Last-Event-ID` when not empty, and the parser starts from
+    /// it; updated to the last event ID as events arrive (WHATWG: the ID
+    /// persists across events and reconnections).
+    pub last_event_id: String,
+    /// The last `retry:` field seen: the reconnection time the server asks for.
+    pub retry: Option<Duration>,
+    /// Subscribe mode: when the attempt closes the stream itself, which
+    /// completes it; an end of body before it is a `cut`. Replaces
+    /// `max_duration`; keep-alive comments count as activity for
+    /// `idle_timeout`. `None`: request mode.
+    pub hold_until: Option<Instant>,
 }
 
 /// A sink that ignores events.
@@ -124,6 +149,7 @@ pub async fn run(
     stream: &StreamSpec,
     sink: &mut impl EventSink,
     cancel: &mut Cancel,
+    carry: &mut Carry,
 ) -> AttemptOutcome {
     let started = Instant::now();
     let mut out = AttemptOutcome {
@@ -137,7 +163,7 @@ pub async fn run(
         status: None,
         result: Ok(()),
     };
-    out.result = drive(client, request, body, stream, sink, cancel, &mut out).await;
+    out.result = drive(client, request, body, stream, sink, cancel, carry, &mut out).await;
     out.duration = started.elapsed();
     match &out.result {
         Ok(()) => log::debug!(
@@ -166,13 +192,23 @@ async fn drive(
     stream: &StreamSpec,
     sink: &mut impl EventSink,
     cancel: &mut Cancel,
+    carry: &mut Carry,
     out: &mut AttemptOutcome,
 ) -> Result<(), Failure> {
     let started = out.started;
-    let hard_deadline = started + stream.max_duration;
+    let holding = carry.hold_until.is_some();
+    let hard_deadline = carry
+        .hold_until
+        .unwrap_or(started + stream.max_duration);
     let mut req = client.request(request.method.clone(), &request.url);
     for (name, value) in &request.headers {
         req = req.insert_header((name.clone(), value.clone()));
+    }
+    if !carry.last_event_id.is_empty() {
+        // The parser refuses IDs with NUL; a header value also refuses CR/LF.
+        if let Ok(value) = awc::http::header::HeaderValue::from_str(&carry.last_event_id) {
+            req = req.insert_header(("last-event-id", value));
+        }
     }
     let send = req.send_body(body);
     let mut cancelled = Gated::new(cancel.cancelled());
@@ -180,6 +216,9 @@ async fn drive(
         biased;
         _ = &mut cancelled => return Err(Failure::new(FailureKind::Cancelled, "cancelled before headers")),
         _ = sleep_until(TokioInstant::from_std(hard_deadline)) => {
+            if holding {
+                return Ok(());
+            }
             return Err(Failure::new(FailureKind::MaxDuration, "no response headers within max_duration"));
         }
         sent = send => sent.map_err(classify_send)?,
@@ -191,9 +230,15 @@ async fn drive(
     check_head(status.as_u16(), response.headers())?;
     check_framing(response.version(), response.headers())?;
     let mut decoder = Decoder::for_headers(response.headers())?;
+    sink.stream_opened(headers_at);
 
     let mut parser = sse::Parser::new(stream.max_event_size);
+    if !carry.last_event_id.is_empty() {
+        parser = parser.with_last_event_id(&carry.last_event_id);
+    }
     let mut last_event: Option<Instant> = None;
+    // Subscribe mode: the last event or keep-alive comment (idle_timeout's clock).
+    let mut active_at: Option<Instant> = None;
     let mut deadline = (headers_at + stream.first_event_timeout).min(hard_deadline);
     let timer = sleep_until(TokioInstant::from_std(deadline));
     tokio::pin!(timer);
@@ -210,7 +255,12 @@ async fn drive(
                     timer.as_mut().reset(TokioInstant::from_std(deadline));
                     continue;
                 }
-                return Err(timeout_failure(last_event.is_some(), deadline == hard_deadline, stream));
+                if holding && deadline == hard_deadline {
+                    // Held for `hold`: we close it ourselves, a successful stream.
+                    return Ok(());
+                }
+                let active = last_event.is_some() || active_at.is_some();
+                return Err(timeout_failure(active, deadline == hard_deadline, stream));
             }
         };
         let bytes = match chunk {
@@ -229,7 +279,16 @@ async fn drive(
         while let Some(item) = parser.next() {
             let event = match item {
                 Ok(Item::Event(event)) => event,
-                Ok(_) => continue,
+                Ok(Item::Comment(_)) => {
+                    if holding {
+                        active_at = Some(now);
+                    }
+                    continue;
+                }
+                Ok(Item::Retry(ms)) => {
+                    carry.retry = Some(Duration::from_millis(ms));
+                    continue;
+                }
                 Err(err) => return Err(Failure::new(FailureKind::OversizedEvent, err.to_string())),
             };
             out.events += 1;
@@ -238,6 +297,11 @@ async fn drive(
                 out.ttfe = Some(now - started);
             }
             last_event = Some(now);
+            active_at = Some(now);
+            if carry.last_event_id != event.id {
+                carry.last_event_id.clear();
+                carry.last_event_id.push_str(event.id);
+            }
             let verdict = judge(&event, stream, sink, now, gap);
             match verdict {
                 Verdict::Continue => {}
@@ -255,9 +319,18 @@ async fn drive(
             drain(&mut response).await;
             break;
         }
-        if let Some(t) = last_event {
+        if let Some(t) = active_at {
             deadline = (t + stream.idle_timeout).min(hard_deadline);
         }
+    }
+    if holding {
+        return Err(Failure::new(
+            FailureKind::Cut,
+            format!(
+                "the server ended the subscription before hold, after {} events",
+                out.events
+            ),
+        ));
     }
     if !completed && stream.done.is_some() {
         return Err(Failure::new(

@@ -20,12 +20,13 @@ pub mod http;
 mod judge;
 pub mod retry;
 pub mod service;
+pub mod subscription;
 pub mod wanted;
 
 use awc::http::header::{HeaderName, HeaderValue};
 use awc::http::Method;
 
-pub use attempt::{AttemptOutcome, EventSink, Failure, SeenEvent};
+pub use attempt::{AttemptOutcome, Carry, EventSink, Failure, SeenEvent};
 pub use cancel::{Cancel, CancelHandle};
 pub use classify::{FailureClass, FailureKind};
 pub use service::{Observer, StreamOutcome, StreamService};

@@ -41,6 +41,9 @@ pub(crate) struct RawServer {
     pub(crate) first_event_delay: Option<HumanDuration>,
     pub(crate) payload_bytes: Option<ByteSize>,
     pub(crate) fail_rate: Option<f64>,
+    pub(crate) mode: Option<String>,
+    pub(crate) rate: Option<f64>,
+    pub(crate) replay: Option<u64>,
 }
 
 /// `[request]`.
@@ -68,6 +71,11 @@ pub(crate) struct RawStream {
     pub(crate) max_duration: Option<HumanDuration>,
     pub(crate) max_event_size: Option<ByteSize>,
     pub(crate) expect_events: Option<u64>,
+    pub(crate) mode: Option<String>,
+    pub(crate) hold: Option<HumanDuration>,
+    pub(crate) sequence: Option<String>,
+    pub(crate) timestamp_field: Option<String>,
+    pub(crate) timestamp_unit: Option<String>,
 }
 
 /// `[load]`.
@@ -130,6 +138,7 @@ pub(crate) struct RawHttp {
     pub(crate) pool_max_idle_per_host: Option<usize>,
     pub(crate) idle_conn_timeout: Option<HumanDuration>,
     pub(crate) insecure_tls: Option<bool>,
+    pub(crate) local_addresses: Option<Vec<String>>,
 }
 
 /// One `[[faults]]`.
@@ -301,7 +310,10 @@ mod tests {
                     "interval",
                     "first_event_delay",
                     "payload_bytes",
-                    "fail_rate"
+                    "fail_rate",
+                    "mode",
+                    "rate",
+                    "replay"
                 ][..]
             )
         );

@@ -111,15 +111,24 @@ pub(crate) fn scenario(raw: RawScenario, ctx: &Ctx<'_>, need_name: bool) -> Res<
             ));
         }
     }
+    let mut server = server(ctx, raw.server.unwrap_or_default(), seed)?;
+    let raw_request = raw.request.unwrap_or_default();
+    let own_path = raw_request.path.is_some();
+    let broadcast = target == Target::Embedded && matches!(server.mode, ServerMode::Broadcast(_));
+    let request = request(ctx, raw_request, &target, broadcast)?;
+    if let (ServerMode::Broadcast(b), true) = (&mut server.mode, own_path) {
+        b.path = Some(request.path.clone());
+    }
+    let stream = stream(ctx, raw.stream.unwrap_or_default())?;
     Ok(Scenario {
         name,
         file: ctx.loc.file.to_path_buf(),
-        request: request(ctx, raw.request.unwrap_or_default(), &target)?,
+        request,
         target,
         seed,
         proxy,
-        server: server(ctx, raw.server.unwrap_or_default(), seed)?,
-        stream: stream(ctx, raw.stream.unwrap_or_default())?,
+        server,
+        stream,
         load,
         retry: retry(ctx, raw.retry.unwrap_or_default())?,
         breaker: breaker(ctx, raw.breaker.unwrap_or_default())?,
@@ -196,7 +205,38 @@ fn server(ctx: &Ctx<'_>, raw: RawServer, seed: u64) -> Res<ServerConfig> {
     let payload = raw
         .payload_bytes
         .map_or(d.payload_bytes as u64, |b| b.get());
+    let mode = match raw.mode.as_deref() {
+        None | Some("stream") => {
+            for (key, given) in [("rate", raw.rate.is_some()), ("replay", raw.replay.is_some())] {
+                if given {
+                    return Err(ctx.err(&["server", key], "only applies to mode = \"broadcast\""));
+                }
+            }
+            ServerMode::Stream
+        }
+        Some("broadcast") => {
+            let b = BroadcastConfig::default();
+            let rate = raw.rate.unwrap_or(b.rate);
+            if !(rate.is_finite() && rate > 0.0 && rate <= 1_000_000.0) {
+                return Err(ctx.err(
+                    &["server", "rate"],
+                    format!("{rate} is not a rate of events per second (more than 0, at most 1000000)"),
+                ));
+            }
+            let replay = raw.replay.map_or(Ok(b.replay), usize::try_from).ok().filter(|r| *r <= 10_000_000).ok_or_else(|| {
+                ctx.err(&["server", "replay"], "is too large (at most 10000000 events)")
+            })?;
+            ServerMode::Broadcast(BroadcastConfig { rate, replay, path: None })
+        }
+        Some(other) => {
+            return Err(ctx.err(
+                &["server", "mode"],
+                unknown_value_message("mode", other, &["stream", "broadcast"]),
+            ))
+        }
+    };
     Ok(ServerConfig {
+        mode,
         seed,
         workers: d.workers,
         events: raw.events.unwrap_or(d.events),
@@ -217,8 +257,13 @@ fn is_token(text: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c))
 }
 
-fn request(ctx: &Ctx<'_>, raw: RawRequest, target: &Target) -> Res<RequestSpec> {
-    let d = RequestSpec::default();
+fn request(ctx: &Ctx<'_>, raw: RawRequest, target: &Target, broadcast: bool) -> Res<RequestSpec> {
+    let mut d = RequestSpec::default();
+    if broadcast {
+        // The embedded broadcast server's subscription: `GET /events`.
+        d.method = "GET".to_owned();
+        d.path = "/events".to_owned();
+    }
     let method = raw.method.unwrap_or(d.method).to_ascii_uppercase();
     if !is_token(&method) {
         return Err(ctx.err(
@@ -382,7 +427,12 @@ fn stream(ctx: &Ctx<'_>, raw: RawStream) -> Res<StreamSpec> {
             ))
         }
     };
-    let d = StreamSpec::defaults_for(format);
+    let mut d = StreamSpec::defaults_for(format);
+    let (mode, sequence, timestamp) = subscription_keys(ctx, &raw, format)?;
+    if mode != StreamMode::Request {
+        // A subscription ends when held long enough, not on a marker.
+        d.done = None;
+    }
     let field = |key: &str, value: Option<String>, default: String| -> Res<String> {
         match value {
             Some(v) if v.is_empty() => Err(ctx.err(&["stream", key], "must not be empty")),
@@ -433,7 +483,95 @@ fn stream(ctx: &Ctx<'_>, raw: RawStream) -> Res<StreamSpec> {
         max_event_size: usize::try_from(max_event_size)
             .map_err(|_| ctx.err(&["stream", "max_event_size"], "is too large"))?,
         expect_events: raw.expect_events,
+        mode,
+        sequence,
+        timestamp,
     })
+}
+
+/// `[stream] mode`, `hold`, `sequence`, `timestamp_field`, `timestamp_unit`
+/// (issue #16), and the request-mode keys that subscribe mode refuses.
+fn subscription_keys(
+    ctx: &Ctx<'_>,
+    raw: &RawStream,
+    format: Format,
+) -> Res<(StreamMode, Sequence, Option<Timestamp>)> {
+    let mode = match raw.mode.as_deref() {
+        None | Some("request") => {
+            if raw.hold.is_some() {
+                return Err(ctx.err(&["stream", "hold"], "only applies to mode = \"subscribe\""));
+            }
+            StreamMode::Request
+        }
+        Some("subscribe") => {
+            for (key, given) in [
+                ("done", raw.done.is_some()),
+                ("expect_events", raw.expect_events.is_some()),
+                ("max_duration", raw.max_duration.is_some()),
+            ] {
+                if given {
+                    return Err(ctx.err(
+                        &["stream", key],
+                        "does not apply in mode = \"subscribe\": a subscription has no end of its own; `hold` sets how long it is held",
+                    ));
+                }
+            }
+            StreamMode::Subscribe {
+                hold: ctx.positive(&["stream", "hold"], raw.hold, Duration::from_secs(600))?,
+            }
+        }
+        Some(other) => {
+            return Err(ctx.err(
+                &["stream", "mode"],
+                unknown_value_message("mode", other, &["request", "subscribe"]),
+            ))
+        }
+    };
+    let sequence = match raw.sequence.as_deref() {
+        None | Some("none") => Sequence::None,
+        Some("id") => Sequence::Id,
+        Some(other) => {
+            return Err(ctx.err(
+                &["stream", "sequence"],
+                unknown_value_message("sequence", other, &["none", "id"]),
+            ))
+        }
+    };
+    let unit = match raw.timestamp_unit.as_deref() {
+        None => TimeUnit::Ms,
+        Some(name) => TimeUnit::ALL
+            .into_iter()
+            .find(|u| u.as_str() == name)
+            .ok_or_else(|| {
+                ctx.err(
+                    &["stream", "timestamp_unit"],
+                    unknown_value_message("timestamp_unit", name, &TimeUnit::ALL.map(TimeUnit::as_str)),
+                )
+            })?,
+    };
+    let timestamp = match &raw.timestamp_field {
+        None if raw.timestamp_unit.is_some() => {
+            return Err(ctx.err(
+                &["stream", "timestamp_unit"],
+                "needs timestamp_field = \"ts\" (the JSON field it is the unit of)",
+            ))
+        }
+        None => None,
+        Some(field) if field.is_empty() => {
+            return Err(ctx.err(&["stream", "timestamp_field"], "must not be empty"))
+        }
+        Some(_) if format != Format::Json => {
+            return Err(ctx.err(
+                &["stream", "timestamp_field"],
+                "needs format = \"json\": the field is read from the event's JSON data",
+            ))
+        }
+        Some(field) => Some(Timestamp {
+            field: field.clone(),
+            unit,
+        }),
+    };
+    Ok((mode, sequence, timestamp))
 }
 
 /// The `[load]` table and the plan it makes (checked once, by [`Plan::new`]).
@@ -685,7 +823,25 @@ fn http(ctx: &Ctx<'_>, raw: RawHttp) -> Res<HttpSpec> {
             d.idle_conn_timeout,
         )?,
         insecure_tls: raw.insecure_tls.unwrap_or(d.insecure_tls),
+        local_addresses: local_addresses(ctx, raw.local_addresses.unwrap_or_default())?,
     })
+}
+
+/// `[http] local_addresses`: source IPs, on loopback (every load targets 127.0.0.0/8).
+fn local_addresses(ctx: &Ctx<'_>, raw: Vec<String>) -> Res<Vec<std::net::IpAddr>> {
+    let mut out = Vec::with_capacity(raw.len());
+    for (i, text) in raw.iter().enumerate() {
+        let i = i.to_string();
+        let at = ["http", "local_addresses", i.as_str()];
+        let ip: std::net::IpAddr = text.parse().map_err(|_| {
+            ctx.err(&at, format!("\"{text}\" is not an IP address such as \"127.0.0.2\""))
+        })?;
+        if out.contains(&ip) {
+            return Err(ctx.err(&at, format!("{ip} is listed twice")));
+        }
+        out.push(ip);
+    }
+    Ok(out)
 }
 
 /// The keys of `[[faults]]` that only `kind` takes.

@@ -42,6 +42,40 @@ pub struct ServerConfig {
     pub seed: u64,
     /// Worker threads (actix arbiters) serving connections; 0 counts as 1.
     pub workers: usize,
+    /// `[server] mode`: per-request streams (default) or one broadcast (issue #16).
+    pub mode: ServerMode,
+}
+
+/// `[server] mode`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ServerMode {
+    /// Every request gets its own stream (the seed's server).
+    Stream,
+    /// One publisher sends every event to every subscriber of `GET /events`
+    /// (and of `path`): global IDs from 1, a `ts` field (epoch ms), and a
+    /// replay buffer served after `Last-Event-ID`.
+    Broadcast(BroadcastConfig),
+}
+
+/// The broadcast publisher's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BroadcastConfig {
+    /// Events per second, > 0.
+    pub rate: f64,
+    /// Most recent events kept to replay after `Last-Event-ID` (0: none).
+    pub replay: usize,
+    /// A second path served besides `/events` (the scenario's `request.path`).
+    pub path: Option<String>,
+}
+
+impl Default for BroadcastConfig {
+    fn default() -> Self {
+        BroadcastConfig {
+            rate: 10.0,
+            replay: 0,
+            path: None,
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -54,6 +88,7 @@ impl Default for ServerConfig {
             fail_rate: 0.0,
             seed: 0,
             workers: 1,
+            mode: ServerMode::Stream,
         }
     }
 }

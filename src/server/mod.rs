@@ -30,6 +30,7 @@
 //! a shutdown is still cutting streams waits for it (no shared cell, no
 //! polling), and each command answers with its result.
 
+mod broadcast;
 mod config;
 mod handler;
 mod stats;
@@ -43,7 +44,7 @@ use actix_web::dev::ServerHandle;
 use actix_web::{web, App, HttpServer};
 use tokio::sync::{mpsc, oneshot};
 
-pub use config::{ServerConfig, MAX_PAYLOAD_BYTES};
+pub use config::{BroadcastConfig, ServerConfig, ServerMode, MAX_PAYLOAD_BYTES};
 pub use stats::StatsSnapshot;
 
 use handler::Shared;
@@ -59,6 +60,9 @@ pub struct EmbeddedServer {
     shared: web::Data<Shared>,
     addr: SocketAddr,
     running: Option<Running>,
+    /// Broadcast mode: the publisher task (outside the workers, so it
+    /// keeps publishing through a `shutdown` fault).
+    publisher: Option<actix_rt::task::JoinHandle<()>>,
 }
 
 struct Running {
@@ -75,10 +79,15 @@ impl EmbeddedServer {
         let stats = Arc::new(Stats::default());
         let shared = web::Data::new(Shared::new(config, stats));
         let (addr, running) = launch(&shared, addr)?;
+        let publisher = shared
+            .hub
+            .as_ref()
+            .map(|hub| actix_rt::spawn(broadcast::publish(Arc::clone(hub), Arc::clone(&shared.stats))));
         Ok(EmbeddedServer {
             shared,
             addr,
             running: Some(running),
+            publisher,
         })
     }
 
@@ -106,6 +115,9 @@ impl EmbeddedServer {
     /// this returns) and cuts every in-flight stream now. No-op when already down.
     pub async fn shut_down(&mut self) {
         if let Some(running) = self.running.take() {
+            if let Some(hub) = &self.shared.hub {
+                hub.set_down(true);
+            }
             running.handle.stop(false).await;
             // The server future ends right after the stop; its result carries nothing new.
             let _ = running.task.await;
@@ -121,6 +133,9 @@ impl EmbeddedServer {
         if self.running.is_none() {
             let (_, running) = launch(&self.shared, self.addr)?;
             self.running = Some(running);
+            if let Some(hub) = &self.shared.hub {
+                hub.set_down(false);
+            }
         }
         Ok(())
     }
@@ -128,11 +143,17 @@ impl EmbeddedServer {
     /// Shuts the server down (as [`EmbeddedServer::shut_down`]) and consumes the handle.
     pub async fn stop(mut self) {
         self.shut_down().await;
+        if let Some(publisher) = self.publisher.take() {
+            publisher.abort();
+        }
     }
 }
 
 impl Drop for EmbeddedServer {
     fn drop(&mut self) {
+        if let Some(publisher) = self.publisher.take() {
+            publisher.abort();
+        }
         if let Some(running) = self.running.take() {
             // The stop command is sent when `stop` is called; awaiting it is optional.
             drop(running.handle.stop(false));
@@ -240,8 +261,12 @@ impl ServerControl {
 /// Binds `addr` and spawns an actix-web server on the current System.
 fn launch(shared: &web::Data<Shared>, addr: SocketAddr) -> io::Result<(SocketAddr, Running)> {
     let data = shared.clone();
-    let server =
-        HttpServer::new(move || App::new().app_data(data.clone()).configure(handler::routes))
+    let server = HttpServer::new(move || {
+        let path = data.hub.as_ref().and_then(|hub| hub.path()).map(str::to_owned);
+        App::new()
+            .app_data(data.clone())
+            .configure(|cfg| handler::routes(cfg, path.as_deref()))
+    })
             .workers(shared.config.workers.max(1))
             .backlog(BACKLOG)
             .disable_signals()
