@@ -44,9 +44,47 @@ pub fn client_for_this_thread(spec: &HttpSpec, connections: usize) -> Client {
     })
 }
 
+thread_local! {
+    /// One client per `[http] local_addresses` entry (issue #16).
+    static SOURCE_CLIENTS: RefCell<Vec<Client>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The client session `session` uses on this thread: with `[http]
+/// local_addresses`, the one bound to `local_addresses[session % len]`
+/// (loopback has about 28,000 ephemeral ports per source address, so
+/// 100,000 connections need several), else [`client_for_this_thread`].
+pub fn client_for_session(spec: &HttpSpec, connections: usize, session: u64) -> Client {
+    let n = spec.local_addresses.len();
+    if n == 0 {
+        return client_for_this_thread(spec, connections);
+    }
+    let index = (session % n as u64) as usize;
+    SOURCE_CLIENTS.with(|cell| {
+        let mut clients = cell.borrow_mut();
+        if clients.is_empty() {
+            // Each address serves about 1/n of this thread's sessions.
+            let share = connections.div_ceil(n).max(1);
+            clients.extend(
+                spec.local_addresses
+                    .iter()
+                    .map(|ip| build_client_from(spec, share, Some(*ip))),
+            );
+        }
+        clients[index].clone()
+    })
+}
+
 /// Builds a client with every awc default that matters set explicitly.
 pub fn build_client(spec: &HttpSpec, connections: usize) -> Client {
-    let connector = Connector::new()
+    build_client_from(spec, connections, None)
+}
+
+fn build_client_from(spec: &HttpSpec, connections: usize, local: Option<std::net::IpAddr>) -> Client {
+    let mut connector = Connector::new();
+    if let Some(ip) = local {
+        connector = connector.local_address(ip);
+    }
+    let connector = connector
         .rustls_0_23(Arc::new(tls_config(spec.insecure_tls)))
         .timeout(spec.timeout)
         .handshake_timeout(spec.timeout)

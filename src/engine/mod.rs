@@ -42,6 +42,7 @@ use crate::load::executor::{ArrivalSchedule, Plan};
 use crate::metrics::attribution::FaultClock;
 use crate::report::RunSummary;
 use crate::scenario::{FaultKind, FaultWindow, Scenario, Target};
+use crate::metrics::recorder::EventRules;
 use crate::server::{EmbeddedServer, ServerConfig};
 
 /// How to run a scenario.
@@ -196,6 +197,7 @@ async fn run_in_system(scenario: &Scenario, opts: &RunOptions) -> Result<RunSumm
         events_out: opts.events_out.is_some(),
         open_model: run.plan.kind().is_arrival_rate(),
         faults: Arc::clone(&clock),
+        events: EventRules::new(&scenario.stream, started_at),
     });
 
     let arbiters: Vec<Arbiter> = (0..cores).map(|_| Arbiter::new()).collect();

@@ -23,7 +23,7 @@ use crate::engine::local;
 use crate::engine::messages::{SessionIdle, SessionStopped, StartStream, StopSession};
 use crate::engine::supervisor::Supervisor;
 use crate::metrics::attribution::FaultClock;
-use crate::metrics::recorder::{self, Recorder, RunContext, SessionTally};
+use crate::metrics::recorder::{self, EventRules, Recorder, RunContext, SessionTally};
 use crate::metrics::IntervalDelta;
 use crate::scenario::BodySource;
 
@@ -57,6 +57,8 @@ pub struct SessionConfig {
     pub open_model: bool,
     /// Fault windows, for the `open` and `recover` metrics.
     pub faults: Arc<FaultClock>,
+    /// Per-event metric rules (sequence, timestamp, wall clock at start).
+    pub events: EventRules,
 }
 
 /// A session's service and totals; moved into the stream future and back.
@@ -88,7 +90,7 @@ impl Session {
         supervisor: Addr<Supervisor>,
         cancel: Cancel,
     ) -> Session {
-        let client = http::client_for_this_thread(&cfg.http, cfg.connections_per_arbiter);
+        let client = http::client_for_session(&cfg.http, cfg.connections_per_arbiter, id);
         let rng =
             rand::rngs::SmallRng::seed_from_u64(cfg.seed ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let service = StreamService::new(
@@ -137,13 +139,24 @@ impl Session {
             let run = RunContext {
                 run_start: cfg.run_start,
                 faults: &cfg.faults,
+                events: cfg.events,
             };
             let mut recorder = Recorder::new(run, &local, &mut runner.tally, lateness)
                 .with_events(events.as_deref());
-            let outcome = runner
-                .service
-                .stream_with_retry(body, &mut recorder, &mut cancel)
-                .await;
+            let outcome = match cfg.stream.mode.hold() {
+                None => {
+                    runner
+                        .service
+                        .stream_with_retry(body, &mut recorder, &mut cancel)
+                        .await
+                }
+                Some(hold) => {
+                    runner
+                        .service
+                        .subscribe(body, hold, &mut recorder, &mut cancel)
+                        .await
+                }
+            };
             recorder.stream_finished(&outcome);
             (runner, outcome)
         };

@@ -27,6 +27,14 @@ pub struct Counters {
     pub bytes: u64,
     /// Open-model arrivals dropped (no free session under `max_sessions`).
     pub dropped_arrivals: u64,
+    /// Subscribe mode: open streams that ended before `hold` (issue #16).
+    pub disconnects: u64,
+    /// Subscribe mode: streams after a disconnection that delivered their first event.
+    pub reconnects: u64,
+    /// `sequence = "id"`: IDs skipped (events never received).
+    pub lost_events: u64,
+    /// `sequence = "id"`: events whose ID was received before.
+    pub duplicate_events: u64,
     /// Failures by kind (`FailureKind::index`).
     pub errors: [u64; FailureKind::COUNT],
 }
@@ -44,6 +52,10 @@ impl Counters {
         self.events += other.events;
         self.bytes += other.bytes;
         self.dropped_arrivals += other.dropped_arrivals;
+        self.disconnects += other.disconnects;
+        self.reconnects += other.reconnects;
+        self.lost_events += other.lost_events;
+        self.duplicate_events += other.duplicate_events;
         for (mine, theirs) in self.errors.iter_mut().zip(other.errors) {
             *mine += theirs;
         }

@@ -31,17 +31,24 @@ pub enum LatencyMetric {
     Open,
     /// Fault end → that session's first successful stream.
     Recover,
+    /// Subscribe mode: server send time (the event's timestamp field) →
+    /// receive, on the wall clock (issue #16).
+    Delivery,
+    /// Subscribe mode: a disconnection → the next stream's first event (issue #16).
+    Reconnect,
 }
 
 impl LatencyMetric {
     /// Every metric, in report order.
-    pub const ALL: [LatencyMetric; 6] = [
+    pub const ALL: [LatencyMetric; 8] = [
         LatencyMetric::Ttfb,
         LatencyMetric::Ttfe,
         LatencyMetric::Gap,
         LatencyMetric::Stream,
         LatencyMetric::Open,
         LatencyMetric::Recover,
+        LatencyMetric::Delivery,
+        LatencyMetric::Reconnect,
     ];
 
     /// Name in reports, hlog tags and thresholds.
@@ -53,6 +60,8 @@ impl LatencyMetric {
             LatencyMetric::Stream => "stream",
             LatencyMetric::Open => "open",
             LatencyMetric::Recover => "recover",
+            LatencyMetric::Delivery => "delivery",
+            LatencyMetric::Reconnect => "reconnect",
         }
     }
 
@@ -70,7 +79,7 @@ pub fn new_histogram() -> Histogram<u64> {
 /// One histogram per latency metric.
 #[derive(Clone, Debug)]
 pub struct Latencies {
-    hists: [Histogram<u64>; 6],
+    hists: [Histogram<u64>; LatencyMetric::ALL.len()],
 }
 
 impl Default for Latencies {

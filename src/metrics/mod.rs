@@ -11,6 +11,7 @@ pub mod hlog;
 pub mod interval;
 pub mod latency;
 pub mod recorder;
+pub mod sequence;
 
 pub use counters::{Counters, ErrorSamples, SessionStats};
 pub use interval::{IntervalDelta, TransitionRecord};

@@ -19,17 +19,28 @@
 //!   on returning to it, unchanged between Open and HalfOpen;
 //! - a session's first failure during a fault, its breaker opening and its
 //!   first success after the fault are attributed by [`FaultMemory`]: at
-//!   most one `affected`, `open` and `recover` sample per session per fault.
+//!   most one `affected`, `open` and `recover` sample per session per fault;
+//! - subscribe mode (issue #16): `open_streams` is up from a stream's
+//!   opening to its attempt's end; a disconnection counts in `disconnects`,
+//!   and the next first event of the subscription is a `reconnect` (latency
+//!   from the disconnection; attributed to the fault it was cut in, once per
+//!   session); `sequence = "id"` counts lost and duplicated IDs
+//!   ([`SequenceTracker`], one sequence per wanted stream across its
+//!   reconnects); a timestamp field gives `delivery` = the wall-clock time
+//!   of receipt (the run's wall-clock start + the monotonic offset, so no
+//!   clock is read per event) − the server's send time.
 
 use std::cell::RefCell;
 use std::io::Write;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::client::attempt::{AttemptOutcome, EventSink, Failure, SeenEvent};
 use crate::client::breaker::{BreakerState, Transition};
+use crate::client::config::{Sequence, StreamSpec, TimeUnit};
 use crate::client::{FailureKind, Observer, StreamOutcome};
 use crate::metrics::attribution::{FaultClock, FaultMemory};
 use crate::metrics::interval::FaultSample;
+use crate::metrics::sequence::{Seen, SequenceTracker};
 use crate::metrics::{IntervalDelta, LatencyMetric, SessionStats, TransitionRecord};
 
 /// What every recorder of a run shares.
@@ -39,6 +50,32 @@ pub struct RunContext<'a> {
     pub run_start: Instant,
     /// Fault windows, for the `open` and `recover` samples.
     pub faults: &'a FaultClock,
+    /// What event IDs and timestamps mean (subscribe-mode metrics).
+    pub events: EventRules,
+}
+
+/// The `[stream]` keys that give per-event metrics (issue #16).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct EventRules {
+    /// `sequence = "id"`: count lost and duplicated IDs.
+    pub sequence: bool,
+    /// `timestamp_unit` of the timestamp field, when there is one.
+    pub timestamp_unit: Option<TimeUnit>,
+    /// The wall clock at the run's start, in µs since the Unix epoch.
+    pub wall_start_us: f64,
+}
+
+impl EventRules {
+    /// The rules of `stream`, with the wall clock `wall_start` at the run's start.
+    pub fn new(stream: &StreamSpec, wall_start: SystemTime) -> EventRules {
+        EventRules {
+            sequence: stream.sequence == Sequence::Id,
+            timestamp_unit: stream.timestamp.as_ref().map(|t| t.unit),
+            wall_start_us: wall_start
+                .duration_since(UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64() * 1e6),
+        }
+    }
 }
 
 /// What a session keeps across its streams: its totals, whether its
@@ -123,6 +160,11 @@ pub struct Recorder<'a> {
     /// Scheduled start → actual start (open model), added to the first attempt's latencies.
     lateness: Duration,
     first_attempt: bool,
+    /// The running attempt's stream counts in `open_streams`.
+    open: bool,
+    /// A disconnection not yet followed by an event.
+    disconnected_at: Option<Instant>,
+    sequence: SequenceTracker,
 }
 
 impl<'a> Recorder<'a> {
@@ -141,6 +183,9 @@ impl<'a> Recorder<'a> {
             tally,
             lateness,
             first_attempt: true,
+            open: false,
+            disconnected_at: None,
+            sequence: SequenceTracker::default(),
         }
     }
 
@@ -217,6 +262,13 @@ impl<'a> Recorder<'a> {
 }
 
 impl EventSink for Recorder<'_> {
+    fn stream_opened(&mut self, _at: Instant) {
+        if !self.open {
+            self.open = true;
+            self.delta.borrow_mut().open_streams += 1;
+        }
+    }
+
     fn event(&mut self, seen: &SeenEvent<'_>) {
         self.tally.stats.events += 1;
         {
@@ -224,6 +276,40 @@ impl EventSink for Recorder<'_> {
             delta.counters.events += 1;
             if let Some(gap) = seen.gap {
                 delta.latencies.record(LatencyMetric::Gap, gap);
+            }
+            let rules = self.run.events;
+            if rules.sequence {
+                match self.sequence.observe(seen.event.id) {
+                    Seen::Lost(n) => delta.counters.lost_events += n,
+                    Seen::Duplicate => delta.counters.duplicate_events += 1,
+                    Seen::First | Seen::InOrder | Seen::Reset | Seen::NotInteger => {}
+                }
+            }
+            if let (Some(unit), Some(sent)) = (
+                rules.timestamp_unit,
+                seen.fields.and_then(|f| f.timestamp),
+            ) {
+                let since_start = seen.at.saturating_duration_since(self.run.run_start);
+                let received_us = rules.wall_start_us + since_start.as_secs_f64() * 1e6;
+                // A clock behind the server's reads as 0 (recorded as 1 µs).
+                let us = (received_us - sent * unit.micros()).max(0.0);
+                delta
+                    .latencies
+                    .record(LatencyMetric::Delivery, Duration::from_secs_f64(us / 1e6));
+            }
+            if let Some(cut) = self.disconnected_at.take() {
+                delta.counters.reconnects += 1;
+                let latency = seen.at.saturating_duration_since(cut);
+                delta.latencies.record(LatencyMetric::Reconnect, latency);
+                if let Some((fault, latency)) =
+                    self.tally.faults.reconnected(self.run.faults, cut, seen.at)
+                {
+                    delta.fault_reconnects.push(FaultSample {
+                        fault,
+                        session: self.tally.stats.session,
+                        latency,
+                    });
+                }
             }
         }
         if let Some(buffer) = self.events {
@@ -257,6 +343,10 @@ impl Observer for Recorder<'_> {
     fn attempt_finished(&mut self, attempt: &AttemptOutcome) {
         let end = attempt.started + attempt.duration;
         let mut delta = self.delta.borrow_mut();
+        self.sequence.connection_ended();
+        if std::mem::take(&mut self.open) {
+            delta.open_streams = delta.open_streams.saturating_sub(1);
+        }
         let offset = if self.first_attempt {
             self.lateness
         } else {
@@ -324,6 +414,11 @@ impl Observer for Recorder<'_> {
     fn retrying(&mut self, _retry: u32, _delay: Duration, _after: &Failure) {
         self.tally.stats.retries += 1;
         self.delta.borrow_mut().counters.retries += 1;
+    }
+
+    fn disconnected(&mut self, at: Instant, _after: &Failure) {
+        self.delta.borrow_mut().counters.disconnects += 1;
+        self.disconnected_at = Some(at);
     }
 }
 

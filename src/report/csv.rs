@@ -35,6 +35,11 @@ pub const SUMMARY_KEYS: &[&str] = &[
     "bytes",
     "dropped_arrivals",
     "thresholds_passed",
+    // Subscribe mode and `sequence = "id"` (issue #16).
+    "disconnects",
+    "reconnects",
+    "lost_events",
+    "duplicate_events",
 ];
 /// `latency.csv` header.
 pub const LATENCY_HEADER: &[&str] = &[
@@ -57,6 +62,8 @@ pub const TIMESERIES_HEADER: &[&str] = &[
     "ttfe_p99_ms",
     "gap_p99_ms",
     "stream_p99_ms",
+    // Subscribe mode (issue #16): streams open at the interval's end.
+    "open_streams",
 ];
 /// `errors.csv` header.
 pub const ERRORS_HEADER: &[&str] = &["class", "kind", "count", "first_seen_s", "example"];
@@ -79,6 +86,10 @@ pub const FAULTS_HEADER: &[&str] = &[
     "failed_streams",
     "retry_amplification",
     "recovery_burst",
+    // Subscribe mode (issue #16): the reconnect storm after a fault.
+    "reconnected",
+    "reconnect_p50_ms",
+    "reconnect_max_ms",
 ];
 /// `sessions.csv` header.
 pub const SESSIONS_HEADER: &[&str] = &[
@@ -176,6 +187,10 @@ pub fn write_summary(path: &Path, s: &RunSummary, passed: bool) -> Result<(), Re
         c.bytes.to_string(),
         c.dropped_arrivals.to_string(),
         passed.to_string(),
+        c.disconnects.to_string(),
+        c.reconnects.to_string(),
+        c.lost_events.to_string(),
+        c.duplicate_events.to_string(),
     ];
     let mut w = writer(path, &["key", "value"])?;
     for (k, v) in SUMMARY_KEYS.iter().zip(values) {
@@ -285,6 +300,9 @@ pub fn write_faults(path: &Path, faults: &[FaultReport]) -> Result<(), ReportErr
             f.failed_streams.to_string(),
             format!("{:.3}", f.retry_amplification),
             format!("{:.3}", f.recovery_burst),
+            f.reconnected.to_string(),
+            ms(f.reconnect_p50_ms),
+            ms(f.reconnect_max_ms),
         ])
         .map_err(csv_err(path))?;
     }
@@ -329,6 +347,8 @@ pub struct TimeseriesRow {
     pub gap_p99_ms: f64,
     /// Interval stream p99.
     pub stream_p99_ms: f64,
+    /// Streams open at the interval's end (subscribe mode's gauge).
+    pub open_streams: u64,
 }
 
 /// Appends rows to a CSV file and flushes after each interval, so a killed
@@ -364,7 +384,7 @@ impl AppendWriter {
         let c = &r.counters;
         writeln!(
             self.out,
-            "{:.3},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{:.3},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             r.t_s,
             r.active_sessions,
             c.streams_started,
@@ -378,7 +398,8 @@ impl AppendWriter {
             ms(r.ttfe_p50_ms),
             ms(r.ttfe_p99_ms),
             ms(r.gap_p99_ms),
-            ms(r.stream_p99_ms)
+            ms(r.stream_p99_ms),
+            r.open_streams
         )
         .and_then(|()| self.out.flush())
         .map_err(io_err(&self.path))

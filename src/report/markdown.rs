@@ -45,6 +45,14 @@ pub fn render(s: &RunSummary, results: &[ThresholdResult]) -> String {
             format!("{} ({:.0}/s)", c.events, s.events_per_s()),
         ),
         ("dropped arrivals", c.dropped_arrivals.to_string()),
+        (
+            "disconnects / reconnects",
+            format!("{} / {}", c.disconnects, c.reconnects),
+        ),
+        (
+            "lost / duplicate events",
+            format!("{} / {}", c.lost_events, c.duplicate_events),
+        ),
     ];
     for (k, v) in rows {
         let _ = writeln!(out, "| {k} | {v} |");

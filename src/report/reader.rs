@@ -76,6 +76,11 @@ pub fn read_timeseries(path: &Path) -> Result<Vec<TimeseriesRow>, ReportError> {
         .clone();
     let mut index = [0usize; TIMESERIES_HEADER.len()];
     for (slot, name) in index.iter_mut().zip(TIMESERIES_HEADER) {
+        // Added later (issue #16): a folder written before has none (read as 0).
+        if *name == "open_streams" {
+            *slot = header.iter().position(|h| h == *name).unwrap_or(usize::MAX);
+            continue;
+        }
         *slot = header.iter().position(|h| h == *name).ok_or_else(|| {
             invalid(
                 path,
@@ -118,6 +123,11 @@ pub fn read_timeseries(path: &Path) -> Result<Vec<TimeseriesRow>, ReportError> {
             ttfe_p99_ms: parse(11)?,
             gap_p99_ms: parse(12)?,
             stream_p99_ms: parse(13)?,
+            open_streams: if index[14] == usize::MAX {
+                0
+            } else {
+                count(14)?
+            },
         });
     }
     Ok(rows)
@@ -181,6 +191,11 @@ pub fn read_folder(dir: &Path) -> Result<Folder, ReportError> {
         events: get("events")?,
         bytes: get("bytes")?,
         dropped_arrivals: get("dropped_arrivals")?,
+        // Added by issue #16: absent in older folders.
+        disconnects: field(&summary_path, &kv, "disconnects").unwrap_or(0),
+        reconnects: field(&summary_path, &kv, "reconnects").unwrap_or(0),
+        lost_events: field(&summary_path, &kv, "lost_events").unwrap_or(0),
+        duplicate_events: field(&summary_path, &kv, "duplicate_events").unwrap_or(0),
         ..Counters::default()
     };
     let mut errors = ErrorSamples::default();
@@ -237,6 +252,10 @@ pub fn read_folder(dir: &Path) -> Result<Folder, ReportError> {
             failed_streams: field(&faults_path, &row, "failed_streams")?,
             retry_amplification: f("retry_amplification")?,
             recovery_burst: f("recovery_burst")?,
+            // Added by issue #16: absent in older folders.
+            reconnected: field(&faults_path, &row, "reconnected").unwrap_or(0),
+            reconnect_p50_ms: f("reconnect_p50_ms").unwrap_or(0.0),
+            reconnect_max_ms: f("reconnect_max_ms").unwrap_or(0.0),
         });
     }
 
@@ -297,6 +316,7 @@ mod tests {
             ttfe_p99_ms,
             gap_p99_ms: 10.25,
             stream_p99_ms: 2000.125,
+            open_streams: 0,
         }
     }
 
@@ -336,7 +356,7 @@ mod tests {
         let path = write(
             dir.path(),
             "stream_p99_ms,gap_p99_ms,ttfe_p99_ms,ttfe_p50_ms,breakers_open,short_circuited,\
-             open_streams,retries,events,attempts,streams_failed,streams_ok,streams_started,\
+             future_column,retries,events,attempts,streams_failed,streams_ok,streams_started,\
              active_sessions,t_s\n\
              2000.125,10.250,3.500,1.500,0,3,99,2,100,7,1,4,5,20,1.000\n\
              2000.125,10.250,4.000,1.500,2,3,99,2,100,9,1,4,5,20,2.001\n",

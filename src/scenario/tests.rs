@@ -46,6 +46,7 @@ fn every_default_matches_the_product_contract() {
             fail_rate: 0.0,
             seed: 0,
             workers: 1,
+            mode: ServerMode::Stream,
         }
     );
     assert_eq!(
@@ -72,6 +73,9 @@ fn every_default_matches_the_product_contract() {
             max_duration: S(120),
             max_event_size: 1 << 20,
             expect_events: None,
+            mode: StreamMode::Request,
+            sequence: Sequence::None,
+            timestamp: None,
         }
     );
     assert_eq!(s.load, LoadSpec::default());
@@ -97,7 +101,8 @@ fn every_default_matches_the_product_contract() {
             timeout: S(30),
             pool_max_idle_per_host: 10,
             idle_conn_timeout: S(90),
-            insecure_tls: false
+            insecure_tls: false,
+            local_addresses: Vec::new(),
         }
     );
     assert!(s.faults.is_empty() && s.thresholds.is_empty());

@@ -10,7 +10,8 @@
 //!   durations (`"< 1s"`, `"<= 250ms"`); a bare number means milliseconds;
 //!   `count` takes a plain number.
 //! - counters: `streams_started streams_ok streams_failed attempts retries
-//!   short_circuited breaker_opens events events_per_s bytes dropped_arrivals`
+//!   short_circuited breaker_opens events events_per_s bytes dropped_arrivals
+//!   disconnects reconnects lost_events duplicate_events`
 //!   (`bytes` also accepts sizes such as `"1MiB"`).
 //! - `errors.<class>` / `errors.<kind>` — failure counts (see `client::classify`).
 //! - `faults.retry_amplification`, `faults.recovery_burst` (the max over all
@@ -127,11 +128,19 @@ pub enum CounterName {
     Bytes,
     /// Open-model arrivals dropped at `max_sessions`.
     DroppedArrivals,
+    /// Subscribe mode: open streams that ended before `hold`.
+    Disconnects,
+    /// Subscribe mode: streams after a disconnection that delivered an event.
+    Reconnects,
+    /// `sequence = "id"`: events never received.
+    LostEvents,
+    /// `sequence = "id"`: events received twice.
+    DuplicateEvents,
 }
 
 impl CounterName {
     /// Every counter, in `summary.csv` order.
-    pub const ALL: [CounterName; 11] = [
+    pub const ALL: [CounterName; 15] = [
         CounterName::StreamsStarted,
         CounterName::StreamsOk,
         CounterName::StreamsFailed,
@@ -143,6 +152,10 @@ impl CounterName {
         CounterName::EventsPerS,
         CounterName::Bytes,
         CounterName::DroppedArrivals,
+        CounterName::Disconnects,
+        CounterName::Reconnects,
+        CounterName::LostEvents,
+        CounterName::DuplicateEvents,
     ];
 
     /// The spelling in thresholds and `summary.csv`.
@@ -159,6 +172,10 @@ impl CounterName {
             CounterName::EventsPerS => "events_per_s",
             CounterName::Bytes => "bytes",
             CounterName::DroppedArrivals => "dropped_arrivals",
+            CounterName::Disconnects => "disconnects",
+            CounterName::Reconnects => "reconnects",
+            CounterName::LostEvents => "lost_events",
+            CounterName::DuplicateEvents => "duplicate_events",
         }
     }
 }

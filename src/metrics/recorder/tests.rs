@@ -39,6 +39,7 @@ impl Rig {
         RunContext {
             run_start: self.t0,
             faults: &self.clock,
+            events: EventRules::default(),
         }
     }
 

@@ -100,6 +100,8 @@ pub struct SeriesRow {
     pub short_circuited: f64,
     /// Sessions whose breaker is open at the end of the interval.
     pub breakers_open: f64,
+    /// Streams open at the end of the interval (subscribe mode).
+    pub open_streams: f64,
     /// Time to first event, median, ms.
     pub ttfe_p50_ms: f64,
     /// Time to first event, 99th percentile, ms.
