@@ -271,6 +271,7 @@ mod tests {
             streams_failed: (i % 3) as f64,
             short_circuited: if (20..30).contains(&i) { 7.0 } else { 0.0 },
             breakers_open: if (20..30).contains(&i) { 4.0 } else { 0.0 },
+            open_streams: (i % 50) as f64,
             ttfe_p50_ms: 12.0,
             ttfe_p99_ms: 40.0 + (i % 7) as f64,
             stream_p99_ms: 5_000.0,
