@@ -197,9 +197,7 @@ async fn drive(
 ) -> Result<(), Failure> {
     let started = out.started;
     let holding = carry.hold_until.is_some();
-    let hard_deadline = carry
-        .hold_until
-        .unwrap_or(started + stream.max_duration);
+    let hard_deadline = carry.hold_until.unwrap_or(started + stream.max_duration);
     let mut req = client.request(request.method.clone(), &request.url);
     for (name, value) in &request.headers {
         req = req.insert_header((name.clone(), value.clone()));

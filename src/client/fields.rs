@@ -294,7 +294,10 @@ mod tests {
         assert_eq!((f.count, f.data.as_deref()), (Some(3), Some("hi")));
         assert_eq!(f.timestamp, None);
         for (data, want) in [
-            (r#"{"ts": 1700000000123, "n": 1}"#, Some(1_700_000_000_123.0)),
+            (
+                r#"{"ts": 1700000000123, "n": 1}"#,
+                Some(1_700_000_000_123.0),
+            ),
             (r#"{"ts": 1.5}"#, Some(1.5)),
             (r#"{"ts": "1700000000123"}"#, None),
             (r#"{"ts": null}"#, None),

@@ -79,7 +79,11 @@ pub fn build_client(spec: &HttpSpec, connections: usize) -> Client {
     build_client_from(spec, connections, None)
 }
 
-fn build_client_from(spec: &HttpSpec, connections: usize, local: Option<std::net::IpAddr>) -> Client {
+fn build_client_from(
+    spec: &HttpSpec,
+    connections: usize,
+    local: Option<std::net::IpAddr>,
+) -> Client {
     let mut connector = Connector::new();
     if let Some(ip) = local {
         connector = connector.local_address(ip);

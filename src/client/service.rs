@@ -39,6 +39,8 @@ pub trait Observer: EventSink {
     fn retrying(&mut self, _retry: u32, _delay: Duration, _after: &Failure) {}
     /// Subscribe mode: an open stream ended at `at`, before `hold`.
     fn disconnected(&mut self, _at: Instant, _after: &Failure) {}
+    /// Subscribe mode: the open breaker refused a reconnect at `at`.
+    fn short_circuited(&mut self, _at: Instant) {}
 }
 
 impl Observer for () {}
@@ -208,6 +210,10 @@ impl StreamService {
                 } => {
                     observer.retrying(retry, delay, after);
                     log::debug!("reconnect {retry} in {delay:?} after {}", after.kind);
+                    until
+                }
+                subscription::Step::ShortCircuited { until } => {
+                    observer.short_circuited(Instant::now());
                     until
                 }
                 subscription::Step::Wait { until } => until,

@@ -94,7 +94,14 @@ pub enum Step<'a> {
         /// The failure being retried.
         after: &'a Failure,
     },
-    /// Not yet time (backoff, or an open breaker): wait until `until`.
+    /// The open breaker refused the reconnect (a short-circuited call):
+    /// report it, wait until `until` (its probe time, no later than
+    /// `hold`) and call `next` again.
+    ShortCircuited {
+        /// When to call `next` again.
+        until: Instant,
+    },
+    /// Not yet time (backoff): wait until `until`.
     Wait {
         /// When to call `next` again.
         until: Instant,
@@ -202,7 +209,7 @@ impl Subscription {
                     }
                     let until = self.cap(now, retry_in.max(Duration::from_millis(1)));
                     self.state = State::Waiting { until };
-                    return Step::Wait { until };
+                    return Step::ShortCircuited { until };
                 }
                 State::InFlight => {
                     return Step::Attempt {
@@ -418,6 +425,10 @@ mod tests {
                     log.push(format!("{} retry in {}", at(now), delay.as_secs_f64()));
                     now = until;
                 }
+                Step::ShortCircuited { until } => {
+                    log.push(format!("{} short-circuited", at(now)));
+                    now = until;
+                }
                 Step::Wait { until } => {
                     log.push(format!("{} wait", at(now)));
                     now = until;
@@ -553,7 +564,7 @@ mod tests {
                 "13 attempt",
                 "13 breaker open",
                 "13 retry in 4",
-                "17 wait",
+                "17 short-circuited",
                 "43 breaker half-open",
                 "43 attempt",
                 "44 breaker closed",

@@ -40,9 +40,9 @@ use crate::faults::FaultProxy;
 use crate::faults::FaultSchedule;
 use crate::load::executor::{ArrivalSchedule, Plan};
 use crate::metrics::attribution::FaultClock;
+use crate::metrics::recorder::EventRules;
 use crate::report::RunSummary;
 use crate::scenario::{FaultKind, FaultWindow, Scenario, Target};
-use crate::metrics::recorder::EventRules;
 use crate::server::{EmbeddedServer, ServerConfig};
 
 /// How to run a scenario.

@@ -259,12 +259,16 @@ mod tests {
         clock.mark_ended(0, t0 + s(20));
         let mut memory = FaultMemory::default();
         let cases = [
-            (5, 6, None),              // before any fault
+            (5, 6, None),               // before any fault
             (10, 23, Some((0, s(13)))), // cut at the start, back after it
-            (12, 14, None),            // once per fault
+            (12, 14, None),             // once per fault
         ];
         for (cut, back, want) in cases {
-            assert_eq!(memory.reconnected(&clock, t0 + s(cut), t0 + s(back)), want, "{cut}");
+            assert_eq!(
+                memory.reconnected(&clock, t0 + s(cut), t0 + s(back)),
+                want,
+                "{cut}"
+            );
         }
         assert_eq!(
             FaultMemory::default().reconnected(&clock, t0 + s(21), t0 + s(22)),

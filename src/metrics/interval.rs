@@ -75,7 +75,8 @@ impl IntervalDelta {
         self.fault_affected.extend_from_slice(&other.fault_affected);
         self.fault_opens.extend_from_slice(&other.fault_opens);
         self.fault_recovers.extend_from_slice(&other.fault_recovers);
-        self.fault_reconnects.extend_from_slice(&other.fault_reconnects);
+        self.fault_reconnects
+            .extend_from_slice(&other.fault_reconnects);
         self.active_sessions += other.active_sessions;
         self.breakers_open += other.breakers_open;
         self.open_streams += other.open_streams;

@@ -63,6 +63,9 @@ pub struct EventRules {
     pub timestamp_unit: Option<TimeUnit>,
     /// The wall clock at the run's start, in µs since the Unix epoch.
     pub wall_start_us: f64,
+    /// Subscribe mode: a session recovers from a fault when it reconnects
+    /// (its first event after the fault's end), not when its hold ends.
+    pub subscribe: bool,
 }
 
 impl EventRules {
@@ -71,6 +74,7 @@ impl EventRules {
         EventRules {
             sequence: stream.sequence == Sequence::Id,
             timestamp_unit: stream.timestamp.as_ref().map(|t| t.unit),
+            subscribe: stream.mode.hold().is_some(),
             wall_start_us: wall_start
                 .duration_since(UNIX_EPOCH)
                 .map_or(0.0, |d| d.as_secs_f64() * 1e6),
@@ -165,6 +169,8 @@ pub struct Recorder<'a> {
     /// A disconnection not yet followed by an event.
     disconnected_at: Option<Instant>,
     sequence: SequenceTracker,
+    /// Refusals were counted one by one (subscribe mode).
+    refusals_counted: bool,
 }
 
 impl<'a> Recorder<'a> {
@@ -186,6 +192,7 @@ impl<'a> Recorder<'a> {
             open: false,
             disconnected_at: None,
             sequence: SequenceTracker::default(),
+            refusals_counted: false,
         }
     }
 
@@ -219,7 +226,12 @@ impl<'a> Recorder<'a> {
                 delta
                     .latencies
                     .record(LatencyMetric::Stream, outcome.duration + self.lateness);
-                if let Some((fault, latency)) = self.tally.faults.succeeded(self.run.faults, end) {
+                let recovered = if self.run.events.subscribe {
+                    None
+                } else {
+                    self.tally.faults.succeeded(self.run.faults, end)
+                };
+                if let Some((fault, latency)) = recovered {
                     delta.fault_recovers.push(FaultSample {
                         fault,
                         session: self.tally.stats.session,
@@ -234,7 +246,7 @@ impl<'a> Recorder<'a> {
             Err(failure) => {
                 self.tally.stats.failed += 1;
                 delta.counters.streams_failed += 1;
-                if outcome.short_circuited {
+                if outcome.short_circuited && !self.refusals_counted {
                     delta.counters.short_circuited += 1;
                     self.note_error(
                         &mut delta,
@@ -285,10 +297,9 @@ impl EventSink for Recorder<'_> {
                     Seen::First | Seen::InOrder | Seen::Reset | Seen::NotInteger => {}
                 }
             }
-            if let (Some(unit), Some(sent)) = (
-                rules.timestamp_unit,
-                seen.fields.and_then(|f| f.timestamp),
-            ) {
+            if let (Some(unit), Some(sent)) =
+                (rules.timestamp_unit, seen.fields.and_then(|f| f.timestamp))
+            {
                 let since_start = seen.at.saturating_duration_since(self.run.run_start);
                 let received_us = rules.wall_start_us + since_start.as_secs_f64() * 1e6;
                 // A clock behind the server's reads as 0 (recorded as 1 µs).
@@ -309,6 +320,16 @@ impl EventSink for Recorder<'_> {
                         session: self.tally.stats.session,
                         latency,
                     });
+                }
+                if let Some((fault, latency)) =
+                    self.tally.faults.succeeded(self.run.faults, seen.at)
+                {
+                    delta.fault_recovers.push(FaultSample {
+                        fault,
+                        session: self.tally.stats.session,
+                        latency,
+                    });
+                    delta.latencies.record(LatencyMetric::Recover, latency);
                 }
             }
         }
@@ -419,6 +440,19 @@ impl Observer for Recorder<'_> {
     fn disconnected(&mut self, at: Instant, _after: &Failure) {
         self.delta.borrow_mut().counters.disconnects += 1;
         self.disconnected_at = Some(at);
+    }
+
+    fn short_circuited(&mut self, at: Instant) {
+        self.refusals_counted = true;
+        let mut delta = self.delta.borrow_mut();
+        delta.counters.short_circuited += 1;
+        self.note_error(
+            &mut delta,
+            FailureKind::ShortCircuited,
+            "circuit breaker open: the reconnect waits for its probe (open_for)",
+            1,
+            at,
+        );
     }
 }
 

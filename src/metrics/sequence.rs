@@ -115,7 +115,12 @@ mod tests {
             // lower within one connection is a duplicate, not a reset
             ("7 8 1", &[First, InOrder, Duplicate]),
             // non-integer IDs are ignored and keep the position
-            ("1 abc 2 '' -3 3.5 3", &[First, NotInteger, InOrder, NotInteger, NotInteger, NotInteger, InOrder]),
+            (
+                "1 abc 2 '' -3 3.5 3",
+                &[
+                    First, NotInteger, InOrder, NotInteger, NotInteger, NotInteger, InOrder,
+                ],
+            ),
             // a reconnect marker survives non-integer IDs
             ("5 | x 1", &[First, NotInteger, Reset]),
             ("18446744073709551615 0", &[First, Duplicate]),

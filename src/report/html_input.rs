@@ -103,8 +103,14 @@ pub fn build(
                 ("short_circuited".into(), f.short_circuited.to_string()),
                 ("failed_streams".into(), f.failed_streams.to_string()),
                 ("reconnected".into(), f.reconnected.to_string()),
-                ("reconnect_p50_ms".into(), format!("{:.1}", f.reconnect_p50_ms)),
-                ("reconnect_max_ms".into(), format!("{:.1}", f.reconnect_max_ms)),
+                (
+                    "reconnect_p50_ms".into(),
+                    format!("{:.1}", f.reconnect_p50_ms),
+                ),
+                (
+                    "reconnect_max_ms".into(),
+                    format!("{:.1}", f.reconnect_max_ms),
+                ),
                 (
                     "retry_amplification".into(),
                     format!("{:.2}", f.retry_amplification),

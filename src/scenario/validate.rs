@@ -207,7 +207,10 @@ fn server(ctx: &Ctx<'_>, raw: RawServer, seed: u64) -> Res<ServerConfig> {
         .map_or(d.payload_bytes as u64, |b| b.get());
     let mode = match raw.mode.as_deref() {
         None | Some("stream") => {
-            for (key, given) in [("rate", raw.rate.is_some()), ("replay", raw.replay.is_some())] {
+            for (key, given) in [
+                ("rate", raw.rate.is_some()),
+                ("replay", raw.replay.is_some()),
+            ] {
                 if given {
                     return Err(ctx.err(&["server", key], "only applies to mode = \"broadcast\""));
                 }
@@ -220,13 +223,27 @@ fn server(ctx: &Ctx<'_>, raw: RawServer, seed: u64) -> Res<ServerConfig> {
             if !(rate.is_finite() && rate > 0.0 && rate <= 1_000_000.0) {
                 return Err(ctx.err(
                     &["server", "rate"],
-                    format!("{rate} is not a rate of events per second (more than 0, at most 1000000)"),
+                    format!(
+                        "{rate} is not a rate of events per second (more than 0, at most 1000000)"
+                    ),
                 ));
             }
-            let replay = raw.replay.map_or(Ok(b.replay), usize::try_from).ok().filter(|r| *r <= 10_000_000).ok_or_else(|| {
-                ctx.err(&["server", "replay"], "is too large (at most 10000000 events)")
-            })?;
-            ServerMode::Broadcast(BroadcastConfig { rate, replay, path: None })
+            let replay = raw
+                .replay
+                .map_or(Ok(b.replay), usize::try_from)
+                .ok()
+                .filter(|r| *r <= 10_000_000)
+                .ok_or_else(|| {
+                    ctx.err(
+                        &["server", "replay"],
+                        "is too large (at most 10000000 events)",
+                    )
+                })?;
+            ServerMode::Broadcast(BroadcastConfig {
+                rate,
+                replay,
+                path: None,
+            })
         }
         Some(other) => {
             return Err(ctx.err(
@@ -545,7 +562,11 @@ fn subscription_keys(
             .ok_or_else(|| {
                 ctx.err(
                     &["stream", "timestamp_unit"],
-                    unknown_value_message("timestamp_unit", name, &TimeUnit::ALL.map(TimeUnit::as_str)),
+                    unknown_value_message(
+                        "timestamp_unit",
+                        name,
+                        &TimeUnit::ALL.map(TimeUnit::as_str),
+                    ),
                 )
             })?,
     };
@@ -834,7 +855,10 @@ fn local_addresses(ctx: &Ctx<'_>, raw: Vec<String>) -> Res<Vec<std::net::IpAddr>
         let i = i.to_string();
         let at = ["http", "local_addresses", i.as_str()];
         let ip: std::net::IpAddr = text.parse().map_err(|_| {
-            ctx.err(&at, format!("\"{text}\" is not an IP address such as \"127.0.0.2\""))
+            ctx.err(
+                &at,
+                format!("\"{text}\" is not an IP address such as \"127.0.0.2\""),
+            )
         })?;
         if out.contains(&ip) {
             return Err(ctx.err(&at, format!("{ip} is listed twice")));

@@ -206,9 +206,12 @@ pub(crate) fn subscriber(
             let before = s.pending.len();
             let from = s.cursor;
             s.cursor = s.hub.read_after(s.cursor, &mut s.pending);
-            if let (Some(last), true) = (s.resumed.take(), s.pending.len() > before) {
-                let first = s.cursor + 1 - (s.pending.len() - before) as u64;
-                s.guard.0.missed(missed(last, first.max(from + 1)));
+            let added = s.pending.len() - before;
+            if added > 0 {
+                if let Some(last) = s.resumed.take() {
+                    let first = s.cursor + 1 - added as u64;
+                    s.guard.0.missed(missed(last, first.max(from + 1)));
+                }
             }
         }
     })
@@ -250,14 +253,14 @@ mod tests {
     #[test]
     fn where_a_subscriber_starts() {
         let cases: [(Option<&str>, u64, usize, u64); 8] = [
-            (None, 50, 100, 50),          // live only
-            (Some("40"), 50, 100, 40),    // replay 41..=50
-            (Some("40"), 50, 5, 45),      // replay at most 5
-            (Some("40"), 50, 0, 50),      // no replay
-            (Some("60"), 50, 100, 50),    // from the future: live
-            (Some("abc"), 50, 100, 50),   // not a number: live
-            (Some(" 3 "), 10, 100, 3),    // whitespace tolerated
-            (Some("0"), 0, 100, 0),       // nothing published yet
+            (None, 50, 100, 50),        // live only
+            (Some("40"), 50, 100, 40),  // replay 41..=50
+            (Some("40"), 50, 5, 45),    // replay at most 5
+            (Some("40"), 50, 0, 50),    // no replay
+            (Some("60"), 50, 100, 50),  // from the future: live
+            (Some("abc"), 50, 100, 50), // not a number: live
+            (Some(" 3 "), 10, 100, 3),  // whitespace tolerated
+            (Some("0"), 0, 100, 0),     // nothing published yet
         ];
         for (header, latest, replay, want) in cases {
             assert_eq!(
@@ -287,7 +290,10 @@ mod tests {
             hub.publish(id, 0, &stats);
         }
         let mut out = VecDeque::new();
-        assert_eq!(hub.read_after(LIVE_RING as u64 + 7, &mut out), LIVE_RING as u64 + 10);
+        assert_eq!(
+            hub.read_after(LIVE_RING as u64 + 7, &mut out),
+            LIVE_RING as u64 + 10
+        );
         assert_eq!(out.len(), 3);
         out.clear();
         // Cursor 0: the oldest kept is 11, so 1..=10 are skipped.

@@ -79,10 +79,12 @@ impl EmbeddedServer {
         let stats = Arc::new(Stats::default());
         let shared = web::Data::new(Shared::new(config, stats));
         let (addr, running) = launch(&shared, addr)?;
-        let publisher = shared
-            .hub
-            .as_ref()
-            .map(|hub| actix_rt::spawn(broadcast::publish(Arc::clone(hub), Arc::clone(&shared.stats))));
+        let publisher = shared.hub.as_ref().map(|hub| {
+            actix_rt::spawn(broadcast::publish(
+                Arc::clone(hub),
+                Arc::clone(&shared.stats),
+            ))
+        });
         Ok(EmbeddedServer {
             shared,
             addr,
@@ -262,18 +264,22 @@ impl ServerControl {
 fn launch(shared: &web::Data<Shared>, addr: SocketAddr) -> io::Result<(SocketAddr, Running)> {
     let data = shared.clone();
     let server = HttpServer::new(move || {
-        let path = data.hub.as_ref().and_then(|hub| hub.path()).map(str::to_owned);
+        let path = data
+            .hub
+            .as_ref()
+            .and_then(|hub| hub.path())
+            .map(str::to_owned);
         App::new()
             .app_data(data.clone())
             .configure(|cfg| handler::routes(cfg, path.as_deref()))
     })
-            .workers(shared.config.workers.max(1))
-            .backlog(BACKLOG)
-            .disable_signals()
-            .shutdown_timeout(0)
-            // A stalled stream is dropped as soon as its client closes the connection.
-            .h1_allow_half_closed(false)
-            .bind(addr)?;
+    .workers(shared.config.workers.max(1))
+    .backlog(BACKLOG)
+    .disable_signals()
+    .shutdown_timeout(0)
+    // A stalled stream is dropped as soon as its client closes the connection.
+    .h1_allow_half_closed(false)
+    .bind(addr)?;
     let bound = server
         .addrs()
         .first()

@@ -338,7 +338,7 @@ mod tests {
         assert!(html.starts_with("<!DOCTYPE html>") && html.ends_with("</html>"));
         assert_eq!(html.matches("<svg").count(), 5);
         for title in [
-            "Load: active sessions and events per second",
+            "Load: active sessions, open streams and events per second",
             "Streams finished per second",
             "Latency per interval (log scale)",
             "Circuit breakers open, short-circuits and fault windows",

@@ -1,0 +1,156 @@
+//! Issue #16: subscriptions across a server restart, read back from the
+//! report files of real runs — with a replay buffer nothing is lost; without
+//! one, the lost events equal the server's own count of what it never sent
+//! to the returning subscribers (its `GET /stats` `missed`).
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use support::{num, summary, ServeProcess};
+
+fn read_csv(path: &std::path::Path) -> Vec<BTreeMap<String, String>> {
+    support::read_csv(path).1
+}
+
+fn run(args: &[&str], dir: &std::path::Path) -> Option<i32> {
+    Command::new(env!("CARGO_BIN_EXE_streamsoak"))
+        .args(args)
+        .args(["--quiet", "--out"])
+        .arg(dir)
+        .status()
+        .expect("streamsoak runs")
+        .code()
+}
+
+#[test]
+fn with_replay_every_subscriber_reconnects_and_nothing_is_lost() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let dir = out.path().join("report");
+    let code = run(&["run", "scenarios/subscribe-restart.toml"], &dir);
+    assert_eq!(code, Some(0), "the scenario's thresholds hold");
+
+    let s = summary(&dir);
+    let get = |k: &str| {
+        s[k].parse::<u64>()
+            .unwrap_or_else(|_| panic!("{k}: {}", s[k]))
+    };
+    let sessions = 50;
+    assert_eq!(get("disconnects"), sessions, "each stream was cut once");
+    assert_eq!(get("reconnects"), sessions, "each subscriber came back");
+    assert_eq!(get("lost_events"), 0);
+    assert_eq!(get("duplicate_events"), 0);
+    assert_eq!((get("streams_ok"), get("streams_failed")), (sessions, 0));
+    // Each subscriber received every event published during its hold of
+    // 20 s at 20/s (≈400), the outage included: nothing is missing.
+    let per_session = get("events") as f64 / sessions as f64;
+    assert!(
+        (380.0..=420.0).contains(&per_session),
+        "{per_session} events per subscriber"
+    );
+
+    let faults = read_csv(&dir.join("faults.csv"));
+    assert_eq!(faults.len(), 1);
+    let f = &faults[0];
+    assert_eq!(
+        num(f, "reconnected"),
+        sessions as f64,
+        "the reconnect storm: {f:?}"
+    );
+    // Cut at the fault's start, back no earlier than its end (3 s later).
+    assert!(num(f, "reconnect_p50_ms") >= 2_900.0, "{f:?}");
+    assert!(num(f, "reconnect_max_ms") < 8_000.0, "{f:?}");
+
+    let latency = read_csv(&dir.join("latency.csv"));
+    let metric = |name: &str| {
+        latency
+            .iter()
+            .find(|r| r["metric"] == name)
+            .unwrap_or_else(|| panic!("latency.csv has {name}"))
+            .clone()
+    };
+    assert_eq!(num(&metric("reconnect"), "count"), sessions as f64);
+    assert_eq!(num(&metric("delivery"), "count"), get("events") as f64);
+    assert!(num(&metric("delivery"), "p50_ms") < 50.0);
+    // Replayed events waited out the outage.
+    assert!(num(&metric("delivery"), "max_ms") >= 2_900.0);
+
+    let (header, rows) = support::read_csv(&dir.join("timeseries.csv"));
+    assert_eq!(header.last().map(String::as_str), Some("open_streams"));
+    let open: Vec<f64> = rows.iter().map(|r| num(r, "open_streams")).collect();
+    assert!(
+        open.iter().any(|n| *n == sessions as f64),
+        "all open at some point: {open:?}"
+    );
+    let during: Vec<f64> = rows
+        .iter()
+        .filter(|r| (9.0..10.0).contains(&num(r, "t_s")))
+        .map(|r| num(r, "open_streams"))
+        .collect();
+    assert!(
+        during.iter().all(|n| *n == 0.0),
+        "none open while the server is down: {during:?}"
+    );
+}
+
+#[test]
+fn without_replay_lost_events_match_the_servers_own_count() {
+    // A broadcast server in its own process; the `shutdown` fault cuts and
+    // refuses through the fault proxy while the server keeps publishing.
+    let server = ServeProcess::start(&["--mode", "broadcast", "--rate", "50", "--replay", "0"]);
+    let out = tempfile::tempdir().expect("tempdir");
+    let scenario = out.path().join("no-replay.toml");
+    std::fs::write(
+        &scenario,
+        format!(
+            r#"name = "no-replay"
+target = "{}"
+
+[request]
+method = "GET"
+path = "/events"
+
+[stream]
+mode = "subscribe"
+hold = "9s"
+sequence = "id"
+timestamp_field = "ts"
+
+[load]
+stages = [{{ for = "500ms", to = 20 }}, {{ for = "10s", to = 20 }}]
+think_time = "5s"
+
+[retry]
+max_retries = 50
+backoff = {{ base = "100ms", factor = 2.0, max = "1s", jitter = "full" }}
+
+[breaker]
+failure_threshold = 10
+open_for = "1s"
+
+[[faults]]
+at = "3s"
+for = "2s"
+kind = "shutdown"
+"#,
+            server.base_url()
+        ),
+    )
+    .expect("write scenario");
+    let dir = out.path().join("report");
+    let code = run(&["run", scenario.to_str().expect("utf-8 path")], &dir);
+    assert_eq!(code, Some(0));
+    let s = summary(&dir);
+    let get = |k: &str| s[k].parse::<u64>().expect("integer");
+    let stats = server.stats();
+    assert_eq!(get("reconnects"), 20);
+    // 2 s of outage at 50/s: each of 20 subscribers misses about 100 at least.
+    assert!(get("lost_events") >= 20 * 80, "{s:?}");
+    assert_eq!(
+        get("lost_events"),
+        stats.missed,
+        "our count equals the server's (events between each Last-Event-ID and the first event sent back)"
+    );
+    assert_eq!(get("duplicate_events"), 0);
+}
