@@ -93,7 +93,11 @@ duplicate_events = "== 0"
 
     let summary = support::summary(&out);
     let get = |k: &str| summary[k].parse::<u64>().expect("integer");
-    assert_eq!(get("disconnects"), sessions, "every stream died with uvicorn");
+    assert_eq!(
+        get("disconnects"),
+        sessions,
+        "every stream died with uvicorn"
+    );
     assert_eq!(get("reconnects"), sessions, "every subscriber came back");
     assert_eq!((get("streams_ok"), get("streams_failed")), (sessions, 0));
     assert_eq!(get("duplicate_events"), 0);

@@ -80,7 +80,7 @@ fn with_replay_every_subscriber_reconnects_and_nothing_is_lost() {
     assert_eq!(header.last().map(String::as_str), Some("open_streams"));
     let open: Vec<f64> = rows.iter().map(|r| num(r, "open_streams")).collect();
     assert!(
-        open.iter().any(|n| *n == sessions as f64),
+        open.contains(&(sessions as f64)),
         "all open at some point: {open:?}"
     );
     let during: Vec<f64> = rows
