@@ -154,3 +154,40 @@ kind = "shutdown"
     );
     assert_eq!(get("duplicate_events"), 0);
 }
+
+#[test]
+fn the_open_model_starts_subscriptions_at_their_arrival_times() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let scenario = out.path().join("open.toml");
+    std::fs::write(
+        &scenario,
+        r#"name = "open-subscribe"
+[server]
+mode = "broadcast"
+rate = 50
+[stream]
+mode = "subscribe"
+hold = "500ms"
+sequence = "id"
+timestamp_field = "ts"
+[load]
+executor = "ramping-arrival-rate"
+stages = [{ for = "2s", to = 4 }, { for = "0s", to = 0 }, { for = "1500ms", to = 0 }]
+[thresholds]
+streams_failed = "== 0"
+lost_events = "== 0"
+duplicate_events = "== 0"
+disconnects = "== 0"
+"#,
+    )
+    .expect("write scenario");
+    let dir = out.path().join("report");
+    let code = run(&["run", scenario.to_str().expect("utf-8 path")], &dir);
+    assert_eq!(code, Some(0), "thresholds hold");
+    let s = summary(&dir);
+    let get = |k: &str| s[k].parse::<u64>().expect("integer");
+    // 0 → 4 arrivals/s over 2 s: 4 arrivals, each held 0.5 s, all before the end.
+    assert_eq!((get("streams_started"), get("streams_ok")), (4, 4), "{s:?}");
+    // About 25 events each (0.5 s at 50/s), none lost between arrivals.
+    assert!((60..=110).contains(&get("events")), "{s:?}");
+}

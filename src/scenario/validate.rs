@@ -101,6 +101,7 @@ pub(crate) fn scenario(raw: RawScenario, ctx: &Ctx<'_>, need_name: bool) -> Res<
         load.plan.total_duration(),
     )?;
     let thresholds = thresholds(ctx, raw.thresholds.unwrap_or_default(), faults.is_empty())?;
+
     let seed = raw.seed.unwrap_or(0);
     let proxy = raw.proxy.unwrap_or(false);
     if let (true, Target::Url(url)) = (proxy, &target) {
@@ -120,6 +121,13 @@ pub(crate) fn scenario(raw: RawScenario, ctx: &Ctx<'_>, need_name: bool) -> Res<
         b.path = Some(request.path.clone());
     }
     let stream = stream(ctx, raw.stream.unwrap_or_default())?;
+    needs_data(
+        ctx,
+        &thresholds,
+        stream.mode != StreamMode::Request,
+        stream.sequence == Sequence::Id,
+        stream.timestamp.is_some(),
+    )?;
     Ok(Scenario {
         name,
         file: ctx.loc.file.to_path_buf(),
@@ -1018,6 +1026,41 @@ fn faults(ctx: &Ctx<'_>, raw: Vec<RawFault>, target: &Target, total: Duration) -
         ));
     }
     Ok(plan)
+}
+
+/// Thresholds on subscribe-mode metrics that this scenario cannot measure
+/// (they would read 0 and pass, or fail without data): refused, naming the key
+/// that would give them data.
+fn needs_data(
+    ctx: &Ctx<'_>,
+    thresholds: &[Threshold],
+    subscribe: bool,
+    sequence: bool,
+    timestamp: bool,
+) -> Res<()> {
+    use crate::scenario::thresholds::CounterName as C;
+    for t in thresholds {
+        let missing = match t.metric {
+            MetricKey::Counter(C::LostEvents | C::DuplicateEvents) if !sequence => {
+                "needs [stream] sequence = \"id\" (event IDs are counted only then)"
+            }
+            MetricKey::Latency {
+                metric: LatencyMetric::Delivery,
+                ..
+            } if !timestamp => {
+                "needs [stream] timestamp_field (the server's send time in each event)"
+            }
+            MetricKey::Counter(C::Disconnects | C::Reconnects)
+            | MetricKey::Latency {
+                metric: LatencyMetric::Reconnect,
+                ..
+            } if !subscribe => "measures subscriptions: it needs [stream] mode = \"subscribe\"",
+            _ => continue,
+        };
+        let at = ["thresholds", t.key.as_str()];
+        return Err(ctx.err(&at, format!("{missing}, so it could never be measured")));
+    }
+    Ok(())
 }
 
 fn thresholds(ctx: &Ctx<'_>, raw: OrderedMap<Condition>, no_faults: bool) -> Res<Vec<Threshold>> {
