@@ -62,12 +62,13 @@ pub fn client_for_session(spec: &HttpSpec, connections: usize, session: u64) -> 
     SOURCE_CLIENTS.with(|cell| {
         let mut clients = cell.borrow_mut();
         if clients.is_empty() {
-            // Each address serves about 1/n of this thread's sessions.
-            let share = connections.div_ceil(n).max(1);
+            // The limit is a cap, not a reservation: sessions are spread over
+            // arbiters and addresses by id, so one address's client on a
+            // thread may serve all of that thread's sessions.
             clients.extend(
                 spec.local_addresses
                     .iter()
-                    .map(|ip| build_client_from(spec, share, Some(*ip))),
+                    .map(|ip| build_client_from(spec, connections, Some(*ip))),
             );
         }
         clients[index].clone()
