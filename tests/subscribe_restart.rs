@@ -191,3 +191,50 @@ disconnects = "== 0"
     // About 25 events each (0.5 s at 50/s), none lost between arrivals.
     assert!((60..=110).contains(&get("events")), "{s:?}");
 }
+
+#[test]
+fn a_ramp_down_closes_subscriptions_now_not_at_hold() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let scenario = out.path().join("ramp.toml");
+    std::fs::write(
+        &scenario,
+        r#"name = "ramp-down"
+[server]
+mode = "broadcast"
+rate = 20
+[stream]
+mode = "subscribe"
+hold = "1h"
+[load]
+stages = [{ for = "0s", to = 6 }, { for = "2s", to = 6 }, { for = "0s", to = 2 }, { for = "1s", to = 2 }]
+"#,
+    )
+    .expect("write scenario");
+    let dir = out.path().join("report");
+    let started = std::time::Instant::now();
+    assert_eq!(
+        run(&["run", scenario.to_str().expect("utf-8 path")], &dir),
+        Some(0)
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "the run ends with its plan (3 s), not after the 1 h hold or a 30 s grace"
+    );
+    let s = summary(&dir);
+    assert_eq!(
+        (s["streams_started"].as_str(), s["streams_failed"].as_str()),
+        ("6", "0")
+    );
+    let errors = read_csv(&dir.join("errors.csv"));
+    let cancelled = errors
+        .iter()
+        .find(|e| e["kind"] == "cancelled")
+        .expect("cancelled row");
+    assert_eq!(
+        cancelled["count"], "6",
+        "4 closed by the ramp-down, 2 at the end"
+    );
+    let (_, rows) = support::read_csv(&dir.join("timeseries.csv"));
+    let open: Vec<f64> = rows.iter().map(|r| num(r, "open_streams")).collect();
+    assert!(open.contains(&6.0) && open.contains(&2.0), "{open:?}");
+}

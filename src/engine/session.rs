@@ -18,7 +18,9 @@ use rand::SeedableRng;
 
 use crate::client::breaker::{Breaker, BreakerConfig};
 use crate::client::retry::RetryPolicy;
-use crate::client::{http, Cancel, FailureKind, PreparedRequest, StreamOutcome, StreamService};
+use crate::client::{
+    http, Cancel, CancelHandle, FailureKind, PreparedRequest, StreamOutcome, StreamService,
+};
 use crate::engine::local;
 use crate::engine::messages::{SessionIdle, SessionStopped, StartStream, StopSession};
 use crate::engine::supervisor::Supervisor;
@@ -76,6 +78,11 @@ pub struct Session {
     stopping: bool,
     iteration: u64,
     cancel: Cancel,
+    /// Subscribe mode: this session's own stop for its subscription (a
+    /// subscription has no end of its own, so a session asked to stop — a
+    /// ramp-down, the end of the run — closes it now rather than at `hold`);
+    /// the run's cancel reaches it too. `None` in request mode.
+    own_stop: Option<(CancelHandle, Cancel)>,
     local: Rc<RefCell<IntervalDelta>>,
     body: Vec<u8>,
     /// Arrivals delivered while a stream was running (should not happen; kept, not lost).
@@ -111,6 +118,7 @@ impl Session {
             stopping: false,
             iteration: 0,
             cancel,
+            own_stop: cfg.stream.mode.hold().map(|_| CancelHandle::new()),
             local: local::delta(),
             body: Vec::new(),
             pending: Vec::new(),
@@ -133,7 +141,10 @@ impl Session {
         let local = Rc::clone(&self.local);
         let events = self.cfg.events_out.then(local::events_buffer);
         let cfg = Arc::clone(&self.cfg);
-        let mut cancel = self.cancel.clone();
+        let mut cancel = match &self.own_stop {
+            Some((_, own)) => own.clone(),
+            None => self.cancel.clone(),
+        };
         let fut = async move {
             let lateness = Instant::now().saturating_duration_since(scheduled);
             let run = RunContext {
@@ -199,11 +210,28 @@ impl Session {
     }
 }
 
+impl Session {
+    /// Subscribe mode: closes the running subscription now (it ends cancelled).
+    fn stop_subscription(&mut self) {
+        if let Some((handle, _)) = &self.own_stop {
+            handle.cancel();
+        }
+    }
+}
+
 impl Actor for Session {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
         recorder::session_started(&mut self.local.borrow_mut());
+        if self.own_stop.is_some() {
+            let mut run = self.cancel.clone();
+            ctx.spawn(
+                async move { run.cancelled().await }
+                    .into_actor(self)
+                    .map(|(), act, _| act.stop_subscription()),
+            );
+        }
         if !self.cfg.open_model {
             self.begin_stream(ctx, Instant::now());
         }
@@ -229,6 +257,8 @@ impl Handler<StopSession> for Session {
         self.stopping = true;
         if self.runner.is_some() {
             ctx.stop();
+        } else {
+            self.stop_subscription();
         }
     }
 }
