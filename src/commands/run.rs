@@ -164,6 +164,10 @@ fn warn_capacity(
 ) {
     use crate::load::capacity::{self, Demand, Limits};
     let Some(nofile) = nofile else { return };
+    // An open model without `max_sessions` has no planned concurrency to check.
+    if scenario.load.executor().is_arrival_rate() && scenario.load.max_sessions.is_none() {
+        return;
+    }
     let peak = crate::engine::RunPlan::new(scenario, shard).peak as u64;
     let ports = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
         .ok()

@@ -83,6 +83,8 @@ pub struct Session {
     /// ramp-down, the end of the run — closes it now rather than at `hold`);
     /// the run's cancel reaches it too. `None` in request mode.
     own_stop: Option<(CancelHandle, Cancel)>,
+    /// Subscribe mode: when the running subscription's hold ends.
+    hold_ends: Option<Instant>,
     local: Rc<RefCell<IntervalDelta>>,
     body: Vec<u8>,
     /// Arrivals delivered while a stream was running (should not happen; kept, not lost).
@@ -119,6 +121,7 @@ impl Session {
             iteration: 0,
             cancel,
             own_stop: cfg.stream.mode.hold().map(|_| CancelHandle::new()),
+            hold_ends: None,
             local: local::delta(),
             body: Vec::new(),
             pending: Vec::new(),
@@ -136,6 +139,12 @@ impl Session {
             .body
             .render_sharded(self.id, self.iteration, self.cfg.shard, &mut self.body);
         self.iteration += 1;
+        self.hold_ends = self
+            .cfg
+            .stream
+            .mode
+            .hold()
+            .map(|hold| Instant::now() + hold);
         let body = Bytes::copy_from_slice(&self.body);
         runner.tally.stream_started(&mut self.local.borrow_mut());
         let local = Rc::clone(&self.local);
@@ -253,11 +262,12 @@ impl Handler<StartStream> for Session {
 
 impl Handler<StopSession> for Session {
     type Result = ();
-    fn handle(&mut self, _: StopSession, ctx: &mut Self::Context) {
+    fn handle(&mut self, msg: StopSession, ctx: &mut Self::Context) {
         self.stopping = true;
         if self.runner.is_some() {
             ctx.stop();
-        } else {
+        } else if !matches!((self.hold_ends, msg.grace_until), (Some(end), Some(until)) if end <= until)
+        {
             self.stop_subscription();
         }
     }
