@@ -3,7 +3,7 @@
 //!
 //! A subscription is one wanted stream that should stay open for `hold`.
 //! [`Subscription`] owns every decision of its reconnect loop and nothing
-//! else (no clock, no sleep, no I/O), in [`WantedStream`]'s shape
+//! else (no clock, no sleep, no I/O), in [`WantedStream`](crate::client::wanted::WantedStream)'s shape
 //! (quinn's `poll`/`handle_timeout`): the driver
 //! ([`StreamService::subscribe`](crate::client::StreamService::subscribe))
 //! calls [`Subscription::next`] with the time and does what the [`Step`]
