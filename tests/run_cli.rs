@@ -45,12 +45,26 @@ const SUMMARY_KEYS: &[&str] = &[
     "bytes",
     "dropped_arrivals",
     "thresholds_passed",
+    // PRODUCT.md "Stream modes: request and subscribe" (issue #16), at the end.
+    "disconnects",
+    "reconnects",
+    "lost_events",
+    "duplicate_events",
 ];
 const LATENCY: &[&str] = &[
     "metric", "count", "min_ms", "mean_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "p99_9_ms",
     "max_ms",
 ];
-const LATENCY_METRICS: &[&str] = &["ttfb", "ttfe", "gap", "stream", "open", "recover"];
+const LATENCY_METRICS: &[&str] = &[
+    "ttfb",
+    "ttfe",
+    "gap",
+    "stream",
+    "open",
+    "recover", // issue #16:
+    "delivery",
+    "reconnect",
+];
 const TIMESERIES: &[&str] = &[
     "t_s",
     "active_sessions",
@@ -66,6 +80,7 @@ const TIMESERIES: &[&str] = &[
     "ttfe_p99_ms",
     "gap_p99_ms",
     "stream_p99_ms",
+    "open_streams", // issue #16: a new column at the end
 ];
 const ERRORS: &[&str] = &["class", "kind", "count", "first_seen_s", "example"];
 const BREAKER: &[&str] = &["t_ms", "session", "from", "to", "reason"];
@@ -85,6 +100,10 @@ const FAULTS: &[&str] = &[
     "failed_streams",
     "retry_amplification",
     "recovery_burst",
+    // issue #16: the reconnect storm, at the end
+    "reconnected",
+    "reconnect_p50_ms",
+    "reconnect_max_ms",
 ];
 const SESSIONS: &[&str] = &[
     "session",
