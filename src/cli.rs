@@ -185,6 +185,15 @@ pub struct ServeArgs {
     /// POST /v1/chat/completions and /v1/completions, token streams).
     #[arg(long, value_enum, default_value = "seed")]
     pub dialect: DialectArg,
+    /// "stream" (a stream per request) or "broadcast" (one publisher, every subscriber of GET /events).
+    #[arg(long, default_value = "stream", value_parser = ["stream", "broadcast"])]
+    pub mode: String,
+    /// Broadcast: events per second.
+    #[arg(long, default_value_t = 10.0)]
+    pub rate: f64,
+    /// Broadcast: most recent events replayed after Last-Event-ID (0: none).
+    #[arg(long, default_value_t = 0)]
+    pub replay: usize,
 }
 
 /// `serve --dialect`.

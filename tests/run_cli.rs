@@ -50,13 +50,28 @@ const SUMMARY_KEYS: &[&str] = &[
     "thresholds_passed",
     // PRODUCT.md "Protocols and TLS": summary.csv gains http_versions.
     "http_versions",
+    // PRODUCT.md "Stream modes: request and subscribe" (issue #16), at the end.
+    "disconnects",
+    "reconnects",
+    "lost_events",
+    "duplicate_events",
 ];
 const LATENCY: &[&str] = &[
     "metric", "count", "min_ms", "mean_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "p99_9_ms",
     "max_ms",
 ];
 const LATENCY_METRICS: &[&str] = &[
-    "ttfb", "ttfe", "gap", "stream", "open", "recover", "ttft", "itl", "tpot",
+    "ttfb",
+    "ttfe",
+    "gap",
+    "stream",
+    "open",
+    "recover",
+    "ttft",
+    "itl",
+    "tpot",
+    "delivery",
+    "reconnect",
 ];
 const TIMESERIES: &[&str] = &[
     "t_s",
@@ -73,6 +88,7 @@ const TIMESERIES: &[&str] = &[
     "ttfe_p99_ms",
     "gap_p99_ms",
     "stream_p99_ms",
+    "open_streams", // issue #16: a new column at the end
 ];
 const ERRORS: &[&str] = &["class", "kind", "count", "first_seen_s", "example"];
 const BREAKER: &[&str] = &["t_ms", "session", "from", "to", "reason"];
@@ -92,6 +108,10 @@ const FAULTS: &[&str] = &[
     "failed_streams",
     "retry_amplification",
     "recovery_burst",
+    // issue #16: the reconnect storm, at the end
+    "reconnected",
+    "reconnect_p50_ms",
+    "reconnect_max_ms",
 ];
 const SESSIONS: &[&str] = &[
     "session",

@@ -41,7 +41,7 @@ const REPORT_FILES: &[&str] = &[
     "histograms.hlog",
     "junit.xml",
 ];
-const TIMESERIES_COLUMNS: usize = 14;
+const TIMESERIES_COLUMNS: usize = 15; // `open_streams` (issue #16) is the 15th
 
 /// 10 sessions for 30 s; each stream is `events` events 250 ms apart.
 fn scenario(dir: &Path, events: u32) -> std::path::PathBuf {

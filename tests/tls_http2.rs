@@ -373,9 +373,9 @@ fn proxied_faults_reach_an_https_target_with_verification_on() {
                 &request,
                 Bytes::from_static(b"{\"events\": 2, \"interval_ms\": 10}"),
                 &stream,
-                &mut String::new(),
                 &mut (),
                 &mut cancel,
+                &mut streamsoak::client::attempt::Carry::default(),
             )
             .await;
             // ...then one during `reset` (a new request on the kept-alive
@@ -386,9 +386,9 @@ fn proxied_faults_reach_an_https_target_with_verification_on() {
                 &request,
                 Bytes::from_static(b"{}"),
                 &stream,
-                &mut String::new(),
                 &mut (),
                 &mut cancel,
+                &mut streamsoak::client::attempt::Carry::default(),
             )
             .await;
             served.set_fault(None);

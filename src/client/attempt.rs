@@ -142,6 +142,31 @@ pub struct SeenEvent<'a> {
 pub trait EventSink {
     /// Called for every dispatched event.
     fn event(&mut self, seen: &SeenEvent<'_>);
+    /// The response was accepted as an event stream (status 200,
+    /// `text/event-stream`) at `at`; events may follow.
+    fn stream_opened(&mut self, _at: Instant) {}
+}
+
+/// What a subscription carries from one attempt to the next (subscribe
+/// mode, issue #16), passed into [`run`] and updated by it.
+///
+/// Kept apart from the request-mode settings on purpose: it is the
+/// EventSource's own state (its last event ID string and reconnection
+/// time), owned by [`crate::client::subscription`]'s driver. A fresh
+/// `Carry::default()` is request mode: no `Last-Event-ID`, no hold.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Carry {
+    /// Sent as `Last-Event-ID` when not empty, and the parser starts from
+    /// it; updated to the last event ID as events arrive (WHATWG: the ID
+    /// persists across events and reconnections).
+    pub last_event_id: String,
+    /// The last `retry:` field seen: the reconnection time the server asks for.
+    pub retry: Option<Duration>,
+    /// Subscribe mode: when the attempt closes the stream itself, which
+    /// completes it; an end of body before it is a `cut`. Replaces
+    /// `max_duration`; keep-alive comments count as activity for
+    /// `idle_timeout`. `None`: request mode.
+    pub hold_until: Option<Instant>,
 }
 
 /// A sink that ignores events.
@@ -152,18 +177,18 @@ impl EventSink for () {
 /// Runs one attempt to completion, failure or cancellation, reading and
 /// judging the stream as `stream` (the scenario's `[stream]`) says.
 ///
-/// `last_event_id` is the wanted stream's last event ID: sent as
+/// `carry` is the EventSource state: `carry.last_event_id` is sent as
 /// `Last-Event-ID` when not empty and the parser starts from it; on return
-/// it holds the ID this attempt ended with. Pass an empty string to start
-/// afresh (the first attempt, or `resume = false`).
+/// it holds the ID this attempt ended with (empty it to start afresh: the
+/// first attempt, or `resume = false`), and `carry.retry` the last `retry:`.
 pub async fn run(
     client: &awc::Client,
     request: &PreparedRequest,
     body: Bytes,
     stream: &StreamSpec,
-    last_event_id: &mut String,
     sink: &mut impl EventSink,
     cancel: &mut Cancel,
+    carry: &mut Carry,
 ) -> AttemptOutcome {
     let started = Instant::now();
     let mut out = AttemptOutcome {
@@ -180,23 +205,23 @@ pub async fn run(
         tokens: Tokens::default(),
         result: Ok(()),
     };
-    let mut parser = sse::Parser::new(stream.max_event_size).with_last_event_id(last_event_id);
-    let resume_from = (!last_event_id.is_empty()).then_some(last_event_id.as_str());
+    let mut parser =
+        sse::Parser::new(stream.max_event_size).with_last_event_id(&carry.last_event_id);
     out.result = drive(
         client,
         request,
         body,
-        resume_from,
         stream,
         &mut parser,
         sink,
         cancel,
+        carry,
         &mut out,
     )
     .await;
-    if parser.last_event_id() != last_event_id.as_str() {
-        last_event_id.clear();
-        last_event_id.push_str(parser.last_event_id());
+    if parser.last_event_id() != carry.last_event_id.as_str() {
+        carry.last_event_id.clear();
+        carry.last_event_id.push_str(parser.last_event_id());
     }
     out.duration = started.elapsed();
     match &out.result {
@@ -224,23 +249,24 @@ async fn drive(
     client: &awc::Client,
     request: &PreparedRequest,
     body: Bytes,
-    resume_from: Option<&str>,
     stream: &StreamSpec,
     parser: &mut sse::Parser,
     sink: &mut impl EventSink,
     cancel: &mut Cancel,
+    carry: &mut Carry,
     out: &mut AttemptOutcome,
 ) -> Result<(), Failure> {
     let started = out.started;
-    let hard_deadline = started + stream.max_duration;
+    let holding = carry.hold_until.is_some();
+    let hard_deadline = carry.hold_until.unwrap_or(started + stream.max_duration);
     let mut req = client.request(request.method.clone(), &request.url);
     for (name, value) in &request.headers {
         req = req.insert_header((name.clone(), value.clone()));
     }
-    if let Some(id) = resume_from {
+    if !carry.last_event_id.is_empty() {
         // The parser never keeps an ID with NUL, CR or LF; other control
         // bytes cannot go in a header: then the attempt starts afresh.
-        match HeaderValue::from_bytes(id.as_bytes()) {
+        match HeaderValue::from_bytes(carry.last_event_id.as_bytes()) {
             Ok(value) => req = req.insert_header((LAST_EVENT_ID, value)),
             Err(_) => log::debug!("last event ID is not a valid header value; not resuming"),
         }
@@ -251,6 +277,9 @@ async fn drive(
         biased;
         _ = &mut cancelled => return Err(Failure::new(FailureKind::Cancelled, "cancelled before headers")),
         _ = sleep_until(TokioInstant::from_std(hard_deadline)) => {
+            if holding {
+                return Ok(());
+            }
             return Err(Failure::new(FailureKind::MaxDuration, "no response headers within max_duration"));
         }
         sent = send => sent.map_err(classify_send)?,
@@ -262,8 +291,11 @@ async fn drive(
     out.version = HttpVersion::of(response.version());
     check_head(status.as_u16(), response.headers())?;
     let mut decoder = Decoder::for_headers(response.headers())?;
+    sink.stream_opened(headers_at);
 
     let mut last_event: Option<Instant> = None;
+    // Subscribe mode: the last event or keep-alive comment (idle_timeout's clock).
+    let mut active_at: Option<Instant> = None;
     let mut deadline = (headers_at + stream.first_event_timeout).min(hard_deadline);
     let timer = sleep_until(TokioInstant::from_std(deadline));
     tokio::pin!(timer);
@@ -280,7 +312,12 @@ async fn drive(
                     timer.as_mut().reset(TokioInstant::from_std(deadline));
                     continue;
                 }
-                return Err(timeout_failure(last_event.is_some(), deadline == hard_deadline, stream));
+                if holding && deadline == hard_deadline {
+                    // Held for `hold`: we close it ourselves, a successful stream.
+                    return Ok(());
+                }
+                let active = last_event.is_some() || active_at.is_some();
+                return Err(timeout_failure(active, deadline == hard_deadline, stream));
             }
         };
         let bytes = match chunk {
@@ -299,11 +336,17 @@ async fn drive(
         while let Some(item) = parser.next() {
             let event = match item {
                 Ok(Item::Event(event)) => event,
-                Ok(Item::Retry(ms)) => {
-                    out.retry_field = Some(Duration::from_millis(ms));
+                Ok(Item::Comment(_)) => {
+                    if holding {
+                        active_at = Some(now);
+                    }
                     continue;
                 }
-                Ok(Item::Comment(_)) => continue,
+                Ok(Item::Retry(ms)) => {
+                    out.retry_field = Some(Duration::from_millis(ms));
+                    carry.retry = out.retry_field;
+                    continue;
+                }
                 Err(err) => return Err(Failure::new(FailureKind::OversizedEvent, err.to_string())),
             };
             out.events += 1;
@@ -312,6 +355,7 @@ async fn drive(
                 out.ttfe = Some(now - started);
             }
             last_event = Some(now);
+            active_at = Some(now);
             let verdict = judge(&event, stream, sink, now, gap, &mut out.tokens);
             match verdict {
                 Verdict::Continue => {}
@@ -329,9 +373,18 @@ async fn drive(
             drain(&mut response).await;
             break;
         }
-        if let Some(t) = last_event {
+        if let Some(t) = active_at {
             deadline = (t + stream.idle_timeout).min(hard_deadline);
         }
+    }
+    if holding {
+        return Err(Failure::new(
+            FailureKind::Cut,
+            format!(
+                "the server ended the subscription before hold, after {} events",
+                out.events
+            ),
+        ));
     }
     if !completed && stream.needs_completion() {
         return Err(Failure::new(

@@ -96,6 +96,13 @@ pub struct StreamSpec {
     /// preset's). Set = the stream is read as an LLM token stream
     /// ([`StreamSpec::dialect`]).
     pub content: Option<ContentPointer>,
+    /// `[stream] mode`: request (default) or a held subscription (issue #16).
+    pub mode: StreamMode,
+    /// `[stream] sequence`: what event IDs promise (issue #16).
+    pub sequence: Sequence,
+    /// `[stream] timestamp_field` + `timestamp_unit`: the server's send
+    /// time in each event's JSON data, for the `delivery` latency (issue #16).
+    pub timestamp: Option<Timestamp>,
 }
 
 impl StreamSpec {
@@ -105,6 +112,7 @@ impl StreamSpec {
             data: &self.data_field,
             count: &self.count_field,
             error: &self.error_field,
+            timestamp: self.timestamp.as_ref().map(|t| t.field.as_str()),
         }
     }
 
@@ -145,6 +153,9 @@ impl StreamSpec {
             max_event_size: 1 << 20,
             expect_events: None,
             resume: true,
+            mode: StreamMode::Request,
+            sequence: Sequence::None,
+            timestamp: None,
         }
     }
 }
@@ -153,6 +164,95 @@ impl Default for StreamSpec {
     fn default() -> Self {
         StreamSpec::defaults_for(Format::Json)
     }
+}
+
+/// `[stream] mode` (PRODUCT.md "Stream modes: request and subscribe").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StreamMode {
+    /// A request whose stream ends (done marker, or a clean end of body).
+    Request,
+    /// An EventSource subscription held open for `hold`, then closed by
+    /// us (a successful stream); an end or cut before it is a
+    /// disconnection, followed by a reconnect with `Last-Event-ID`.
+    Subscribe {
+        /// How long each subscription is held.
+        hold: Duration,
+    },
+}
+
+impl StreamMode {
+    /// The spelling in scenario files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StreamMode::Request => "request",
+            StreamMode::Subscribe { .. } => "subscribe",
+        }
+    }
+
+    /// `hold` in subscribe mode.
+    pub fn hold(self) -> Option<Duration> {
+        match self {
+            StreamMode::Request => None,
+            StreamMode::Subscribe { hold } => Some(hold),
+        }
+    }
+}
+
+/// `[stream] sequence`: what the event IDs promise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sequence {
+    /// Nothing: IDs are opaque (the default).
+    None,
+    /// IDs are increasing integers (per stream or global): gaps are lost
+    /// events, repeats duplicates (see `metrics::sequence`).
+    Id,
+}
+
+/// The unit of a timestamp field (`[stream] timestamp_unit`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeUnit {
+    /// Seconds since the Unix epoch (fractions allowed).
+    S,
+    /// Milliseconds.
+    Ms,
+    /// Microseconds.
+    Us,
+    /// Nanoseconds.
+    Ns,
+}
+
+impl TimeUnit {
+    /// Every unit, in scenario spelling order.
+    pub const ALL: [TimeUnit; 4] = [TimeUnit::S, TimeUnit::Ms, TimeUnit::Us, TimeUnit::Ns];
+
+    /// The spelling in scenario files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TimeUnit::S => "s",
+            TimeUnit::Ms => "ms",
+            TimeUnit::Us => "us",
+            TimeUnit::Ns => "ns",
+        }
+    }
+
+    /// Microseconds in one unit (as a float: `0.001` for ns).
+    pub fn micros(self) -> f64 {
+        match self {
+            TimeUnit::S => 1e6,
+            TimeUnit::Ms => 1e3,
+            TimeUnit::Us => 1.0,
+            TimeUnit::Ns => 1e-3,
+        }
+    }
+}
+
+/// Where an event carries its server send time.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Timestamp {
+    /// Top-level JSON field (a number).
+    pub field: String,
+    /// Its unit.
+    pub unit: TimeUnit,
 }
 
 /// `[http]`: connection settings (the seed client's transport).
@@ -177,6 +277,9 @@ pub struct HttpSpec {
     pub share_connections: bool,
     /// `ca_file` and `client_cert`/`client_key`, parsed at load.
     pub tls: TlsFiles,
+    /// Source IPs to spread connections over (session `i` uses
+    /// `local_addresses[i % len]`); empty: the system's choice (issue #16).
+    pub local_addresses: Vec<std::net::IpAddr>,
 }
 
 impl Default for HttpSpec {
@@ -189,6 +292,7 @@ impl Default for HttpSpec {
             version: VersionPref::Auto,
             share_connections: false,
             tls: TlsFiles::default(),
+            local_addresses: Vec::new(),
         }
     }
 }

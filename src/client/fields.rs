@@ -23,6 +23,8 @@ pub struct FieldNames<'n> {
     pub count: &'n str,
     /// Field whose presence (not null) marks a server-sent error (`stream.error_field`).
     pub error: &'n str,
+    /// Field holding the server's send time (`stream.timestamp_field`), if any.
+    pub timestamp: Option<&'n str>,
 }
 
 /// The fields of one JSON event; borrowed from the event's data where possible.
@@ -34,6 +36,8 @@ pub struct Fields<'a> {
     pub count: Option<i64>,
     /// The error field when present and not null (strings as-is, other values rendered).
     pub error: Option<Cow<'a, str>>,
+    /// The timestamp field when it is a number (in the scenario's `timestamp_unit`).
+    pub timestamp: Option<f64>,
 }
 
 /// Why event data was not the JSON object we expected.
@@ -84,6 +88,7 @@ impl<'de> Visitor<'de> for FieldsSeed<'_> {
                 Which::Data => out.data = map.next_value::<Text<'de>>()?.0,
                 Which::Error => out.error = map.next_value::<Text<'de>>()?.0,
                 Which::Count => out.count = map.next_value::<Count>()?.0,
+                Which::Timestamp => out.timestamp = map.next_value::<Number>()?.0,
                 Which::Other => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -97,6 +102,7 @@ enum Which {
     Data,
     Count,
     Error,
+    Timestamp,
     Other,
 }
 
@@ -121,6 +127,8 @@ impl Visitor<'_> for KeySeed<'_> {
             Which::Count
         } else if key == self.0.error {
             Which::Error
+        } else if self.0.timestamp == Some(key) {
+            Which::Timestamp
         } else {
             Which::Other
         })
@@ -192,6 +200,51 @@ impl<'de> de::Deserialize<'de> for Count {
     }
 }
 
+/// A JSON number (integer or float); anything else is treated as absent.
+/// Read without allocating: other values are skipped.
+struct Number(Option<f64>);
+
+impl<'de> de::Deserialize<'de> for Number {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(NumberVisitor)
+    }
+}
+
+struct NumberVisitor;
+
+impl<'de> Visitor<'de> for NumberVisitor {
+    type Value = Number;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Number, E> {
+        Ok(Number(Some(v as f64)))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Number, E> {
+        Ok(Number(Some(v as f64)))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Number, E> {
+        Ok(Number(v.is_finite().then_some(v)))
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Number, E> {
+        Ok(Number(None))
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Number, E> {
+        Ok(Number(None))
+    }
+    fn visit_unit<E>(self) -> Result<Number, E> {
+        Ok(Number(None))
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Number, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Number(None))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Number, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Number(None))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -242,9 +295,27 @@ mod tests {
             data: "text",
             count: "n",
             error: "err",
+            timestamp: Some("ts"),
         };
         let f = parse(n, r#"{"n": 3, "text": "hi", "Data": "ignored"}"#).expect("valid");
         assert_eq!((f.count, f.data.as_deref()), (Some(3), Some("hi")));
+        assert_eq!(f.timestamp, None);
+        for (data, want) in [
+            (
+                r#"{"ts": 1700000000123, "n": 1}"#,
+                Some(1_700_000_000_123.0),
+            ),
+            (r#"{"ts": 1.5}"#, Some(1.5)),
+            (r#"{"ts": "1700000000123"}"#, None),
+            (r#"{"ts": null}"#, None),
+            (r#"{"ts": [1, 2], "n": 4}"#, None),
+            (r#"{"ts": {"a": 1}}"#, None),
+        ] {
+            assert_eq!(parse(n, data).expect("valid").timestamp, want, "{data}");
+        }
+        // Without a configured timestamp field, `ts` is just another field.
+        let f = parse_default(r#"{"ts": 5, "Count": 2}"#).expect("valid");
+        assert_eq!((f.timestamp, f.count), (None, Some(2)));
     }
 
     #[test]

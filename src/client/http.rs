@@ -182,12 +182,22 @@ impl Transport {
         }
     }
 
-    /// The client a session uses: its own (`share_connections = false`) or
-    /// its thread's, built on first use for up to `thread_sessions`
-    /// sessions at once (`true`).
-    pub fn session_client(&self, thread_sessions: usize) -> Client {
+    /// The client session `session` uses: its own (`share_connections =
+    /// false`) or its thread's, built on first use for up to
+    /// `thread_sessions` sessions at once (`true`).
+    ///
+    /// With `[http] local_addresses` (loopback has about 28,000 ephemeral
+    /// ports per source address, so 100,000 connections need several), a
+    /// session's own client binds `local_addresses[session % len]`; a shared
+    /// client spreads its connections over them in turn.
+    pub fn session_client(&self, thread_sessions: usize, session: u64) -> Client {
         if !self.spec.share_connections {
-            return self.client(1);
+            let n = self.spec.local_addresses.len() as u64;
+            let local = match n {
+                0 => LocalAddr::System,
+                _ => LocalAddr::Fixed(self.spec.local_addresses[(session % n) as usize]),
+            };
+            return self.client_from(1, local);
         }
         THREAD_CLIENT.with(|cell| {
             let mut cell = cell.borrow_mut();
@@ -202,10 +212,24 @@ impl Transport {
         })
     }
 
-    /// A new client (own pool) for up to `sessions` concurrent streams.
+    /// A new client (own pool) for up to `sessions` concurrent streams; its
+    /// connections spread over `[http] local_addresses` in turn.
     pub fn client(&self, sessions: usize) -> Client {
+        let local = if self.spec.local_addresses.is_empty() {
+            LocalAddr::System
+        } else {
+            LocalAddr::RoundRobin(
+                self.spec.local_addresses.as_slice().into(),
+                std::rc::Rc::new(std::cell::Cell::new(0)),
+            )
+        };
+        self.client_from(sessions, local)
+    }
+
+    fn client_from(&self, sessions: usize, local: LocalAddr) -> Client {
         let tcp = TcpService {
             connect_to: self.connect_to.clone(),
+            local,
             inner: actix_tls::connect::Connector::new(Resolver::default()).service(),
         };
         self.finish(Connector::new().connector(tcp), sessions)
@@ -264,7 +288,36 @@ impl Transport {
 #[derive(Clone)]
 struct TcpService {
     connect_to: Option<ConnectTo>,
+    local: LocalAddr,
     inner: actix_tls::connect::ConnectorService,
+}
+
+/// The source address of new connections (`[http] local_addresses`).
+#[derive(Clone)]
+enum LocalAddr {
+    /// The system's choice.
+    System,
+    /// Always this one (a session's own client).
+    Fixed(std::net::IpAddr),
+    /// Each in turn (a client shared by a thread's sessions).
+    RoundRobin(
+        std::rc::Rc<[std::net::IpAddr]>,
+        std::rc::Rc<std::cell::Cell<usize>>,
+    ),
+}
+
+impl LocalAddr {
+    fn next(&self) -> Option<std::net::IpAddr> {
+        match self {
+            LocalAddr::System => None,
+            LocalAddr::Fixed(ip) => Some(*ip),
+            LocalAddr::RoundRobin(ips, turn) => {
+                let i = turn.get();
+                turn.set(i.wrapping_add(1));
+                ips.get(i % ips.len().max(1)).copied()
+            }
+        }
+    }
 }
 
 impl Service<ConnectInfo<Uri>> for TcpService {
@@ -285,6 +338,10 @@ impl Service<ConnectInfo<Uri>> for TcpService {
         });
         let req = match to {
             Some(to) => req.set_addr(Some(to.addr)),
+            None => req,
+        };
+        let req = match self.local.next() {
+            Some(ip) => req.set_local_addr(ip),
             None => req,
         };
         let connecting = self.inner.call(req);

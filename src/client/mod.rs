@@ -22,6 +22,7 @@ mod judge;
 pub mod protocol;
 pub mod retry;
 pub mod service;
+pub mod subscription;
 pub mod tls;
 pub mod wanted;
 mod watch;
@@ -29,7 +30,7 @@ mod watch;
 use awc::http::header::{HeaderName, HeaderValue};
 use awc::http::Method;
 
-pub use attempt::{AttemptOutcome, EventSink, Failure, SeenEvent};
+pub use attempt::{AttemptOutcome, Carry, EventSink, Failure, SeenEvent};
 pub use cancel::{Cancel, CancelHandle};
 pub use classify::{FailureClass, FailureKind};
 pub use service::{Observer, StreamOutcome, StreamService};

@@ -23,11 +23,12 @@ use bytes::Bytes;
 use rand::rngs::SmallRng;
 use tokio::time::{sleep_until, Instant as TokioInstant};
 
-use crate::client::attempt::{self, AttemptOutcome, EventSink, Failure};
+use crate::client::attempt::{self, AttemptOutcome, Carry, EventSink, Failure, SeenEvent};
 use crate::client::breaker::{Breaker, BreakerState, Transition};
 use crate::client::cancel::Cancel;
 use crate::client::config::StreamSpec;
 use crate::client::retry::RetryPolicy;
+use crate::client::subscription::{self, Subscription};
 pub use crate::client::wanted::StreamOutcome;
 use crate::client::wanted::{Step, WantedStream};
 use crate::client::PreparedRequest;
@@ -40,6 +41,10 @@ pub trait Observer: EventSink {
     fn breaker_changed(&mut self, _transition: &Transition) {}
     /// Before sleeping `delay` ahead of retry number `retry` (1-based).
     fn retrying(&mut self, _retry: u32, _delay: Duration, _after: &Failure) {}
+    /// Subscribe mode: an open stream ended at `at`, before `hold`.
+    fn disconnected(&mut self, _at: Instant, _after: &Failure) {}
+    /// Subscribe mode: the open breaker refused a reconnect at `at`.
+    fn short_circuited(&mut self, _at: Instant) {}
 }
 
 impl Observer for () {}
@@ -53,7 +58,8 @@ pub struct StreamService {
     breaker: Breaker,
     rng: SmallRng,
     /// The current wanted stream's last event ID (cleared for each new one).
-    last_event_id: String,
+    /// The wanted stream's EventSource state (last event ID, `retry:`), request mode.
+    carry: Carry,
 }
 
 impl StreamService {
@@ -73,7 +79,7 @@ impl StreamService {
             retry,
             breaker,
             rng,
-            last_event_id: String::new(),
+            carry: Carry::default(),
         }
     }
 
@@ -105,7 +111,7 @@ impl StreamService {
     ) -> StreamOutcome {
         let mut wanted = WantedStream::new(Instant::now(), self.retry);
         // A new wanted stream is a new EventSource: no ID yet.
-        self.last_event_id.clear();
+        self.carry = Carry::default();
         loop {
             let until = match wanted.next(Instant::now(), &mut self.breaker, &mut self.rng) {
                 Step::BreakerChanged(t) => {
@@ -115,16 +121,16 @@ impl StreamService {
                 }
                 Step::Attempt => {
                     if !self.stream.resume {
-                        self.last_event_id.clear();
+                        self.carry.last_event_id.clear();
                     }
                     let attempt = attempt::run(
                         &self.client,
                         &self.request,
                         body.clone(),
                         &self.stream,
-                        &mut self.last_event_id,
                         observer,
                         cancel,
+                        &mut self.carry,
                     )
                     .await;
                     observer.attempt_finished(&attempt);
@@ -153,6 +159,107 @@ impl StreamService {
                 _ = cancel.cancelled() => wanted.cancelled(),
                 _ = sleep_until(TokioInstant::from_std(until)) => {}
             }
+        }
+    }
+}
+
+impl StreamService {
+    /// Runs one subscription (`mode = "subscribe"`): holds a stream for
+    /// `hold`, reconnecting with `Last-Event-ID` after each disconnection.
+    ///
+    /// A thin driver of [`Subscription`], as [`Self::stream_with_retry`] is
+    /// of `WantedStream`: it owns the [`Carry`] (last event ID, the
+    /// server's `retry:`) across the attempts, and tells the state machine
+    /// from inside the attempt when a stream opens, so the breaker hears
+    /// of a successful call then and not at the end of the hold.
+    pub async fn subscribe(
+        &mut self,
+        body: Bytes,
+        hold: Duration,
+        observer: &mut impl Observer,
+        cancel: &mut Cancel,
+    ) -> StreamOutcome {
+        let mut sub = Subscription::new(Instant::now(), hold, self.retry);
+        let mut carry = Carry::default();
+        loop {
+            let step = sub.next(Instant::now(), &mut self.breaker, &mut self.rng);
+            let until = match step {
+                subscription::Step::BreakerChanged(t) => {
+                    log_transition(&t);
+                    observer.breaker_changed(&t);
+                    continue;
+                }
+                subscription::Step::Attempt { hold_until } => {
+                    carry.hold_until = Some(hold_until);
+                    let mut sink = Opening {
+                        sub: &mut sub,
+                        breaker: &mut self.breaker,
+                        observer,
+                    };
+                    let attempt = attempt::run(
+                        &self.client,
+                        &self.request,
+                        body.clone(),
+                        &self.stream,
+                        &mut sink,
+                        cancel,
+                        &mut carry,
+                    )
+                    .await;
+                    observer.attempt_finished(&attempt);
+                    sub.attempt_finished(Instant::now(), attempt.result, carry.retry);
+                    continue;
+                }
+                subscription::Step::Disconnected { at, after } => {
+                    log::debug!("disconnected: {} ({})", after.kind, after.detail);
+                    observer.disconnected(at, after);
+                    continue;
+                }
+                subscription::Step::Retry {
+                    retry,
+                    delay,
+                    until,
+                    after,
+                } => {
+                    observer.retrying(retry, delay, after);
+                    log::debug!("reconnect {retry} in {delay:?} after {}", after.kind);
+                    until
+                }
+                subscription::Step::ShortCircuited { until } => {
+                    observer.short_circuited(Instant::now());
+                    until
+                }
+                subscription::Step::Wait { until } => until,
+                subscription::Step::Done => return sub.finish(Instant::now()),
+            };
+            tokio::select! {
+                biased;
+                _ = cancel.cancelled() => sub.cancelled(),
+                _ = sleep_until(TokioInstant::from_std(until)) => {}
+            }
+        }
+    }
+}
+
+/// The sink a subscription's attempt reports to: events go to the
+/// observer; a stream that opens goes to the state machine (and its
+/// breaker) at once.
+struct Opening<'a, O> {
+    sub: &'a mut Subscription,
+    breaker: &'a mut Breaker,
+    observer: &'a mut O,
+}
+
+impl<O: Observer> EventSink for Opening<'_, O> {
+    fn event(&mut self, seen: &SeenEvent<'_>) {
+        self.observer.event(seen);
+    }
+
+    fn stream_opened(&mut self, at: Instant) {
+        self.observer.stream_opened(at);
+        if let Some(t) = self.sub.opened(at, self.breaker) {
+            log_transition(&t);
+            self.observer.breaker_changed(&t);
         }
     }
 }

@@ -83,7 +83,8 @@ pub(super) fn run(args: RunArgs) -> Result<u8, Error> {
     let start_at = parse_start_at(args.start_at.as_deref())?;
     let scenario = load(&args.scenario, false)?;
     let out = prepare_out_dir(args.out.as_deref(), &scenario.name, args.force)?;
-    raise_open_file_limit();
+    let nofile = raise_open_file_limit();
+    warn_capacity(&scenario, shard, nofile);
     if scenario.http.insecure_tls {
         eprintln!("streamsoak: [http] insecure_tls = true: TLS certificates are NOT verified");
     }
@@ -153,15 +154,46 @@ pub(super) fn prepare_out_dir(
     Ok(dir)
 }
 
-/// 10,000 streams need more than the default 1,024 descriptors.
-pub(super) fn raise_open_file_limit() {
+/// 10,000 streams need more than the default 1,024 descriptors: raises
+/// the soft limit to the hard one, and returns the limit now in force.
+pub(super) fn raise_open_file_limit() -> Option<u64> {
     match rlimit::increase_nofile_limit(u64::MAX) {
-        Ok(limit) if limit < 16_384 => log::warn!(
-            "open-file limit is {limit}: runs above ~{} sessions may fail with `too many open files` (raise it with ulimit -n)",
-            limit / 2
-        ),
-        Ok(limit) => log::debug!("open-file limit {limit}"),
-        Err(err) => log::warn!("cannot raise the open-file limit: {err}"),
+        Ok(limit) => {
+            log::debug!("open-file limit {limit}");
+            Some(limit)
+        }
+        Err(err) => {
+            log::warn!("cannot raise the open-file limit: {err}");
+            None
+        }
+    }
+}
+
+/// Says on stderr, before the run starts, when this process's descriptor
+/// limit or the ephemeral ports cannot hold the planned peak
+/// ([`crate::load::capacity`]).
+fn warn_capacity(
+    scenario: &crate::scenario::Scenario,
+    shard: Option<(u32, u32)>,
+    nofile: Option<u64>,
+) {
+    use crate::load::capacity::{self, Demand, Limits};
+    let Some(nofile) = nofile else { return };
+    // An open model without `max_sessions` has no planned concurrency to check.
+    if scenario.load.executor().is_arrival_rate() && scenario.load.max_sessions.is_none() {
+        return;
+    }
+    let peak = crate::engine::RunPlan::new(scenario, shard).peak as u64;
+    let ports = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|text| capacity::port_range(&text));
+    let demand = Demand {
+        peak,
+        embedded: scenario.target == crate::scenario::Target::Embedded,
+        sources: scenario.http.local_addresses.len() as u64,
+    };
+    for problem in capacity::check(demand, Limits { nofile, ports }) {
+        eprintln!("streamsoak: warning: {problem}");
     }
 }
 

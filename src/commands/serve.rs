@@ -6,7 +6,7 @@ use std::time::Duration;
 use crate::cli::{DialectArg, ServeArgs};
 use crate::error::Error;
 use crate::scenario::units::HumanDuration;
-use crate::server::{EmbeddedServer, ServerConfig, ServerDialect};
+use crate::server::{BroadcastConfig, EmbeddedServer, ServerConfig, ServerDialect, ServerMode};
 
 fn duration(flag: &str, value: &str) -> Result<Duration, Error> {
     value
@@ -23,7 +23,24 @@ pub(super) fn run(args: ServeArgs) -> Result<u8, Error> {
             args.fail_rate
         )));
     }
+    let mode = if args.mode == "broadcast" {
+        if !(args.rate.is_finite() && args.rate > 0.0 && args.rate <= 1_000_000.0) {
+            return Err(Error::Usage(format!(
+                "--rate {} must be more than 0 and at most 1000000 events per second",
+                args.rate
+            )));
+        }
+        ServerMode::Broadcast(BroadcastConfig {
+            rate: args.rate,
+            replay: args.replay,
+            path: None,
+        })
+    } else {
+        ServerMode::Stream
+    };
+    let broadcast = matches!(mode, ServerMode::Broadcast(_));
     let config = ServerConfig {
+        mode,
         events: args.events,
         interval: duration("interval", &args.interval)?,
         first_event_delay: duration("first-event-delay", &args.first_event_delay)?,
@@ -61,10 +78,15 @@ pub(super) fn run(args: ServeArgs) -> Result<u8, Error> {
                 path.display()
             );
         }
+        let stream_route = if broadcast {
+            "GET {}/events (broadcast)"
+        } else {
+            "POST {}/trigger_invocation"
+        };
         eprintln!(
-            "streamsoak serve: listening on {} — POST {}/trigger_invocation, GET {}/stats (Ctrl+C to stop)",
+            "streamsoak serve: listening on {} — {}, GET {}/stats (Ctrl+C to stop)",
             server.local_addr(),
-            server.base_url(),
+            stream_route.replace("{}", &server.base_url()),
             server.base_url()
         );
         if args.dialect == DialectArg::Openai {
@@ -77,8 +99,12 @@ pub(super) fn run(args: ServeArgs) -> Result<u8, Error> {
         let stats = server.stats();
         server.stop().await;
         eprintln!(
-            "streamsoak serve: stopped; served {} streams ({} completed, {} cut), {} events",
-            stats.streams_started, stats.streams_completed, stats.streams_cut, stats.events_sent
+            "streamsoak serve: stopped; served {} streams ({} completed, {} cut), {} events, {} published",
+            stats.streams_started,
+            stats.streams_completed,
+            stats.streams_cut,
+            stats.events_sent,
+            stats.published
         );
         Ok(0)
     })

@@ -150,9 +150,19 @@ async fn stream(
         eprintln!("streamsoak: stopping (signal received)");
         cancel_handle.cancel();
     });
-    let outcome = service
-        .stream_with_retry(body, &mut console, &mut cancel)
-        .await;
+    let outcome = match settings.stream.mode.hold() {
+        None => {
+            service
+                .stream_with_retry(body, &mut console, &mut cancel)
+                .await
+        }
+        // `stream --scenario` of a subscribe scenario: one subscription.
+        Some(hold) => {
+            service
+                .subscribe(body, hold, &mut console, &mut cancel)
+                .await
+        }
+    };
     watcher.abort();
     if let Some(writer) = console.events_out.as_mut() {
         if let Err(err) = writer.flush() {

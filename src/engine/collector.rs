@@ -109,6 +109,7 @@ pub struct Collector {
     fault_affected: Vec<FaultSample>,
     fault_opens: Vec<FaultSample>,
     fault_recovers: Vec<FaultSample>,
+    fault_reconnects: Vec<FaultSample>,
     series: Vec<IntervalTotals>,
     writers: LiveWriters,
     write_error: Option<ReportError>,
@@ -180,6 +181,7 @@ impl Collector {
             fault_affected: Vec::new(),
             fault_opens: Vec::new(),
             fault_recovers: Vec::new(),
+            fault_reconnects: Vec::new(),
             series: Vec::new(),
             writers: p.writers,
             write_error: None,
@@ -309,6 +311,7 @@ impl Collector {
             ttfe_p99_ms: quantile(LatencyMetric::Ttfe, 0.99),
             gap_p99_ms: quantile(LatencyMetric::Gap, 0.99),
             stream_p99_ms: quantile(LatencyMetric::Stream, 0.99),
+            open_streams: delta.open_streams,
         };
         let r = self.writers.timeseries.timeseries(&row);
         self.note_write(r);
@@ -345,6 +348,7 @@ impl Collector {
                 &delta.latencies,
                 delta.active_sessions,
                 delta.breakers_open,
+                delta.open_streams,
             );
             let clock = &self.clock;
             live.set_faults(self.faults.iter().enumerate().map(|(i, f)| {
@@ -353,6 +357,7 @@ impl Collector {
             }));
         }
         self.checkpoint();
+        self.fault_reconnects.append(&mut delta.fault_reconnects);
         self.progress
             .interval(end, self.planned, &row, &self.totals, &self.latencies);
         delta.latencies
@@ -404,6 +409,7 @@ impl Collector {
             affected: &self.fault_affected,
             opens: &self.fault_opens,
             recovers: &self.fault_recovers,
+            reconnects: &self.fault_reconnects,
         };
         fault_analysis::analyse(&windows, &samples, &self.series, self.last_tick_end)
     }

@@ -23,9 +23,16 @@ pub struct StartStream {
 }
 
 /// Supervisor → session: finish the current stream, then stop.
+///
+/// Subscribe mode (a subscription has no end of its own): the subscription
+/// is closed now, unless its hold ends by `grace_until` (the run's end
+/// grace); a ramp-down sends `None` and closes it now.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct StopSession;
+pub struct StopSession {
+    /// Until when a running stream may go on (the drain's grace).
+    pub grace_until: Option<std::time::Instant>,
+}
 
 /// Session → supervisor (open model): ready for the next arrival.
 #[derive(Message)]

@@ -43,6 +43,7 @@ use crate::faults::FaultProxy;
 use crate::faults::FaultSchedule;
 use crate::load::executor::{ArrivalSchedule, Plan};
 use crate::metrics::attribution::FaultClock;
+use crate::metrics::recorder::EventRules;
 use crate::report::alignment::Alignment;
 use crate::report::live::SharedLive;
 use crate::report::RunSummary;
@@ -234,6 +235,7 @@ async fn run_in_system(scenario: &Scenario, opts: &RunOptions) -> Result<RunSumm
         open_model: run.plan.kind().is_arrival_rate(),
         faults: Arc::clone(&clock),
         slo: scenario.slo,
+        events: EventRules::new(&scenario.stream, started_at),
     });
 
     let scenario_file = opts.out_dir.join("scenario.toml");

@@ -18,12 +18,14 @@ use rand::SeedableRng;
 
 use crate::client::breaker::{Breaker, BreakerConfig};
 use crate::client::retry::RetryPolicy;
-use crate::client::{http, Cancel, FailureKind, PreparedRequest, StreamOutcome, StreamService};
+use crate::client::{
+    http, Cancel, CancelHandle, FailureKind, PreparedRequest, StreamOutcome, StreamService,
+};
 use crate::engine::local;
 use crate::engine::messages::{SessionIdle, SessionStopped, StartStream, StopSession};
 use crate::engine::supervisor::Supervisor;
 use crate::metrics::attribution::FaultClock;
-use crate::metrics::recorder::{self, Recorder, RunContext, SessionTally};
+use crate::metrics::recorder::{self, EventRules, Recorder, RunContext, SessionTally};
 use crate::metrics::IntervalDelta;
 use crate::scenario::BodySource;
 
@@ -59,6 +61,8 @@ pub struct SessionConfig {
     pub faults: Arc<FaultClock>,
     /// `[slo]`: what a good LLM stream is (goodput).
     pub slo: crate::metrics::Slo,
+    /// Per-event metric rules (sequence, timestamp, wall clock at start).
+    pub events: EventRules,
 }
 
 /// A session's service and totals; moved into the stream future and back.
@@ -76,6 +80,13 @@ pub struct Session {
     stopping: bool,
     iteration: u64,
     cancel: Cancel,
+    /// Subscribe mode: this session's own stop for its subscription (a
+    /// subscription has no end of its own, so a session asked to stop — a
+    /// ramp-down, the end of the run — closes it now rather than at `hold`);
+    /// the run's cancel reaches it too. `None` in request mode.
+    own_stop: Option<(CancelHandle, Cancel)>,
+    /// Subscribe mode: when the running subscription's hold ends.
+    hold_ends: Option<Instant>,
     local: Rc<RefCell<IntervalDelta>>,
     body: Vec<u8>,
     /// Arrivals delivered while a stream was running (should not happen; kept, not lost).
@@ -90,7 +101,9 @@ impl Session {
         supervisor: Addr<Supervisor>,
         cancel: Cancel,
     ) -> Session {
-        let client = cfg.transport.session_client(cfg.connections_per_arbiter);
+        let client = cfg
+            .transport
+            .session_client(cfg.connections_per_arbiter, id);
         let rng =
             rand::rngs::SmallRng::seed_from_u64(cfg.seed ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let service = StreamService::new(
@@ -111,6 +124,8 @@ impl Session {
             stopping: false,
             iteration: 0,
             cancel,
+            own_stop: cfg.stream.mode.hold().map(|_| CancelHandle::new()),
+            hold_ends: None,
             local: local::delta(),
             body: Vec::new(),
             pending: Vec::new(),
@@ -128,25 +143,45 @@ impl Session {
             .body
             .render_sharded(self.id, self.iteration, self.cfg.shard, &mut self.body);
         self.iteration += 1;
+        self.hold_ends = self
+            .cfg
+            .stream
+            .mode
+            .hold()
+            .map(|hold| Instant::now() + hold);
         let body = Bytes::copy_from_slice(&self.body);
         runner.tally.stream_started(&mut self.local.borrow_mut());
         let local = Rc::clone(&self.local);
         let events = self.cfg.events_out.then(local::events_buffer);
         let cfg = Arc::clone(&self.cfg);
-        let mut cancel = self.cancel.clone();
+        let mut cancel = match &self.own_stop {
+            Some((_, own)) => own.clone(),
+            None => self.cancel.clone(),
+        };
         let fut = async move {
             let lateness = Instant::now().saturating_duration_since(scheduled);
             let run = RunContext {
                 run_start: cfg.run_start,
                 faults: &cfg.faults,
                 slo: cfg.slo,
+                events: cfg.events,
             };
             let mut recorder = Recorder::new(run, &local, &mut runner.tally, lateness)
                 .with_events(events.as_deref());
-            let outcome = runner
-                .service
-                .stream_with_retry(body, &mut recorder, &mut cancel)
-                .await;
+            let outcome = match cfg.stream.mode.hold() {
+                None => {
+                    runner
+                        .service
+                        .stream_with_retry(body, &mut recorder, &mut cancel)
+                        .await
+                }
+                Some(hold) => {
+                    runner
+                        .service
+                        .subscribe(body, hold, &mut recorder, &mut cancel)
+                        .await
+                }
+            };
             recorder.stream_finished(&outcome);
             (runner, outcome)
         };
@@ -189,11 +224,28 @@ impl Session {
     }
 }
 
+impl Session {
+    /// Subscribe mode: closes the running subscription now (it ends cancelled).
+    fn stop_subscription(&mut self) {
+        if let Some((handle, _)) = &self.own_stop {
+            handle.cancel();
+        }
+    }
+}
+
 impl Actor for Session {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
         recorder::session_started(&mut self.local.borrow_mut());
+        if self.own_stop.is_some() {
+            let mut run = self.cancel.clone();
+            ctx.spawn(
+                async move { run.cancelled().await }
+                    .into_actor(self)
+                    .map(|(), act, _| act.stop_subscription()),
+            );
+        }
         if !self.cfg.open_model {
             self.begin_stream(ctx, Instant::now());
         }
@@ -215,10 +267,13 @@ impl Handler<StartStream> for Session {
 
 impl Handler<StopSession> for Session {
     type Result = ();
-    fn handle(&mut self, _: StopSession, ctx: &mut Self::Context) {
+    fn handle(&mut self, msg: StopSession, ctx: &mut Self::Context) {
         self.stopping = true;
         if self.runner.is_some() {
             ctx.stop();
+        } else if !matches!((self.hold_ends, msg.grace_until), (Some(end), Some(until)) if end <= until)
+        {
+            self.stop_subscription();
         }
     }
 }

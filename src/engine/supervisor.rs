@@ -169,7 +169,7 @@ impl Supervisor {
         }
         while self.live.len() > target {
             if let Some(addr) = self.live.pop() {
-                addr.do_send(StopSession);
+                addr.do_send(StopSession { grace_until: None });
             }
         }
     }
@@ -223,11 +223,12 @@ impl Supervisor {
         }
         self.phase = Phase::Draining;
         log::debug!("draining: {} sessions, grace {grace:?}", self.alive());
+        let grace_until = Some(Instant::now() + grace);
         for addr in self.live.drain(..) {
-            addr.do_send(StopSession);
+            addr.do_send(StopSession { grace_until });
         }
         for (_, addr) in self.all.drain() {
-            addr.do_send(StopSession);
+            addr.do_send(StopSession { grace_until });
         }
         self.idle.clear();
         ctx.run_later(grace, |act, _| act.cancel.cancel());

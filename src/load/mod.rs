@@ -3,4 +3,5 @@
 //! Below `scenario` (which validates `[load]` into a [`executor::Plan`]) and
 //! `engine` (whose supervisor follows it); owns no clock and no RNG.
 
+pub mod capacity;
 pub mod executor;

@@ -90,6 +90,7 @@ pub struct FaultMemory {
     affected: Vec<bool>,
     opened: Vec<bool>,
     recovered: Vec<bool>,
+    reconnected: Vec<bool>,
 }
 
 impl FaultMemory {
@@ -146,6 +147,30 @@ impl FaultMemory {
         set(&mut self.recovered, i);
         let (_, end) = clock.window(i)?;
         Some((i, t - end?))
+    }
+}
+
+impl FaultMemory {
+    /// Subscribe mode: a stream that disconnected at `disconnected` has its
+    /// first event again at `at`. When the disconnection fell in a fault's
+    /// window (the latest fault started by then, not ended before it) and
+    /// this session has not reconnected for that fault yet: the fault, and
+    /// the reconnect time (`at − disconnected`) — `faults.csv`'s reconnect storm.
+    pub fn reconnected(
+        &mut self,
+        clock: &FaultClock,
+        disconnected: Instant,
+        at: Instant,
+    ) -> Option<(usize, Duration)> {
+        let t = clock.offset(disconnected);
+        let i = (0..clock.len()).rev().find(|&i| {
+            matches!(clock.window(i), Some((start, end)) if start <= t && end.is_none_or(|end| t <= end))
+        })?;
+        if get(&self.reconnected, i) {
+            return None;
+        }
+        set(&mut self.reconnected, i);
+        Some((i, at.saturating_duration_since(disconnected)))
     }
 }
 
@@ -224,5 +249,36 @@ mod tests {
         clock.mark_ended(1, t0 + s(80));
         // 81 s − 80 s
         assert_eq!(memory.succeeded(&clock, t0 + s(81)), Some((1, s(1))));
+    }
+
+    #[test]
+    fn reconnects_are_attributed_to_the_fault_they_were_cut_in_once() {
+        let t0 = Instant::now();
+        let clock = FaultClock::new(t0, 2);
+        clock.mark_started(0, t0 + s(10));
+        clock.mark_ended(0, t0 + s(20));
+        let mut memory = FaultMemory::default();
+        let cases = [
+            (5, 6, None),               // before any fault
+            (10, 23, Some((0, s(13)))), // cut at the start, back after it
+            (12, 14, None),             // once per fault
+        ];
+        for (cut, back, want) in cases {
+            assert_eq!(
+                memory.reconnected(&clock, t0 + s(cut), t0 + s(back)),
+                want,
+                "{cut}"
+            );
+        }
+        assert_eq!(
+            FaultMemory::default().reconnected(&clock, t0 + s(21), t0 + s(22)),
+            None,
+            "after the window"
+        );
+        clock.mark_started(1, t0 + s(30));
+        assert_eq!(
+            memory.reconnected(&clock, t0 + s(31), t0 + s(32)),
+            Some((1, s(1)))
+        );
     }
 }

@@ -33,6 +33,14 @@ pub struct Counters {
     pub output_tokens: u64,
     /// Wanted streams that completed within every `[slo]` (goodput's numerator).
     pub good_streams: u64,
+    /// Subscribe mode: open streams that ended before `hold` (issue #16).
+    pub disconnects: u64,
+    /// Subscribe mode: streams after a disconnection that delivered their first event.
+    pub reconnects: u64,
+    /// `sequence = "id"`: IDs skipped (events never received).
+    pub lost_events: u64,
+    /// `sequence = "id"`: events whose ID was received before.
+    pub duplicate_events: u64,
     /// Failures by kind (`FailureKind::index`).
     pub errors: [u64; FailureKind::COUNT],
     /// HTTP versions of the responses received (`summary.csv` `http_versions`).
@@ -54,6 +62,10 @@ impl Counters {
         self.dropped_arrivals += other.dropped_arrivals;
         self.output_tokens += other.output_tokens;
         self.good_streams += other.good_streams;
+        self.disconnects += other.disconnects;
+        self.reconnects += other.reconnects;
+        self.lost_events += other.lost_events;
+        self.duplicate_events += other.duplicate_events;
         for (mine, theirs) in self.errors.iter_mut().zip(other.errors) {
             *mine += theirs;
         }

@@ -64,6 +64,12 @@ pub struct FaultReport {
     pub retry_amplification: f64,
     /// Peak attempts/s in the 10 s after the fault over the steady rate before it.
     pub recovery_burst: f64,
+    /// Subscribe mode: sessions whose stream, cut during the window, reconnected.
+    pub reconnected: u64,
+    /// Disconnection → the next stream's first event, ms.
+    pub reconnect_p50_ms: f64,
+    /// Disconnection → the next stream's first event, ms.
+    pub reconnect_max_ms: f64,
 }
 
 /// Per-interval totals kept for the analysis (a few words per interval).
@@ -129,6 +135,9 @@ pub struct FaultSamples<'a> {
     pub opens: &'a [FaultSample],
     /// A session's first success after a fault (fault end → success).
     pub recovers: &'a [FaultSample],
+    /// Subscribe mode: a session's first reconnect after a disconnection
+    /// in the window (disconnection → first event).
+    pub reconnects: &'a [FaultSample],
 }
 
 /// Distinct sessions and latency summary of the samples of fault `i`.
@@ -170,6 +179,7 @@ fn one(
     let end = w.end.unwrap_or(run_end);
     let (opened, open) = summarise(samples.opens, i);
     let (recovered, recover) = summarise(samples.recovers, i);
+    let (reconnected, reconnect) = summarise(samples.reconnects, i);
     let affected: HashSet<u64> = [samples.affected, samples.opens, samples.recovers]
         .into_iter()
         .flatten()
@@ -223,6 +233,9 @@ fn one(
         } else {
             0.0
         },
+        reconnected,
+        reconnect_p50_ms: reconnect.p50_ms,
+        reconnect_max_ms: reconnect.max_ms,
     }
 }
 

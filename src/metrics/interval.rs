@@ -55,10 +55,14 @@ pub struct IntervalDelta {
     pub fault_opens: Vec<FaultSample>,
     /// Sessions recovered after a fault.
     pub fault_recovers: Vec<FaultSample>,
+    /// Subscribe mode: sessions' first reconnect after a fault's start (issue #16).
+    pub fault_reconnects: Vec<FaultSample>,
     /// Gauge at the end of the interval: sessions alive.
     pub active_sessions: u64,
     /// Gauge at the end of the interval: breakers not closed (open or half-open).
     pub breakers_open: u64,
+    /// Gauge at the end of the interval: streams open (response accepted, not ended).
+    pub open_streams: u64,
 }
 
 impl IntervalDelta {
@@ -71,8 +75,11 @@ impl IntervalDelta {
         self.fault_affected.extend_from_slice(&other.fault_affected);
         self.fault_opens.extend_from_slice(&other.fault_opens);
         self.fault_recovers.extend_from_slice(&other.fault_recovers);
+        self.fault_reconnects
+            .extend_from_slice(&other.fault_reconnects);
         self.active_sessions += other.active_sessions;
         self.breakers_open += other.breakers_open;
+        self.open_streams += other.open_streams;
     }
 
     /// Takes the interval's data, leaving an empty delta (recording into
@@ -91,8 +98,10 @@ impl IntervalDelta {
         fresh.fault_affected = std::mem::take(&mut self.fault_affected);
         fresh.fault_opens = std::mem::take(&mut self.fault_opens);
         fresh.fault_recovers = std::mem::take(&mut self.fault_recovers);
+        fresh.fault_reconnects = std::mem::take(&mut self.fault_reconnects);
         fresh.active_sessions = self.active_sessions;
         fresh.breakers_open = self.breakers_open;
+        fresh.open_streams = self.open_streams;
         fresh
     }
 }

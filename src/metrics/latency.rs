@@ -38,11 +38,16 @@ pub enum LatencyMetric {
     Itl,
     /// LLM streams: per completed stream, (last − first content) / (tokens − 1).
     Tpot,
+    /// Subscribe mode: server send time (the event's timestamp field) →
+    /// receive, on the wall clock (issue #16).
+    Delivery,
+    /// Subscribe mode: a disconnection → the next stream's first event (issue #16).
+    Reconnect,
 }
 
 impl LatencyMetric {
     /// Every metric, in report order.
-    pub const ALL: [LatencyMetric; 9] = [
+    pub const ALL: [LatencyMetric; 11] = [
         LatencyMetric::Ttfb,
         LatencyMetric::Ttfe,
         LatencyMetric::Gap,
@@ -52,6 +57,8 @@ impl LatencyMetric {
         LatencyMetric::Ttft,
         LatencyMetric::Itl,
         LatencyMetric::Tpot,
+        LatencyMetric::Delivery,
+        LatencyMetric::Reconnect,
     ];
 
     /// Name in reports, hlog tags and thresholds.
@@ -66,6 +73,8 @@ impl LatencyMetric {
             LatencyMetric::Ttft => "ttft",
             LatencyMetric::Itl => "itl",
             LatencyMetric::Tpot => "tpot",
+            LatencyMetric::Delivery => "delivery",
+            LatencyMetric::Reconnect => "reconnect",
         }
     }
 

@@ -13,6 +13,7 @@ pub mod hlog;
 pub mod interval;
 pub mod latency;
 pub mod recorder;
+pub mod sequence;
 
 pub use counters::{Counters, ErrorSamples, SessionStats};
 pub use goodput::Slo;

@@ -25,18 +25,30 @@
 //!   attempt of two tokens or more, `output_tokens` of every attempt; a
 //!   completed wanted stream is good when it meets `[slo]` ([`Slo::met`]),
 //!   judged on its last attempt with `ttft` from the wanted stream's start.
+//!
+//! - subscribe mode (issue #16): `open_streams` is up from a stream's
+//!   opening to its attempt's end; a disconnection counts in `disconnects`,
+//!   and the next first event of the subscription is a `reconnect` (latency
+//!   from the disconnection; attributed to the fault it was cut in, once per
+//!   session); `sequence = "id"` counts lost and duplicated IDs
+//!   ([`SequenceTracker`], one sequence per wanted stream across its
+//!   reconnects); a timestamp field gives `delivery` = the wall-clock time
+//!   of receipt (the run's wall-clock start + the monotonic offset, so no
+//!   clock is read per event) − the server's send time.
 
 use std::cell::RefCell;
 use std::io::Write;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::client::attempt::{AttemptOutcome, EventSink, Failure, SeenEvent};
 use crate::client::breaker::{BreakerState, Transition};
+use crate::client::config::{Sequence, StreamSpec, TimeUnit};
 use crate::client::dialect::Tokens;
 use crate::client::{FailureKind, Observer, StreamOutcome};
 use crate::metrics::attribution::{FaultClock, FaultMemory};
 use crate::metrics::goodput::Slo;
 use crate::metrics::interval::FaultSample;
+use crate::metrics::sequence::{Seen, SequenceTracker};
 use crate::metrics::{IntervalDelta, LatencyMetric, SessionStats, TransitionRecord};
 
 /// What every recorder of a run shares.
@@ -48,6 +60,36 @@ pub struct RunContext<'a> {
     pub faults: &'a FaultClock,
     /// `[slo]`: what a good stream is (goodput).
     pub slo: Slo,
+    /// What event IDs and timestamps mean (subscribe-mode metrics).
+    pub events: EventRules,
+}
+
+/// The `[stream]` keys that give per-event metrics (issue #16).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct EventRules {
+    /// `sequence = "id"`: count lost and duplicated IDs.
+    pub sequence: bool,
+    /// `timestamp_unit` of the timestamp field, when there is one.
+    pub timestamp_unit: Option<TimeUnit>,
+    /// The wall clock at the run's start, in µs since the Unix epoch.
+    pub wall_start_us: f64,
+    /// Subscribe mode: a session recovers from a fault when it reconnects
+    /// (its first event after the fault's end), not when its hold ends.
+    pub subscribe: bool,
+}
+
+impl EventRules {
+    /// The rules of `stream`, with the wall clock `wall_start` at the run's start.
+    pub fn new(stream: &StreamSpec, wall_start: SystemTime) -> EventRules {
+        EventRules {
+            sequence: stream.sequence == Sequence::Id,
+            timestamp_unit: stream.timestamp.as_ref().map(|t| t.unit),
+            subscribe: stream.mode.hold().is_some(),
+            wall_start_us: wall_start
+                .duration_since(UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64() * 1e6),
+        }
+    }
 }
 
 /// What a session keeps across its streams: its totals, whether its
@@ -134,6 +176,13 @@ pub struct Recorder<'a> {
     first_attempt: bool,
     /// The last attempt's token clock, for the goodput judgement.
     last_tokens: Tokens,
+    /// The running attempt's stream counts in `open_streams`.
+    open: bool,
+    /// A disconnection not yet followed by an event.
+    disconnected_at: Option<Instant>,
+    sequence: SequenceTracker,
+    /// Refusals were counted one by one (subscribe mode).
+    refusals_counted: bool,
 }
 
 impl<'a> Recorder<'a> {
@@ -153,6 +202,10 @@ impl<'a> Recorder<'a> {
             lateness,
             first_attempt: true,
             last_tokens: Tokens::default(),
+            open: false,
+            disconnected_at: None,
+            sequence: SequenceTracker::default(),
+            refusals_counted: false,
         }
     }
 
@@ -193,7 +246,12 @@ impl<'a> Recorder<'a> {
                 delta
                     .latencies
                     .record(LatencyMetric::Stream, outcome.duration + self.lateness);
-                if let Some((fault, latency)) = self.tally.faults.succeeded(self.run.faults, end) {
+                let recovered = if self.run.events.subscribe {
+                    None
+                } else {
+                    self.tally.faults.succeeded(self.run.faults, end)
+                };
+                if let Some((fault, latency)) = recovered {
                     delta.fault_recovers.push(FaultSample {
                         fault,
                         session: self.tally.stats.session,
@@ -208,7 +266,7 @@ impl<'a> Recorder<'a> {
             Err(failure) => {
                 self.tally.stats.failed += 1;
                 delta.counters.streams_failed += 1;
-                if outcome.short_circuited {
+                if outcome.short_circuited && !self.refusals_counted {
                     delta.counters.short_circuited += 1;
                     self.note_error(
                         &mut delta,
@@ -236,6 +294,13 @@ impl<'a> Recorder<'a> {
 }
 
 impl EventSink for Recorder<'_> {
+    fn stream_opened(&mut self, _at: Instant) {
+        if !self.open {
+            self.open = true;
+            self.delta.borrow_mut().open_streams += 1;
+        }
+    }
+
     fn event(&mut self, seen: &SeenEvent<'_>) {
         self.tally.stats.events += 1;
         {
@@ -243,6 +308,49 @@ impl EventSink for Recorder<'_> {
             delta.counters.events += 1;
             if let Some(gap) = seen.gap {
                 delta.latencies.record(LatencyMetric::Gap, gap);
+            }
+            let rules = self.run.events;
+            if rules.sequence {
+                match self.sequence.observe(seen.event.id) {
+                    Seen::Lost(n) => delta.counters.lost_events += n,
+                    Seen::Duplicate => delta.counters.duplicate_events += 1,
+                    Seen::First | Seen::InOrder | Seen::Reset | Seen::NotInteger => {}
+                }
+            }
+            if let (Some(unit), Some(sent)) =
+                (rules.timestamp_unit, seen.fields.and_then(|f| f.timestamp))
+            {
+                let since_start = seen.at.saturating_duration_since(self.run.run_start);
+                let received_us = rules.wall_start_us + since_start.as_secs_f64() * 1e6;
+                // A clock behind the server's reads as 0 (recorded as 1 µs).
+                let us = (received_us - sent * unit.micros()).max(0.0);
+                delta
+                    .latencies
+                    .record(LatencyMetric::Delivery, Duration::from_secs_f64(us / 1e6));
+            }
+            if let Some(cut) = self.disconnected_at.take() {
+                delta.counters.reconnects += 1;
+                let latency = seen.at.saturating_duration_since(cut);
+                delta.latencies.record(LatencyMetric::Reconnect, latency);
+                if let Some((fault, latency)) =
+                    self.tally.faults.reconnected(self.run.faults, cut, seen.at)
+                {
+                    delta.fault_reconnects.push(FaultSample {
+                        fault,
+                        session: self.tally.stats.session,
+                        latency,
+                    });
+                }
+                if let Some((fault, latency)) =
+                    self.tally.faults.succeeded(self.run.faults, seen.at)
+                {
+                    delta.fault_recovers.push(FaultSample {
+                        fault,
+                        session: self.tally.stats.session,
+                        latency,
+                    });
+                    delta.latencies.record(LatencyMetric::Recover, latency);
+                }
             }
             if let Some(itl) = seen.itl {
                 delta.latencies.record(LatencyMetric::Itl, itl);
@@ -279,6 +387,10 @@ impl Observer for Recorder<'_> {
     fn attempt_finished(&mut self, attempt: &AttemptOutcome) {
         let end = attempt.started + attempt.duration;
         let mut delta = self.delta.borrow_mut();
+        self.sequence.connection_ended();
+        if std::mem::take(&mut self.open) {
+            delta.open_streams = delta.open_streams.saturating_sub(1);
+        }
         let offset = if self.first_attempt {
             self.lateness
         } else {
@@ -359,6 +471,24 @@ impl Observer for Recorder<'_> {
     fn retrying(&mut self, _retry: u32, _delay: Duration, _after: &Failure) {
         self.tally.stats.retries += 1;
         self.delta.borrow_mut().counters.retries += 1;
+    }
+
+    fn disconnected(&mut self, at: Instant, _after: &Failure) {
+        self.delta.borrow_mut().counters.disconnects += 1;
+        self.disconnected_at = Some(at);
+    }
+
+    fn short_circuited(&mut self, at: Instant) {
+        self.refusals_counted = true;
+        let mut delta = self.delta.borrow_mut();
+        delta.counters.short_circuited += 1;
+        self.note_error(
+            &mut delta,
+            FailureKind::ShortCircuited,
+            "circuit breaker open: the reconnect waits for its probe (open_for)",
+            1,
+            at,
+        );
     }
 }
 

@@ -40,6 +40,11 @@ pub const SUMMARY_KEYS: &[&str] = &[
     "goodput",
     "thresholds_passed",
     "http_versions",
+    // Subscribe mode and `sequence = "id"` (issue #16).
+    "disconnects",
+    "reconnects",
+    "lost_events",
+    "duplicate_events",
 ];
 /// `latency.csv` header.
 pub const LATENCY_HEADER: &[&str] = &[
@@ -62,6 +67,8 @@ pub const TIMESERIES_HEADER: &[&str] = &[
     "ttfe_p99_ms",
     "gap_p99_ms",
     "stream_p99_ms",
+    // Subscribe mode (issue #16): streams open at the interval's end.
+    "open_streams",
 ];
 /// `errors.csv` header.
 pub const ERRORS_HEADER: &[&str] = &["class", "kind", "count", "first_seen_s", "example"];
@@ -84,6 +91,10 @@ pub const FAULTS_HEADER: &[&str] = &[
     "failed_streams",
     "retry_amplification",
     "recovery_burst",
+    // Subscribe mode (issue #16): the reconnect storm after a fault.
+    "reconnected",
+    "reconnect_p50_ms",
+    "reconnect_max_ms",
 ];
 /// `sessions.csv` header.
 pub const SESSIONS_HEADER: &[&str] = &[
@@ -268,6 +279,10 @@ pub fn summary_rows(f: &SummaryFacts<'_>) -> Vec<(&'static str, String)> {
         f.thresholds_passed
             .map_or_else(String::new, |p| p.to_string()),
         c.http_versions.to_string(),
+        c.disconnects.to_string(),
+        c.reconnects.to_string(),
+        c.lost_events.to_string(),
+        c.duplicate_events.to_string(),
     ];
     let mut rows: Vec<(&'static str, String)> = SUMMARY_KEYS.iter().copied().zip(values).collect();
     if let Some((i, n)) = f.shard {
@@ -397,6 +412,9 @@ pub fn fault_rows(faults: &[FaultReport]) -> Vec<Vec<String>> {
                 f.failed_streams.to_string(),
                 format!("{:.3}", f.retry_amplification),
                 format!("{:.3}", f.recovery_burst),
+                f.reconnected.to_string(),
+                ms(f.reconnect_p50_ms),
+                ms(f.reconnect_max_ms),
             ]
         })
         .collect()
@@ -453,6 +471,8 @@ pub struct TimeseriesRow {
     pub gap_p99_ms: f64,
     /// Interval stream p99.
     pub stream_p99_ms: f64,
+    /// Streams open at the interval's end (subscribe mode's gauge).
+    pub open_streams: u64,
 }
 
 /// Appends rows to a CSV file and flushes after each interval, so a killed
@@ -488,7 +508,7 @@ impl AppendWriter {
         let c = &r.counters;
         writeln!(
             self.out,
-            "{:.3},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{:.3},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             r.t_s,
             r.active_sessions,
             c.streams_started,
@@ -502,7 +522,8 @@ impl AppendWriter {
             ms(r.ttfe_p50_ms),
             ms(r.ttfe_p99_ms),
             ms(r.gap_p99_ms),
-            ms(r.stream_p99_ms)
+            ms(r.stream_p99_ms),
+            r.open_streams
         )
         .and_then(|()| self.out.flush())
         .map_err(io_err(&self.path))

@@ -31,6 +31,7 @@ fn series(dir: &Path) -> Result<Vec<SeriesRow>, ReportError> {
                 streams_failed: r.counters.streams_failed as f64,
                 short_circuited: r.counters.short_circuited as f64,
                 breakers_open: r.breakers_open as f64,
+                open_streams: r.open_streams as f64,
                 ttfe_p50_ms: r.ttfe_p50_ms,
                 ttfe_p99_ms: r.ttfe_p99_ms,
                 gap_p99_ms: r.gap_p99_ms,
@@ -81,6 +82,10 @@ pub fn build(
             c.goodput()
                 .map_or_else(|| "no stream finished".to_owned(), |r| format!("{r:.4}")),
         ),
+        ("disconnects", c.disconnects.to_string()),
+        ("reconnects", c.reconnects.to_string()),
+        ("lost_events", c.lost_events.to_string()),
+        ("duplicate_events", c.duplicate_events.to_string()),
     ]
     .into_iter()
     .filter(|(k, _)| SUMMARY_KEYS.contains(k))
@@ -107,6 +112,15 @@ pub fn build(
                 ("recover_max_ms".into(), format!("{:.1}", f.recover_max_ms)),
                 ("short_circuited".into(), f.short_circuited.to_string()),
                 ("failed_streams".into(), f.failed_streams.to_string()),
+                ("reconnected".into(), f.reconnected.to_string()),
+                (
+                    "reconnect_p50_ms".into(),
+                    format!("{:.1}", f.reconnect_p50_ms),
+                ),
+                (
+                    "reconnect_max_ms".into(),
+                    format!("{:.1}", f.reconnect_max_ms),
+                ),
                 (
                     "retry_amplification".into(),
                     format!("{:.2}", f.retry_amplification),

@@ -87,7 +87,7 @@ fn column_kind(column: &str) -> Kind {
     match column {
         "metric" | "threshold" | "condition" | "unit" | "kind" | "class" | "example" => Kind::Str,
         "count" | "fault" | "sessions" | "opened" | "recovered" | "short_circuited"
-        | "failed_streams" => Kind::Int,
+        | "failed_streams" | "reconnected" => Kind::Int,
         "observed" | "first_seen_s" => Kind::OptNum,
         "passed" => Kind::Bool,
         _ => Kind::Num,

@@ -127,6 +127,7 @@ impl LiveMetrics {
         latencies: &Latencies,
         active_sessions: u64,
         breakers_open: u64,
+        open_streams: u64,
     ) {
         self.counters.merge(counters);
         for (buckets, metric) in self.latencies.iter_mut().zip(LatencyMetric::ALL) {
@@ -134,6 +135,7 @@ impl LiveMetrics {
         }
         self.active_sessions = active_sessions;
         self.breakers_open = breakers_open;
+        self.open_streams = open_streams;
         self.intervals += 1;
     }
 
@@ -251,7 +253,7 @@ impl Exposition {
     }
 }
 
-const COUNTERS: [(&str, &str); 11] = [
+const COUNTERS: [(&str, &str); 15] = [
     ("streams_started", "Wanted streams started."),
     ("streams_ok", "Wanted streams that completed."),
     (
@@ -278,6 +280,19 @@ const COUNTERS: [(&str, &str); 11] = [
         "output_tokens",
         "LLM output tokens (the server's usage, else content chunks).",
     ),
+    (
+        "disconnects",
+        "Subscriptions that ended or were cut before hold.",
+    ),
+    (
+        "reconnects",
+        "Subscriptions that delivered an event again after a disconnection.",
+    ),
+    ("lost_events", "Event IDs skipped (sequence = \"id\")."),
+    (
+        "duplicate_events",
+        "Event IDs received again (sequence = \"id\").",
+    ),
 ];
 
 fn counter_value(c: &Counters, name: &str) -> u64 {
@@ -292,6 +307,10 @@ fn counter_value(c: &Counters, name: &str) -> u64 {
         "events" => c.events,
         "bytes" => c.bytes,
         "output_tokens" => c.output_tokens,
+        "disconnects" => c.disconnects,
+        "reconnects" => c.reconnects,
+        "lost_events" => c.lost_events,
+        "duplicate_events" => c.duplicate_events,
         _ => c.dropped_arrivals,
     }
 }
@@ -427,7 +446,7 @@ mod tests {
     fn buckets_are_cumulative_in_seconds_at_fixed_bounds() {
         let live = SharedLive::default();
         let (c, l) = interval(&[1, 4, 40, 400, 7_200_000]);
-        live.lock().add_interval(&c, &l, 5, 1);
+        live.lock().add_interval(&c, &l, 5, 1, 0);
         let exposition = Exposition::new(live, "smoke", None);
         let (text, intervals) = exposition.encode(Format::OpenMetrics);
         assert_eq!(intervals, 1);
@@ -465,8 +484,8 @@ mod tests {
     fn counters_and_gauges_sum_intervals_with_labels() {
         let live = SharedLive::default();
         let (c, l) = interval(&[2]);
-        live.lock().add_interval(&c, &l, 20, 3);
-        live.lock().add_interval(&c, &l, 18, 0);
+        live.lock().add_interval(&c, &l, 20, 3, 7);
+        live.lock().add_interval(&c, &l, 18, 0, 4);
         live.lock().add_dropped(2);
         live.lock().set_dropped_total(5);
         live.lock().set_dropped_total(4);
@@ -489,7 +508,7 @@ mod tests {
                 ("streamsoak_dropped_arrivals_total", 5.0),
                 ("streamsoak_active_sessions", 18.0),
                 ("streamsoak_breakers_open", 0.0),
-                ("streamsoak_open_streams", 0.0),
+                ("streamsoak_open_streams", 4.0),
                 ("streamsoak_intervals", 2.0),
                 ("streamsoak_ttfe_seconds_count", 2.0),
                 ("streamsoak_gap_seconds_count", 0.0),

@@ -51,6 +51,14 @@ pub fn render(s: &RunSummary, results: &[ThresholdResult]) -> String {
             format!("{} ({:.0}/s)", c.events, s.events_per_s()),
         ),
         ("dropped arrivals", c.dropped_arrivals.to_string()),
+        (
+            "disconnects / reconnects",
+            format!("{} / {}", c.disconnects, c.reconnects),
+        ),
+        (
+            "lost / duplicate events",
+            format!("{} / {}", c.lost_events, c.duplicate_events),
+        ),
     ];
     let mut rows = rows.to_vec();
     if c.output_tokens > 0 {

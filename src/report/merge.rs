@@ -327,6 +327,9 @@ fn merge_faults(shards: &[Shard], offset: &dyn Fn(&Shard) -> Duration) -> Vec<Fa
             m.failed_streams += f.failed_streams;
             m.open_max_ms = m.open_max_ms.max(f.open_max_ms);
             m.recover_max_ms = m.recover_max_ms.max(f.recover_max_ms);
+            m.reconnected += f.reconnected;
+            m.reconnect_max_ms = m.reconnect_max_ms.max(f.reconnect_max_ms);
+            m.reconnect_p50_ms += f.reconnect_p50_ms * w;
             m.open_p50_ms += f.open_p50_ms * w;
             m.recover_p50_ms += f.recover_p50_ms * w;
             m.retry_amplification += f.retry_amplification * w;
@@ -340,6 +343,7 @@ fn merge_faults(shards: &[Shard], offset: &dyn Fn(&Shard) -> Duration) -> Vec<Fa
             if w > 0.0 {
                 f.open_p50_ms /= w;
                 f.recover_p50_ms /= w;
+                f.reconnect_p50_ms /= w;
                 f.retry_amplification /= w;
                 f.recovery_burst /= w;
             }

@@ -97,6 +97,11 @@ pub fn read_timeseries(path: &Path) -> Result<Vec<TimeseriesRow>, ReportError> {
         .clone();
     let mut index = [0usize; TIMESERIES_HEADER.len()];
     for (slot, name) in index.iter_mut().zip(TIMESERIES_HEADER) {
+        // Added later (issue #16): a folder written before has none (read as 0).
+        if *name == "open_streams" {
+            *slot = header.iter().position(|h| h == *name).unwrap_or(usize::MAX);
+            continue;
+        }
         *slot = header.iter().position(|h| h == *name).ok_or_else(|| {
             invalid(
                 path,
@@ -139,6 +144,11 @@ pub fn read_timeseries(path: &Path) -> Result<Vec<TimeseriesRow>, ReportError> {
             ttfe_p99_ms: parse(11)?,
             gap_p99_ms: parse(12)?,
             stream_p99_ms: parse(13)?,
+            open_streams: if index[14] == usize::MAX {
+                0
+            } else {
+                count(14)?
+            },
         });
     }
     Ok(rows)
@@ -212,6 +222,11 @@ pub fn read_folder(dir: &Path) -> Result<Folder, ReportError> {
         },
         // Folders written before LLM streams were measured have neither key.
         output_tokens: optional(&summary_path, &kv, "output_tokens")?.unwrap_or(0),
+        // Added by issue #16: absent in older folders.
+        disconnects: field(&summary_path, &kv, "disconnects").unwrap_or(0),
+        reconnects: field(&summary_path, &kv, "reconnects").unwrap_or(0),
+        lost_events: field(&summary_path, &kv, "lost_events").unwrap_or(0),
+        duplicate_events: field(&summary_path, &kv, "duplicate_events").unwrap_or(0),
         ..Counters::default()
     };
     counters.good_streams = match optional::<f64>(&summary_path, &kv, "goodput")? {
@@ -287,6 +302,10 @@ pub fn read_folder(dir: &Path) -> Result<Folder, ReportError> {
             failed_streams: field(&faults_path, &row, "failed_streams")?,
             retry_amplification: f("retry_amplification")?,
             recovery_burst: f("recovery_burst")?,
+            // Added by issue #16: absent in older folders.
+            reconnected: field(&faults_path, &row, "reconnected").unwrap_or(0),
+            reconnect_p50_ms: f("reconnect_p50_ms").unwrap_or(0.0),
+            reconnect_max_ms: f("reconnect_max_ms").unwrap_or(0.0),
         });
     }
 
@@ -418,6 +437,7 @@ mod tests {
             ttfe_p99_ms,
             gap_p99_ms: 10.25,
             stream_p99_ms: 2000.125,
+            open_streams: 0,
         }
     }
 
@@ -457,7 +477,7 @@ mod tests {
         let path = write(
             dir.path(),
             "stream_p99_ms,gap_p99_ms,ttfe_p99_ms,ttfe_p50_ms,breakers_open,short_circuited,\
-             open_streams,retries,events,attempts,streams_failed,streams_ok,streams_started,\
+             future_column,retries,events,attempts,streams_failed,streams_ok,streams_started,\
              active_sessions,t_s\n\
              2000.125,10.250,3.500,1.500,0,3,99,2,100,7,1,4,5,20,1.000\n\
              2000.125,10.250,4.000,1.500,2,3,99,2,100,9,1,4,5,20,2.001\n",
@@ -495,8 +515,8 @@ mod tests {
         let path = write(
             dir.path(),
             &format!(
-                "{}\n1.000,20,5,4,1,7,100,2,3,0,1.500,3.500,10.250,2000.125\n\
-                 2.000,20,5,4,1,x,100,2,3,0,1.500,3.500,10.250,2000.125\n",
+                "{}\n1.000,20,5,4,1,7,100,2,3,0,1.500,3.500,10.250,2000.125,0\n\
+                 2.000,20,5,4,1,x,100,2,3,0,1.500,3.500,10.250,2000.125,0\n",
                 TIMESERIES_HEADER.join(",")
             ),
         );

@@ -37,7 +37,11 @@ impl LoadSpec {
 impl Scenario {
     /// Estimated length of one stream, known only for the embedded server.
     pub fn estimated_stream_time(&self) -> Option<Duration> {
-        (self.target == Target::Embedded)
+        if let Some(hold) = self.stream.mode.hold() {
+            // A subscription lasts its hold, whatever the target.
+            return Some(hold);
+        }
+        (self.target == Target::Embedded && self.server.mode == ServerMode::Stream)
             .then(|| self.server.first_event_delay + self.server.interval * self.server.events)
     }
 
@@ -58,7 +62,8 @@ impl Scenario {
     pub fn warnings(&self) -> Vec<String> {
         let mut out = Vec::new();
         let d = |d: Duration| HumanDuration(d).to_string();
-        if let Some(stream) = self.estimated_stream_time() {
+        let request_mode = self.stream.mode == StreamMode::Request;
+        if let (Some(stream), true) = (self.estimated_stream_time(), request_mode) {
             let (s, st) = (&self.server, &self.stream);
             if s.events > 1 && s.interval >= st.idle_timeout {
                 out.push(format!("server.interval {} >= stream.idle_timeout {}: streams will fail with idle-timeout", d(s.interval), d(st.idle_timeout)));
@@ -131,6 +136,18 @@ impl Scenario {
         writeln!(o, "  payload_bytes          {}", s.payload_bytes)?;
         writeln!(o, "  fail_rate              {}", s.fail_rate)?;
         writeln!(o, "  dialect                {}", s.dialect.as_str())?;
+        if let ServerMode::Broadcast(b) = &s.mode {
+            writeln!(
+                o,
+                "  mode                   broadcast (GET /events{})",
+                b.path
+                    .as_deref()
+                    .map(|p| format!(", {p}"))
+                    .unwrap_or_default()
+            )?;
+            writeln!(o, "  rate                   {} events/s", b.rate)?;
+            writeln!(o, "  replay                 {} events", b.replay)?;
+        }
         let r = &self.request;
         writeln!(o, "[request]")?;
         writeln!(o, "  method                 {}", r.method)?;
@@ -175,7 +192,34 @@ impl Scenario {
         }
         writeln!(o, "  first_event_timeout    {}", d(st.first_event_timeout))?;
         writeln!(o, "  idle_timeout           {}", d(st.idle_timeout))?;
-        writeln!(o, "  max_duration           {}", d(st.max_duration))?;
+        match st.mode {
+            StreamMode::Request => {
+                writeln!(o, "  mode                   request")?;
+                writeln!(o, "  max_duration           {}", d(st.max_duration))?;
+            }
+            StreamMode::Subscribe { hold } => {
+                writeln!(o, "  mode                   subscribe")?;
+                writeln!(
+                    o,
+                    "  hold                   {} (max_duration does not apply)",
+                    d(hold)
+                )?;
+            }
+        }
+        if st.sequence == Sequence::Id {
+            writeln!(
+                o,
+                "  sequence               id (lost and duplicate events counted)"
+            )?;
+        }
+        if let Some(t) = &st.timestamp {
+            writeln!(
+                o,
+                "  timestamp_field        {} ({}; delivery latency)",
+                t.field,
+                t.unit.as_str()
+            )?;
+        }
         writeln!(
             o,
             "  max_event_size         {}",
@@ -239,6 +283,10 @@ impl Scenario {
                 "  client_cert            {} certificate(s), with client_key",
                 id.chain.len()
             )?;
+        }
+        if !h.local_addresses.is_empty() {
+            let ips: Vec<String> = h.local_addresses.iter().map(ToString::to_string).collect();
+            writeln!(o, "  local_addresses        {}", ips.join(", "))?;
         }
         writeln!(o, "faults ({})", self.faults.len())?;
         for f in self.faults.in_file_order() {

@@ -52,6 +52,9 @@ pub(crate) struct RawServer {
     pub(crate) fail_rate: Option<f64>,
     pub(crate) tls: Option<bool>,
     pub(crate) dialect: Option<String>,
+    pub(crate) mode: Option<String>,
+    pub(crate) rate: Option<f64>,
+    pub(crate) replay: Option<u64>,
 }
 
 /// `[request]`.
@@ -81,6 +84,11 @@ pub(crate) struct RawStream {
     pub(crate) expect_events: Option<u64>,
     pub(crate) resume: Option<bool>,
     pub(crate) content_field: Option<String>,
+    pub(crate) mode: Option<String>,
+    pub(crate) hold: Option<HumanDuration>,
+    pub(crate) sequence: Option<String>,
+    pub(crate) timestamp_field: Option<String>,
+    pub(crate) timestamp_unit: Option<String>,
 }
 
 /// `[load]`.
@@ -149,6 +157,7 @@ pub(crate) struct RawHttp {
     pub(crate) ca_file: Option<String>,
     pub(crate) client_cert: Option<String>,
     pub(crate) client_key: Option<String>,
+    pub(crate) local_addresses: Option<Vec<String>>,
 }
 
 /// `[http] version`: `"2"`, or the bare numbers `2` and `1.1` (what
@@ -343,7 +352,10 @@ mod tests {
                     "payload_bytes",
                     "fail_rate",
                     "tls",
-                    "dialect"
+                    "dialect",
+                    "mode",
+                    "rate",
+                    "replay"
                 ][..]
             )
         );

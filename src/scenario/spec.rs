@@ -13,14 +13,16 @@ use std::time::Duration;
 use super::template::{BodyTemplate, Secret};
 pub use crate::client::backoff::{Backoff, Jitter};
 pub use crate::client::breaker::BreakerConfig;
-pub use crate::client::config::{Format, HttpSpec, StreamSpec};
+pub use crate::client::config::{
+    Format, HttpSpec, Sequence, StreamMode, StreamSpec, TimeUnit, Timestamp,
+};
 pub use crate::client::retry::{RetryPolicy, RetrySet};
 use crate::client::PreparedRequest;
 pub use crate::faults::{FaultKind, FaultPlan, FaultWindow};
 pub use crate::load::executor::{ExecutorKind, Plan, Stage};
 pub use crate::metrics::Slo;
 use crate::scenario::thresholds::Threshold;
-pub use crate::server::{ServerConfig, ServerDialect};
+pub use crate::server::{BroadcastConfig, ServerConfig, ServerDialect, ServerMode};
 
 /// A complete scenario (`streamsoak run` / `check`).
 #[derive(Clone, Debug)]

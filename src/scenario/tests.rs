@@ -50,6 +50,7 @@ fn every_default_matches_the_product_contract() {
             tls: false,
             dialect: ServerDialect::Seed,
             path: None,
+            mode: ServerMode::Stream,
         }
     );
     assert_eq!(
@@ -78,6 +79,9 @@ fn every_default_matches_the_product_contract() {
             expect_events: None,
             resume: true,
             content: None,
+            mode: StreamMode::Request,
+            sequence: Sequence::None,
+            timestamp: None,
         }
     );
     assert_eq!(s.load, LoadSpec::default());
@@ -108,6 +112,7 @@ fn every_default_matches_the_product_contract() {
             version: crate::client::protocol::VersionPref::Auto,
             share_connections: false,
             tls: Default::default(),
+            local_addresses: Vec::new(),
         }
     );
     assert!(s.faults.is_empty() && s.thresholds.is_empty());
@@ -135,6 +140,53 @@ fn format_dependent_and_method_dependent_defaults() {
 }
 
 /// (file text, --set args, key, line, message fragment)
+#[test]
+fn subscribe_and_broadcast_keys_resolve() {
+    let s = load_text(
+        "name = \"x\"\n[server]\nmode = \"broadcast\"\nreplay = 100\n[stream]\nmode = \"subscribe\"\nhold = \"30s\"\nsequence = \"id\"\ntimestamp_field = \"ts\"\n[http]\nlocal_addresses = [\"127.0.0.2\"]\n",
+        &[],
+    )
+    .expect("valid");
+    assert_eq!(s.stream.mode, StreamMode::Subscribe { hold: S(30) });
+    assert_eq!(
+        (s.stream.sequence, s.stream.done.as_deref()),
+        (Sequence::Id, None)
+    );
+    assert_eq!(
+        s.stream.timestamp,
+        Some(Timestamp {
+            field: "ts".into(),
+            unit: TimeUnit::Ms
+        })
+    );
+    assert_eq!(
+        s.server.mode,
+        ServerMode::Broadcast(BroadcastConfig {
+            rate: 10.0,
+            replay: 100,
+            path: None
+        })
+    );
+    // The broadcast's subscription is the request's default.
+    assert_eq!(
+        (s.request.method.as_str(), s.request.path.as_str()),
+        ("GET", "/events")
+    );
+    assert_eq!(
+        s.http.local_addresses,
+        ["127.0.0.2".parse::<std::net::IpAddr>().expect("ip")]
+    );
+    // The scenario's own path is served by the broadcast too.
+    let s = load_text(
+        "name = \"x\"\n[server]\nmode = \"broadcast\"\n[request]\nmethod = \"GET\"\npath = \"/feed\"\n",
+        &[],
+    )
+    .expect("valid");
+    assert!(
+        matches!(&s.server.mode, ServerMode::Broadcast(b) if b.path.as_deref() == Some("/feed"))
+    );
+}
+
 #[test]
 fn errors_name_key_line_and_fix() {
     const N: &str = "name = \"x\"\n";
@@ -183,6 +235,23 @@ fn errors_name_key_line_and_fix() {
         ("name = \"x\"\n[stream]\nresum = true\n", &[], "stream.resum", 3, "resume"),
         ("name = \"x\"\n[retry]\nhonor_retry_field = 1\n", &[], "retry.honor_retry_field", 3, "invalid type"),
         ("name = \"x\"\n[retry]\nhonour_retry_field = true\n", &[], "retry.honour_retry_field", 3, "honor_retry_field"),
+        ("name = \"x\"\n[stream]\nmode = \"subscrbe\"\n", &[], "stream.mode", 3, "did you mean \"subscribe\"?"),
+        ("name = \"x\"\n[stream]\nhold = \"1m\"\n", &[], "stream.hold", 3, "only applies to mode = \"subscribe\""),
+        ("name = \"x\"\n[stream]\nmode = \"subscribe\"\nhold = \"0s\"\n", &[], "stream.hold", 4, "longer than 0s"),
+        ("name = \"x\"\n[stream]\nmode = \"subscribe\"\nmax_duration = \"1m\"\n", &[], "stream.max_duration", 4, "does not apply in mode = \"subscribe\""),
+        ("name = \"x\"\n[stream]\nmode = \"subscribe\"\ndone = \"bye\"\n", &[], "stream.done", 4, "does not apply"),
+        ("name = \"x\"\n[stream]\nsequence = \"ids\"\n", &[], "stream.sequence", 3, "did you mean \"id\"?"),
+        ("name = \"x\"\n[stream]\ntimestamp_unit = \"ms\"\n", &[], "stream.timestamp_unit", 3, "needs timestamp_field"),
+        ("name = \"x\"\n[stream]\ntimestamp_field = \"ts\"\ntimestamp_unit = \"sec\"\n", &[], "stream.timestamp_unit", 4, "timestamp_unit"),
+        ("name = \"x\"\n[stream]\nformat = \"text\"\ntimestamp_field = \"ts\"\n", &[], "stream.timestamp_field", 4, "needs format = \"json\""),
+        ("name = \"x\"\n[thresholds]\nlost_events = \"== 0\"\n", &[], "thresholds.lost_events", 3, "needs [stream] sequence = \"id\""),
+        ("name = \"x\"\n[thresholds]\n\"delivery.p99\" = \"< 50ms\"\n", &[], "thresholds.\"delivery.p99\"", 3, "needs [stream] timestamp_field"),
+        ("name = \"x\"\n[thresholds]\n\"reconnect.max\" = \"< 5s\"\n", &[], "thresholds.\"reconnect.max\"", 3, "needs [stream] mode = \"subscribe\""),
+        ("name = \"x\"\n[server]\nrate = 5\n", &[], "server.rate", 3, "only applies to mode = \"broadcast\""),
+        ("name = \"x\"\n[server]\nmode = \"broadcast\"\nrate = 0\n", &[], "server.rate", 4, "not a rate"),
+        ("name = \"x\"\n[server]\nmode = \"brodcast\"\n", &[], "server.mode", 3, "did you mean \"broadcast\"?"),
+        ("name = \"x\"\n[http]\nlocal_addresses = [\"127.0.0.2\", \"localhost\"]\n", &[], "http.local_addresses.1", 3, "not an IP address"),
+        ("name = \"x\"\n[http]\nlocal_addresses = [\"127.0.0.2\", \"127.0.0.2\"]\n", &[], "http.local_addresses.1", 3, "listed twice"),
         ("name = \"x\"\n[load]\nexecutor = \"ramping-session\"\n", &[], "load.executor", 3, "did you mean \"ramping-sessions\"?"),
         ("name = \"x\"\n[load]\nstages = []\n", &[], "load.stages", 3, "at least one stage"),
         ("name = \"x\"\n[load]\nstages = [{ for = \"2s\", to = 0 }, { for = \"2s\", to = 0 }]\n", &[], "load.stages", 3, "every stage's `to` is 0: the run would start no session"),
@@ -767,6 +836,12 @@ fn every_example_scenario_loads_and_describes() {
                     "{plan}"
                 );
             }
+            "subscribe-restart" => {
+                assert_eq!(s.stream.mode, StreamMode::Subscribe { hold: S(20) });
+                assert!(matches!(&s.server.mode, ServerMode::Broadcast(b) if b.replay == 1000));
+                assert!(plan.contains("hold                   20s"), "{plan}");
+                assert!(plan.contains("mode                   broadcast"), "{plan}");
+            }
             other => panic!("add assertions for example {other}"),
         }
     }
@@ -780,7 +855,8 @@ fn every_example_scenario_loads_and_describes() {
             "llm-gateway",
             "ramp-hold",
             "smoke",
-            "staging-soak"
+            "staging-soak",
+            "subscribe-restart"
         ]
     );
 }

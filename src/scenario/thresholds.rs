@@ -14,7 +14,8 @@
 //!   `count` takes a plain number.
 //! - counters: `streams_started streams_ok streams_failed attempts retries
 //!   short_circuited breaker_opens events events_per_s bytes dropped_arrivals
-//!   output_tokens output_tokens_per_s`
+//!   output_tokens output_tokens_per_s disconnects reconnects lost_events
+//!   duplicate_events`
 //!   (`bytes` also accepts sizes such as `"1MiB"`).
 //! - `errors.<class>` / `errors.<kind>` — failure counts (see `client::classify`).
 //! - `faults.retry_amplification`, `faults.recovery_burst` (the max over all
@@ -136,11 +137,19 @@ pub enum CounterName {
     OutputTokens,
     /// LLM streams: output tokens per second over the run.
     OutputTokensPerS,
+    /// Subscribe mode: open streams that ended before `hold`.
+    Disconnects,
+    /// Subscribe mode: streams after a disconnection that delivered an event.
+    Reconnects,
+    /// `sequence = "id"`: events never received.
+    LostEvents,
+    /// `sequence = "id"`: events received twice.
+    DuplicateEvents,
 }
 
 impl CounterName {
     /// Every counter, in `summary.csv` order.
-    pub const ALL: [CounterName; 13] = [
+    pub const ALL: [CounterName; 17] = [
         CounterName::StreamsStarted,
         CounterName::StreamsOk,
         CounterName::StreamsFailed,
@@ -154,6 +163,10 @@ impl CounterName {
         CounterName::DroppedArrivals,
         CounterName::OutputTokens,
         CounterName::OutputTokensPerS,
+        CounterName::Disconnects,
+        CounterName::Reconnects,
+        CounterName::LostEvents,
+        CounterName::DuplicateEvents,
     ];
 
     /// The spelling in thresholds and `summary.csv`.
@@ -172,6 +185,10 @@ impl CounterName {
             CounterName::DroppedArrivals => "dropped_arrivals",
             CounterName::OutputTokens => "output_tokens",
             CounterName::OutputTokensPerS => "output_tokens_per_s",
+            CounterName::Disconnects => "disconnects",
+            CounterName::Reconnects => "reconnects",
+            CounterName::LostEvents => "lost_events",
+            CounterName::DuplicateEvents => "duplicate_events",
         }
     }
 }
@@ -319,6 +336,9 @@ impl MetricKey {
                 CounterName::DroppedArrivals => "arrivals",
                 CounterName::OutputTokens => "tokens",
                 CounterName::OutputTokensPerS => "tokens/s",
+                CounterName::Disconnects => "disconnects",
+                CounterName::Reconnects => "reconnects",
+                CounterName::LostEvents | CounterName::DuplicateEvents => "events",
             }),
         }
     }

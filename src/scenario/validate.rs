@@ -119,8 +119,14 @@ pub(crate) fn scenario(raw: RawScenario, ctx: &Ctx<'_>, need_name: bool) -> Res<
     )?;
     let seed = raw.seed.unwrap_or(0);
     let proxy = raw.proxy.unwrap_or(false);
-    let request = request(ctx, raw.request.unwrap_or_default(), &target)?;
     let mut server = server(ctx, raw.server.unwrap_or_default(), seed)?;
+    let raw_request = raw.request.unwrap_or_default();
+    let own_path = raw_request.path.is_some();
+    let broadcast = target == Target::Embedded && matches!(server.mode, ServerMode::Broadcast(_));
+    let request = request(ctx, raw_request, &target, broadcast)?;
+    if let (ServerMode::Broadcast(b), true) = (&mut server.mode, own_path) {
+        b.path = Some(request.path.clone());
+    }
     if server.dialect == ServerDialect::OpenAi {
         let readable = stream.format.is_openai()
             || (stream.format == Format::Json && stream.content.is_some());
@@ -136,6 +142,13 @@ pub(crate) fn scenario(raw: RawScenario, ctx: &Ctx<'_>, need_name: bool) -> Res<
         // The scenario's path is served in the dialect too.
         server.path = Some(request.path.clone());
     }
+    needs_data(
+        ctx,
+        &thresholds,
+        stream.mode != StreamMode::Request,
+        stream.sequence == Sequence::Id,
+        stream.timestamp.is_some(),
+    )?;
     Ok(Scenario {
         name,
         file: ctx.loc.file.to_path_buf(),
@@ -239,9 +252,57 @@ fn server(ctx: &Ctx<'_>, raw: RawServer, seed: u64) -> Res<ServerConfig> {
                 )
             })?,
     };
+    let mode = match raw.mode.as_deref() {
+        None | Some("stream") => {
+            for (key, given) in [
+                ("rate", raw.rate.is_some()),
+                ("replay", raw.replay.is_some()),
+            ] {
+                if given {
+                    return Err(ctx.err(&["server", key], "only applies to mode = \"broadcast\""));
+                }
+            }
+            ServerMode::Stream
+        }
+        Some("broadcast") => {
+            let b = BroadcastConfig::default();
+            let rate = raw.rate.unwrap_or(b.rate);
+            if !(rate.is_finite() && rate > 0.0 && rate <= 1_000_000.0) {
+                return Err(ctx.err(
+                    &["server", "rate"],
+                    format!(
+                        "{rate} is not a rate of events per second (more than 0, at most 1000000)"
+                    ),
+                ));
+            }
+            let replay = raw
+                .replay
+                .map_or(Ok(b.replay), usize::try_from)
+                .ok()
+                .filter(|r| *r <= 10_000_000)
+                .ok_or_else(|| {
+                    ctx.err(
+                        &["server", "replay"],
+                        "is too large (at most 10000000 events)",
+                    )
+                })?;
+            ServerMode::Broadcast(BroadcastConfig {
+                rate,
+                replay,
+                path: None,
+            })
+        }
+        Some(other) => {
+            return Err(ctx.err(
+                &["server", "mode"],
+                unknown_value_message("mode", other, &["stream", "broadcast"]),
+            ))
+        }
+    };
     Ok(ServerConfig {
         dialect,
         path: None,
+        mode,
         seed,
         workers: d.workers,
         events: raw.events.unwrap_or(d.events),
@@ -263,8 +324,13 @@ fn is_token(text: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c))
 }
 
-fn request(ctx: &Ctx<'_>, raw: RawRequest, target: &Target) -> Res<RequestSpec> {
-    let d = RequestSpec::default();
+fn request(ctx: &Ctx<'_>, raw: RawRequest, target: &Target, broadcast: bool) -> Res<RequestSpec> {
+    let mut d = RequestSpec::default();
+    if broadcast {
+        // The embedded broadcast server's subscription: `GET /events`.
+        d.method = "GET".to_owned();
+        d.path = "/events".to_owned();
+    }
     let method = raw.method.unwrap_or(d.method).to_ascii_uppercase();
     if !is_token(&method) {
         return Err(ctx.err(
@@ -488,7 +554,12 @@ fn stream(ctx: &Ctx<'_>, raw: RawStream) -> Res<StreamSpec> {
                 .map_err(|err| ctx.err(&["stream", "content_field"], err.to_string()))?,
         ),
     };
-    let d = StreamSpec::defaults_for(format);
+    let mut d = StreamSpec::defaults_for(format);
+    let (mode, sequence, timestamp) = subscription_keys(ctx, &raw, format)?;
+    if mode != StreamMode::Request {
+        // A subscription ends when held long enough, not on a marker.
+        d.done = None;
+    }
     let field = |key: &str, value: Option<String>, default: String| -> Res<String> {
         match value {
             Some(v) if v.is_empty() => Err(ctx.err(&["stream", key], "must not be empty")),
@@ -541,7 +612,99 @@ fn stream(ctx: &Ctx<'_>, raw: RawStream) -> Res<StreamSpec> {
         expect_events: raw.expect_events,
         resume: raw.resume.unwrap_or(d.resume),
         content,
+        mode,
+        sequence,
+        timestamp,
     })
+}
+
+/// `[stream] mode`, `hold`, `sequence`, `timestamp_field`, `timestamp_unit`
+/// (issue #16), and the request-mode keys that subscribe mode refuses.
+fn subscription_keys(
+    ctx: &Ctx<'_>,
+    raw: &RawStream,
+    format: Format,
+) -> Res<(StreamMode, Sequence, Option<Timestamp>)> {
+    let mode = match raw.mode.as_deref() {
+        None | Some("request") => {
+            if raw.hold.is_some() {
+                return Err(ctx.err(&["stream", "hold"], "only applies to mode = \"subscribe\""));
+            }
+            StreamMode::Request
+        }
+        Some("subscribe") => {
+            for (key, given) in [
+                ("done", raw.done.is_some()),
+                ("expect_events", raw.expect_events.is_some()),
+                ("max_duration", raw.max_duration.is_some()),
+            ] {
+                if given {
+                    return Err(ctx.err(
+                        &["stream", key],
+                        "does not apply in mode = \"subscribe\": a subscription has no end of its own; `hold` sets how long it is held",
+                    ));
+                }
+            }
+            StreamMode::Subscribe {
+                hold: ctx.positive(&["stream", "hold"], raw.hold, Duration::from_secs(600))?,
+            }
+        }
+        Some(other) => {
+            return Err(ctx.err(
+                &["stream", "mode"],
+                unknown_value_message("mode", other, &["request", "subscribe"]),
+            ))
+        }
+    };
+    let sequence = match raw.sequence.as_deref() {
+        None | Some("none") => Sequence::None,
+        Some("id") => Sequence::Id,
+        Some(other) => {
+            return Err(ctx.err(
+                &["stream", "sequence"],
+                unknown_value_message("sequence", other, &["none", "id"]),
+            ))
+        }
+    };
+    let unit = match raw.timestamp_unit.as_deref() {
+        None => TimeUnit::Ms,
+        Some(name) => TimeUnit::ALL
+            .into_iter()
+            .find(|u| u.as_str() == name)
+            .ok_or_else(|| {
+                ctx.err(
+                    &["stream", "timestamp_unit"],
+                    unknown_value_message(
+                        "timestamp_unit",
+                        name,
+                        &TimeUnit::ALL.map(TimeUnit::as_str),
+                    ),
+                )
+            })?,
+    };
+    let timestamp = match &raw.timestamp_field {
+        None if raw.timestamp_unit.is_some() => {
+            return Err(ctx.err(
+                &["stream", "timestamp_unit"],
+                "needs timestamp_field = \"ts\" (the JSON field it is the unit of)",
+            ))
+        }
+        None => None,
+        Some(field) if field.is_empty() => {
+            return Err(ctx.err(&["stream", "timestamp_field"], "must not be empty"))
+        }
+        Some(_) if format != Format::Json => {
+            return Err(ctx.err(
+                &["stream", "timestamp_field"],
+                "needs format = \"json\": the field is read from the event's JSON data",
+            ))
+        }
+        Some(field) => Some(Timestamp {
+            field: field.clone(),
+            unit,
+        }),
+    };
+    Ok((mode, sequence, timestamp))
 }
 
 /// The `[load]` table and the plan it makes (checked once, by [`Plan::new`]).
@@ -808,6 +971,7 @@ fn http(ctx: &Ctx<'_>, raw: RawHttp) -> Res<HttpSpec> {
         version,
         share_connections: raw.share_connections.unwrap_or(d.share_connections),
         tls: files,
+        local_addresses: local_addresses(ctx, raw.local_addresses.unwrap_or_default())?,
     })
 }
 
@@ -870,6 +1034,26 @@ fn tls_files(ctx: &Ctx<'_>, raw: &RawHttp, version: VersionPref) -> Res<TlsFiles
         )
     })?;
     Ok(files)
+}
+
+/// `[http] local_addresses`: source IPs, on loopback (every load targets 127.0.0.0/8).
+fn local_addresses(ctx: &Ctx<'_>, raw: Vec<String>) -> Res<Vec<std::net::IpAddr>> {
+    let mut out = Vec::with_capacity(raw.len());
+    for (i, text) in raw.iter().enumerate() {
+        let i = i.to_string();
+        let at = ["http", "local_addresses", i.as_str()];
+        let ip: std::net::IpAddr = text.parse().map_err(|_| {
+            ctx.err(
+                &at,
+                format!("\"{text}\" is not an IP address such as \"127.0.0.2\""),
+            )
+        })?;
+        if out.contains(&ip) {
+            return Err(ctx.err(&at, format!("{ip} is listed twice")));
+        }
+        out.push(ip);
+    }
+    Ok(out)
 }
 
 /// The keys of `[[faults]]` that only `kind` takes.
@@ -1038,6 +1222,41 @@ fn slo(ctx: &Ctx<'_>, raw: Option<RawSlo>, llm: bool) -> Res<Slo> {
         ttft: positive("ttft", raw.ttft)?,
         tpot: positive("tpot", raw.tpot)?,
     })
+}
+
+/// Thresholds on subscribe-mode metrics that this scenario cannot measure
+/// (they would read 0 and pass, or fail without data): refused, naming the key
+/// that would give them data.
+fn needs_data(
+    ctx: &Ctx<'_>,
+    thresholds: &[Threshold],
+    subscribe: bool,
+    sequence: bool,
+    timestamp: bool,
+) -> Res<()> {
+    use crate::scenario::thresholds::CounterName as C;
+    for t in thresholds {
+        let missing = match t.metric {
+            MetricKey::Counter(C::LostEvents | C::DuplicateEvents) if !sequence => {
+                "needs [stream] sequence = \"id\" (event IDs are counted only then)"
+            }
+            MetricKey::Latency {
+                metric: LatencyMetric::Delivery,
+                ..
+            } if !timestamp => {
+                "needs [stream] timestamp_field (the server's send time in each event)"
+            }
+            MetricKey::Counter(C::Disconnects | C::Reconnects)
+            | MetricKey::Latency {
+                metric: LatencyMetric::Reconnect,
+                ..
+            } if !subscribe => "measures subscriptions: it needs [stream] mode = \"subscribe\"",
+            _ => continue,
+        };
+        let at = ["thresholds", t.key.as_str()];
+        return Err(ctx.err(&at, format!("{missing}, so it could never be measured")));
+    }
+    Ok(())
 }
 
 fn thresholds(

@@ -53,6 +53,40 @@ pub struct ServerConfig {
     /// The scenario's request path, served in the dialect too (set by the
     /// scenario when it is not one of the dialect's own paths).
     pub path: Option<String>,
+    /// `[server] mode`: per-request streams (default) or one broadcast (issue #16).
+    pub mode: ServerMode,
+}
+
+/// `[server] mode`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ServerMode {
+    /// Every request gets its own stream (the seed's server).
+    Stream,
+    /// One publisher sends every event to every subscriber of `GET /events`
+    /// (and of `path`): global IDs from 1, a `ts` field (epoch ms), and a
+    /// replay buffer served after `Last-Event-ID`.
+    Broadcast(BroadcastConfig),
+}
+
+/// The broadcast publisher's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BroadcastConfig {
+    /// Events per second, > 0.
+    pub rate: f64,
+    /// Most recent events kept to replay after `Last-Event-ID` (0: none).
+    pub replay: usize,
+    /// A second path served besides `/events` (the scenario's `request.path`).
+    pub path: Option<String>,
+}
+
+impl Default for BroadcastConfig {
+    fn default() -> Self {
+        BroadcastConfig {
+            rate: 10.0,
+            replay: 0,
+            path: None,
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -68,6 +102,7 @@ impl Default for ServerConfig {
             tls: false,
             dialect: ServerDialect::Seed,
             path: None,
+            mode: ServerMode::Stream,
         }
     }
 }

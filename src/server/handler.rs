@@ -8,6 +8,7 @@
 //! | `POST /v1/chat/completions`, `POST /v1/completions` (and the scenario's path) | with `dialect = "openai"`: OpenAI's stream ([`super::openai`]) |
 //! | `GET /stats` | [`StatsSnapshot`](super::StatsSnapshot) as JSON |
 //! | `POST /stats/reset` | zeroes the counters, answers the zeroed snapshot |
+//! | `GET`/`POST /events` (and the scenario's path) | broadcast mode: a subscription (`broadcast.rs`) |
 //!
 //! Any other path is actix's 404; a wrong method on a known path is 405.
 
@@ -23,7 +24,8 @@ use actix_web::{
 use bytes::Bytes;
 
 use super::{
-    config::{plan_request, Reply, ServerConfig},
+    broadcast::{self, Hub},
+    config::{plan_request, Reply, ServerConfig, ServerMode},
     openai::{ServerDialect, Shape},
     stats::Stats,
     stream::EventStream,
@@ -36,12 +38,23 @@ pub(crate) struct Shared {
     pub(crate) stats: Arc<Stats>,
     /// `"xxx…"` of `config.payload_bytes`, shared by every stream that keeps the default.
     pub(crate) pad: Bytes,
+    /// Broadcast mode: the publisher's ring (kept across restarts).
+    pub(crate) hub: Option<Arc<Hub>>,
 }
 
 impl Shared {
     pub(crate) fn new(config: ServerConfig, stats: Arc<Stats>) -> Self {
         let pad = pad(config.payload_bytes.min(super::config::MAX_PAYLOAD_BYTES));
-        Shared { config, stats, pad }
+        let hub = match &config.mode {
+            ServerMode::Stream => None,
+            ServerMode::Broadcast(b) => Some(Hub::new(b.clone())),
+        };
+        Shared {
+            config,
+            stats,
+            pad,
+            hub,
+        }
     }
 }
 
@@ -63,9 +76,44 @@ pub(crate) fn routes(cfg: &mut web::ServiceConfig, config: &ServerConfig) {
             )));
         }
     }
+    let broadcast_path = match &config.mode {
+        ServerMode::Broadcast(b) => b.path.as_deref(),
+        ServerMode::Stream => None,
+    };
+    if let Some(path) = broadcast_path.filter(|p| *p != "/events") {
+        cfg.service(
+            web::resource(path.to_owned())
+                .route(web::get().to(events))
+                .route(web::post().to(events)),
+        );
+    }
     cfg.service(web::resource("/trigger_invocation").route(web::post().to(trigger_invocation)))
+        .service(
+            web::resource("/events")
+                .route(web::get().to(events))
+                .route(web::post().to(events)),
+        )
         .service(web::resource("/stats").route(web::get().to(stats)))
         .service(web::resource("/stats/reset").route(web::post().to(reset_stats)));
+}
+
+/// `GET /events` (broadcast mode; 404 otherwise): a subscription, replayed
+/// from `Last-Event-ID` as far as the replay buffer reaches.
+async fn events(shared: web::Data<Shared>, request: actix_web::HttpRequest) -> HttpResponse {
+    let Some(hub) = &shared.hub else {
+        return HttpResponse::NotFound()
+            .body("no broadcast here: start the server with mode = \"broadcast\"");
+    };
+    shared.stats.request();
+    let last = request
+        .headers()
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok());
+    let body = broadcast::subscriber(Arc::clone(hub), Arc::clone(&shared.stats), last);
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "text/event-stream"))
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .streaming(body)
 }
 
 /// `POST /trigger_invocation`: any content type; the body's knobs are parsed

@@ -31,6 +31,7 @@
 //! a shutdown is still cutting streams waits for it (no shared cell, no
 //! polling), and each command answers with its result.
 
+mod broadcast;
 mod config;
 mod handler;
 mod openai;
@@ -46,7 +47,7 @@ use actix_web::dev::ServerHandle;
 use actix_web::{web, App, HttpServer};
 use tokio::sync::{mpsc, oneshot};
 
-pub use config::{ServerConfig, MAX_PAYLOAD_BYTES};
+pub use config::{BroadcastConfig, ServerConfig, ServerMode, MAX_PAYLOAD_BYTES};
 pub use openai::ServerDialect;
 pub use stats::StatsSnapshot;
 pub use tls::ServerTls;
@@ -65,6 +66,9 @@ pub struct EmbeddedServer {
     addr: SocketAddr,
     tls: Option<ServerTls>,
     running: Option<Running>,
+    /// Broadcast mode: the publisher task (outside the workers, so it
+    /// keeps publishing through a `shutdown` fault).
+    publisher: Option<actix_rt::task::JoinHandle<()>>,
 }
 
 struct Running {
@@ -91,11 +95,18 @@ impl EmbeddedServer {
         let stats = Arc::new(Stats::default());
         let shared = web::Data::new(Shared::new(config, stats));
         let (addr, running) = launch(&shared, addr, tls.as_ref())?;
+        let publisher = shared.hub.as_ref().map(|hub| {
+            actix_rt::spawn(broadcast::publish(
+                Arc::clone(hub),
+                Arc::clone(&shared.stats),
+            ))
+        });
         Ok(EmbeddedServer {
             shared,
             addr,
             tls,
             running: Some(running),
+            publisher,
         })
     }
 
@@ -128,6 +139,9 @@ impl EmbeddedServer {
     /// this returns) and cuts every in-flight stream now. No-op when already down.
     pub async fn shut_down(&mut self) {
         if let Some(running) = self.running.take() {
+            if let Some(hub) = &self.shared.hub {
+                hub.set_down(true);
+            }
             running.handle.stop(false).await;
             // The server future ends right after the stop; its result carries nothing new.
             let _ = running.task.await;
@@ -143,6 +157,9 @@ impl EmbeddedServer {
         if self.running.is_none() {
             let (_, running) = launch(&self.shared, self.addr, self.tls.as_ref())?;
             self.running = Some(running);
+            if let Some(hub) = &self.shared.hub {
+                hub.set_down(false);
+            }
         }
         Ok(())
     }
@@ -150,11 +167,17 @@ impl EmbeddedServer {
     /// Shuts the server down (as [`EmbeddedServer::shut_down`]) and consumes the handle.
     pub async fn stop(mut self) {
         self.shut_down().await;
+        if let Some(publisher) = self.publisher.take() {
+            publisher.abort();
+        }
     }
 }
 
 impl Drop for EmbeddedServer {
     fn drop(&mut self) {
+        if let Some(publisher) = self.publisher.take() {
+            publisher.abort();
+        }
         if let Some(running) = self.running.take() {
             // The stop command is sent when `stop` is called; awaiting it is optional.
             drop(running.handle.stop(false));

@@ -34,6 +34,17 @@ pub struct StatsSnapshot {
     pub requests: u64,
     /// Requests answered with an error status (`fail_rate` or the `status` knob).
     pub rejected: u64,
+    /// Broadcast mode: events published (the latest global ID).
+    #[serde(default)]
+    pub published: u64,
+    /// Broadcast mode: events published while the listener was down (`shutdown` fault).
+    #[serde(default)]
+    pub published_while_down: u64,
+    /// Broadcast mode: events that subscribers returning with `Last-Event-ID`
+    /// missed (between that ID and the first event sent back) — the count a
+    /// client must report as `lost_events`.
+    #[serde(default)]
+    pub missed: u64,
 }
 
 /// The live counters behind [`StatsSnapshot`].
@@ -45,6 +56,9 @@ pub(crate) struct Stats {
     events_sent: AtomicU64,
     requests: AtomicU64,
     rejected: AtomicU64,
+    published: AtomicU64,
+    published_while_down: AtomicU64,
+    missed: AtomicU64,
 }
 
 impl Stats {
@@ -74,6 +88,19 @@ impl Stats {
         self.events_sent.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Broadcast: one event published (`down`: while the listener is down).
+    pub(crate) fn published(&self, down: bool) {
+        self.published.fetch_add(1, Ordering::Relaxed);
+        if down {
+            self.published_while_down.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Broadcast: a returning subscriber missed `n` events.
+    pub(crate) fn missed(&self, n: u64) {
+        self.missed.fetch_add(n, Ordering::Relaxed);
+    }
+
     /// Reads every counter (each one atomically, not all together).
     pub(crate) fn snapshot(&self) -> StatsSnapshot {
         StatsSnapshot {
@@ -83,6 +110,9 @@ impl Stats {
             events_sent: self.events_sent.load(Ordering::Relaxed),
             requests: self.requests.load(Ordering::Relaxed),
             rejected: self.rejected.load(Ordering::Relaxed),
+            published: self.published.load(Ordering::Relaxed),
+            published_while_down: self.published_while_down.load(Ordering::Relaxed),
+            missed: self.missed.load(Ordering::Relaxed),
         }
     }
 
@@ -96,6 +126,7 @@ impl Stats {
             &self.events_sent,
             &self.requests,
             &self.rejected,
+            &self.missed,
         ] {
             counter.store(0, Ordering::Relaxed);
         }
@@ -126,6 +157,7 @@ mod tests {
             events_sent: 3,
             requests: 2,
             rejected: 1,
+            ..StatsSnapshot::default()
         };
         assert_eq!(stats.snapshot(), expected);
         stats.reset();
@@ -146,6 +178,9 @@ mod tests {
             keys,
             [
                 "events_sent",
+                "missed",
+                "published",
+                "published_while_down",
                 "rejected",
                 "requests",
                 "streams_completed",

@@ -207,7 +207,8 @@ async fn default_stream_matches_the_seed_exactly() {
             streams_cut: 0,
             events_sent: 5,
             requests: 1,
-            rejected: 0
+            rejected: 0,
+            ..StatsSnapshot::default()
         }
     );
     server.stop().await;
@@ -418,7 +419,8 @@ async fn stats_endpoints_and_routing() {
             streams_cut: 0,
             events_sent: 3,
             requests: 2,
-            rejected: 1
+            rejected: 1,
+            ..StatsSnapshot::default()
         }
     );
 

@@ -31,6 +31,13 @@ assumed: the counters live in this process.
 Difference from the embedded server: Starlette sends
 ``Content-Type: text/event-stream; charset=utf-8`` (as the seed's server does).
 
+Broadcast (issue #16): ``GET /events`` is one publisher's feed to every
+subscriber: SSE_BROADCAST_RATE events/s (default 10), global IDs from 1 (a
+restarted process starts again at 1), ``data: {"id": n, "ts": <epoch ms>,
+"Data": "Event n"}``, and the last SSE_BROADCAST_REPLAY events (default 0)
+replayed after ``Last-Event-ID``. ``missed`` in ``/stats`` counts the IDs a
+returning subscriber did not get back (as the embedded server does).
+
 Run: ``.venv-fastapi/bin/python -m uvicorn app:app --port 8000`` from this folder.
 """
 
@@ -39,6 +46,7 @@ import json
 import math
 import os
 import random
+import time
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -70,6 +78,9 @@ STAT_KEYS = (
     "events_sent",
     "requests",
     "rejected",
+    "published",
+    "published_while_down",
+    "missed",
 )
 STATS = dict.fromkeys(STAT_KEYS, 0)
 
@@ -253,6 +264,83 @@ async def chat_completions(request: Request):
     model = body.get("model") if isinstance(body.get("model"), str) else "fastapi"
     return StreamingResponse(
         chat_stream(model, knobs, include_usage),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache"},
+    )
+
+
+BROADCAST_RATE = max(_env_number("SSE_BROADCAST_RATE", 10), 0.001)
+BROADCAST_REPLAY = int(_env_number("SSE_BROADCAST_REPLAY", 0))
+RING = []  # (id, encoded event), the last max(replay, 1024)
+RING_SIZE = max(BROADCAST_REPLAY, 1024)
+PUBLISHED = asyncio.Condition()
+PUBLISHER = None
+
+
+async def publish():
+    """Publishes event n at n / rate seconds after the first subscriber came."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    sent = 0
+    while True:
+        await asyncio.sleep(max(0.001, 1.0 / BROADCAST_RATE))
+        due = int((loop.time() - start) * BROADCAST_RATE)
+        ts = int(time.time() * 1000)
+        async with PUBLISHED:
+            while sent < due:
+                sent += 1
+                data = json.dumps({"id": sent, "ts": ts, "Data": f"Event {sent}"})
+                RING.append((sent, f"id: {sent}\ndata: {data}\n\n"))
+                if len(RING) > RING_SIZE:
+                    del RING[0]
+                STATS["published"] += 1
+            PUBLISHED.notify_all()
+
+
+def start_after(last_event_id, latest):
+    """The ID a subscriber starts after: its Last-Event-ID within the replay depth, else live."""
+    try:
+        last = int(last_event_id.strip())
+    except (AttributeError, ValueError):
+        return latest
+    if last < 0 or last > latest:
+        return latest
+    return max(last, latest - BROADCAST_REPLAY)
+
+
+async def subscriber(last_event_id):
+    STATS["streams_started"] += 1
+    latest = RING[-1][0] if RING else 0
+    cursor = start_after(last_event_id, latest)
+    resumed = None
+    if last_event_id is not None and last_event_id.strip().isdigit():
+        resumed = int(last_event_id.strip())
+    try:
+        while True:
+            pending = [(i, e) for i, e in RING if i > cursor]
+            if not pending:
+                async with PUBLISHED:
+                    await PUBLISHED.wait()
+                continue
+            if resumed is not None:
+                STATS["missed"] += max(0, pending[0][0] - resumed - 1)
+                resumed = None
+            for i, text in pending:
+                cursor = i
+                STATS["events_sent"] += 1
+                yield text
+    finally:
+        STATS["streams_cut"] += 1
+
+
+@app.get("/events")
+async def events(request: Request):
+    global PUBLISHER
+    STATS["requests"] += 1
+    if PUBLISHER is None:
+        PUBLISHER = asyncio.create_task(publish())
+    return StreamingResponse(
+        subscriber(request.headers.get("last-event-id")),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache"},
     )

@@ -318,6 +318,7 @@ fn fault_reports_from_hand_built_series() {
             affected: &case.affected,
             opens: &case.opens,
             recovers: &case.recovers,
+            reconnects: &[],
         };
         let got = analyse(&[case.window], &samples, &case.series, secs(case.run_end));
         assert_eq!(got.len(), 1, "{}", case.name);
@@ -342,6 +343,7 @@ fn samples_are_taken_per_fault_and_numbered_from_one() {
         affected: &[],
         opens: &opens,
         recovers: &recovers,
+        reconnects: &[],
     };
     let got = analyse(&windows, &samples, &series, secs(80.0));
     assert_eq!(got.iter().map(|f| f.fault).collect::<Vec<_>>(), vec![1, 3]);

@@ -41,6 +41,7 @@ impl Rig {
             run_start: self.t0,
             faults: &self.clock,
             slo: crate::metrics::Slo::default(),
+            events: EventRules::default(),
         }
     }
 

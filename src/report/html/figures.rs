@@ -61,8 +61,8 @@ pub(super) fn over_time<'a>(input: &HtmlInput, windows: &'a [Window]) -> Vec<Cha
     vec![
         chart(
             "load",
-            "Load: active sessions and events per second",
-            linear("active sessions"),
+            "Load: active sessions, open streams and events per second",
+            linear("active sessions / open streams"),
             Some(linear("events per second")),
             vec![
                 line(
@@ -71,6 +71,13 @@ pub(super) fn over_time<'a>(input: &HtmlInput, windows: &'a [Window]) -> Vec<Cha
                     (BLUE, SOLID),
                     false,
                     column(rows, |r| r.active_sessions),
+                ),
+                line(
+                    "open streams",
+                    "",
+                    (GREEN, DASHED),
+                    false,
+                    column(rows, |r| r.open_streams),
                 ),
                 line(
                     "events/s",

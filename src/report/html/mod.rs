@@ -105,6 +105,8 @@ pub struct SeriesRow {
     pub short_circuited: f64,
     /// Sessions whose breaker is open at the end of the interval.
     pub breakers_open: f64,
+    /// Streams open at the end of the interval (subscribe mode).
+    pub open_streams: f64,
     /// Time to first event, median, ms.
     pub ttfe_p50_ms: f64,
     /// Time to first event, 99th percentile, ms.
@@ -281,6 +283,7 @@ mod tests {
             streams_failed: (i % 3) as f64,
             short_circuited: if (20..30).contains(&i) { 7.0 } else { 0.0 },
             breakers_open: if (20..30).contains(&i) { 4.0 } else { 0.0 },
+            open_streams: (i % 50) as f64,
             ttfe_p50_ms: 12.0,
             ttfe_p99_ms: 40.0 + (i % 7) as f64,
             stream_p99_ms: 5_000.0,
@@ -367,7 +370,7 @@ mod tests {
         assert!(html.starts_with("<!DOCTYPE html>") && html.ends_with("</html>"));
         assert_eq!(html.matches("<svg").count(), 5);
         for title in [
-            "Load: active sessions and events per second",
+            "Load: active sessions, open streams and events per second",
             "Streams finished per second",
             "Latency per interval (log scale)",
             "Circuit breakers open, short-circuits and fault windows",
