@@ -971,3 +971,22 @@ fn faults_keep_file_order_and_back_to_back_windows_are_not_overlaps() {
     assert_eq!(err.key, "faults.0.at", "{err}");
     assert!(err.to_string().contains("fault 2 (shutdown"), "{err}");
 }
+
+#[test]
+fn check_does_not_warn_about_a_var_with_a_default() {
+    let text = "name = \"x\"\n[request]\nheaders = { X-Model = \"${NOPE_MODEL:-gpt}\", Authorization = \"Bearer ${NOPE_KEY}\" }\nbody = { model = \"${NOPE_MODEL:-gpt}\", k = \"${NOPE_KEY}\" }\n";
+    let opts = LoadOptions {
+        lenient_env: true,
+        ..opts(&[])
+    };
+    let s = load_str(text, Path::new("test.toml"), &opts).expect("check accepts");
+    assert_eq!(
+        s.unset_vars,
+        ["NOPE_KEY"],
+        "a default makes NOPE_MODEL fine"
+    );
+    assert_eq!(s.request.headers[0].1.expose(), "gpt");
+    let mut out = Vec::new();
+    s.request.body.render(0, 0, &mut out);
+    assert_eq!(out, br#"{"k":"","model":"gpt"}"#);
+}

@@ -54,22 +54,33 @@ impl Ctx<'_> {
     }
 
     fn expand(&self, at: &[&str], text: &str) -> Res<String> {
-        expand_env(text, &|name| self.lookup(name)).map_err(|err| self.err(at, err.to_string()))
+        self.with_env(|env| expand_env(text, env))
+            .map_err(|err| self.err(at, err.to_string()))
     }
 
-    /// `${VAR}` lookup: the environment, or (for `check`) an empty value
-    /// for an unset variable, remembered for the warning.
-    fn lookup(&self, name: &str) -> Option<String> {
-        match (self.env)(name) {
-            Some(value) => Some(value),
-            None if self.lenient_env => {
-                let mut unset = self.unset.borrow_mut();
-                if !unset.iter().any(|n| n == name) {
-                    unset.push(name.to_owned());
+    /// Runs an expansion with `${VAR}` looked up in the environment. For
+    /// `check` ([`Ctx::lenient_env`]) a variable that is unset *and has no
+    /// `:-default`* (the expansion fails on it) is remembered for the
+    /// warning and read as empty; a default still applies as for `run`.
+    fn with_env<T>(
+        &self,
+        run: impl Fn(&dyn Fn(&str) -> Option<String>) -> Result<T, TemplateError>,
+    ) -> Result<T, TemplateError> {
+        let mut blank: Vec<String> = Vec::new();
+        loop {
+            let env = |name: &str| {
+                (self.env)(name).or_else(|| blank.iter().any(|b| b == name).then(String::new))
+            };
+            match run(&env) {
+                Err(TemplateError::Unset(name)) if self.lenient_env && !blank.contains(&name) => {
+                    let mut unset = self.unset.borrow_mut();
+                    if !unset.contains(&name) {
+                        unset.push(name.clone());
+                    }
+                    blank.push(name);
                 }
-                Some(String::new())
+                other => return other,
             }
-            None => None,
         }
     }
 
@@ -393,7 +404,7 @@ fn request(ctx: &Ctx<'_>, raw: RawRequest, target: &Target, broadcast: bool) -> 
                 ));
             }
             BodySource::Inline(
-                BodyTemplate::compile(&json, &|name| ctx.lookup(name))
+                ctx.with_env(|env| BodyTemplate::compile(&json, env))
                     .map_err(|err| ctx.err(&at, err.to_string()))?,
             )
         }
@@ -500,7 +511,8 @@ fn bodies_file(
             })?;
             value = prompts::fill(body, fields).map_err(|message| line_err(1, message))?;
         }
-        let template = BodyTemplate::compile(&value, &|name| ctx.lookup(name))
+        let template = ctx
+            .with_env(|env| BodyTemplate::compile(&value, env))
             .map_err(|err: TemplateError| line_err(1, err.to_string()))?;
         bodies.push(template);
     }
