@@ -478,6 +478,11 @@ def cost_run(ctx, label, sessions, events, interval_ms, duration, client, rep):
                 nofile_server=server.nofile)
 
 
+def ratio(a, b):
+    """a / b, rounded; nan when b is 0 (smoke runs are too short to measure)."""
+    return round(a / b, 2) if b else float("nan")
+
+
 def median_of(rows, bench, client, pinned, key="cpu_s_per_M_events"):
     values = [r[key] for r in rows if (r["bench"], r["client"], r["pinned"]) == (bench, client, pinned)]
     return statistics.median(values) if values else float("nan")
@@ -509,11 +514,11 @@ def bench_cost(ctx):
         f1, fpc = median_of(rows, label, floor_1t, "cpu1"), median_of(rows, label, floor_pc, "no")
         summary += [
             dict(bench=label, row="pinned (1 arbiter) vs one-thread floor", streamsoak=pinned, floor=f1,
-                 ratio=round(pinned / f1, 2)),
+                 ratio=ratio(pinned, f1)),
             dict(bench=label, row="unpinned (1 arbiter per core) vs per-core floor", streamsoak=unpinned,
-                 floor=fpc, ratio=round(unpinned / fpc, 2)),
+                 floor=fpc, ratio=ratio(unpinned, fpc)),
             dict(bench=label, row="unpinned vs pinned", streamsoak=unpinned, floor=pinned,
-                 ratio=round(unpinned / pinned, 2)),
+                 ratio=ratio(unpinned, pinned)),
         ]
     sat1 = median_of(rows, "saturated", "streamsoak", "cpu1", "events_per_s")
     sat2 = median_of(rows, "saturated", "streamsoak", "no", "events_per_s")
