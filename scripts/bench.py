@@ -140,9 +140,13 @@ class Child:
         return self.err_path.read_text(errors="replace")
 
 
+TASKSET = shutil.which("taskset")
+
+
 def pinned(cpu):
-    """argv prefix running a command on one CPU (`taskset -c N`), or nothing."""
-    return [] if cpu is None else ["taskset", "-c", str(cpu)]
+    """argv prefix running a command on one CPU (`taskset -c N`), or nothing
+    (also when taskset is missing: the rows then say pinned = no)."""
+    return [] if cpu is None or not TASKSET else [TASKSET, "-c", str(cpu)]
 
 
 def free_port():
@@ -468,7 +472,7 @@ def cost_run(ctx, label, sessions, events, interval_ms, duration, client, rep):
     if not w or not w[2]:
         raise RuntimeError(f"{label}/{name}: no plateau samples (run too short?)")
     secs, cpu_s, ev = w
-    return dict(bench=label, rep=rep, client=name, pinned="cpu1" if cpu is not None else "no",
+    return dict(bench=label, rep=rep, client=name, pinned="cpu1" if pinned(cpu) else "no",
                 threads=threads, sessions=sessions, events_per_stream=events, interval_ms=interval_ms,
                 window_s=round(secs, 2), events=ev, events_per_s=round(ev / secs, 1),
                 cpu_s=round(cpu_s, 3), cpu_s_per_M_events=round(cpu_s / ev * 1e6, 3),
