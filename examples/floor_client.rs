@@ -4,9 +4,13 @@
 //! `--threads` OS threads each run a current-thread tokio runtime (like
 //! streamsoak's one arbiter per core) with their own counters; the
 //! `--concurrency` loops of stream → next run until `--duration` ends.
+//! `--threads 1` is the one-thread floor: the runtime runs on the main
+//! thread and no other thread exists (`--threads 2`, the default, is the
+//! per-core floor of a 2-core machine).
 //!
 //! ```sh
 //! cargo run --release --example floor_client -- --target 127.0.0.1:8000 --concurrency 50 --duration 15
+//! cargo run --release --example floor_client -- --target 127.0.0.1:8000 --concurrency 50 --duration 15 --threads 1
 //! ```
 
 use std::io;
@@ -48,33 +52,22 @@ fn main() {
     .into();
     let started = Instant::now();
     let deadline = tokio::time::Instant::from_std(started + Duration::from_secs_f64(secs));
-    let workers: Vec<_> = (0..threads)
-        .map(|t| {
-            let loops = concurrency / threads + usize::from(t < concurrency % threads);
-            let (target, request) = (target.clone(), Arc::clone(&request));
-            std::thread::spawn(move || {
-                let totals = Arc::new(Totals::default());
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build();
-                rt.expect("tokio runtime").block_on(async {
-                    let mut tasks = tokio::task::JoinSet::new();
-                    for _ in 0..loops {
-                        let (target, request, totals) =
-                            (target.clone(), Arc::clone(&request), Arc::clone(&totals));
-                        let run = async move { session(&target, &request, &totals).await };
-                        tasks.spawn(tokio::time::timeout_at(deadline, run));
-                    }
-                    while tasks.join_next().await.is_some() {}
-                });
-                totals
-            })
-        })
-        .collect();
+    let loops = |t: usize| concurrency / threads + usize::from(t < concurrency % threads);
     let mut sum = [0u64; 3];
-    for worker in workers {
-        let totals = worker.join().expect("worker thread");
-        (0..3).for_each(|i| sum[i] += totals[i].load(Relaxed));
+    let mut add = |totals: Arc<Totals>| (0..3).for_each(|i| sum[i] += totals[i].load(Relaxed));
+    if threads == 1 {
+        // The one-thread floor: everything on the main thread, nothing to join.
+        add(worker(&target, &request, loops(0), deadline));
+    } else {
+        let workers: Vec<_> = (0..threads)
+            .map(|t| {
+                let (target, request, loops) = (target.clone(), Arc::clone(&request), loops(t));
+                std::thread::spawn(move || worker(&target, &request, loops, deadline))
+            })
+            .collect();
+        for handle in workers {
+            add(handle.join().expect("worker thread"));
+        }
     }
     let secs = started.elapsed().as_secs_f64();
     let [events, streams, errors] = sum;
@@ -82,6 +75,30 @@ fn main() {
         "floor events={events} streams={streams} errors={errors} duration_s={secs:.3} events_per_s={:.1}",
         events as f64 / secs
     );
+}
+
+/// One thread's share: `loops` sessions on a current-thread runtime until `deadline`.
+fn worker(
+    target: &str,
+    request: &Arc<[u8]>,
+    loops: usize,
+    deadline: tokio::time::Instant,
+) -> Arc<Totals> {
+    let totals = Arc::new(Totals::default());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build();
+    rt.expect("tokio runtime").block_on(async {
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..loops {
+            let (target, request, totals) =
+                (target.to_owned(), Arc::clone(request), Arc::clone(&totals));
+            let run = async move { session(&target, &request, &totals).await };
+            tasks.spawn(tokio::time::timeout_at(deadline, run));
+        }
+        while tasks.join_next().await.is_some() {}
+    });
+    totals
 }
 
 /// Streams back to back until cancelled; reconnects when the server closes.

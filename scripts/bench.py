@@ -9,10 +9,13 @@
 Benchmarks (each prints a table and writes target/bench-results/<name>.csv;
 smoke mode writes under target/bench-results/smoke/ so it never overwrites a full run):
   parser       criterion bench benches/parser.rs (MB/s, events/s; 16 KiB and 1-byte chunks)
-  cost         client CPU-seconds per million events, saturation and paced runs, each
-               beside the FLOOR (examples/floor_client.rs) on the same streams
+  cost         client CPU-seconds per million events over the load's plateau, saturated
+               and paced, the server on CPU 0: the client pinned to CPU 1 (one arbiter)
+               beside the one-thread FLOOR (examples/floor_client.rs --threads 1) pinned
+               the same way, and unpinned (one arbiter per core) beside the per-core floor
   concurrency  10,000 long-lived streams: client RSS per open stream, failures
-  starts       open model, 1-event streams: highest arrival rate held within 2 %
+  starts       open model, 1-event streams: highest arrival rate held within 2 %, the
+               sweep going on past --rates until a rate fails
   soak         CPU per event and RSS at minute 1 vs minute 10 (--long) / 3 (full) / smoke
 
 Every load run starts the reference server as a separate process
@@ -137,6 +140,15 @@ class Child:
         return self.err_path.read_text(errors="replace")
 
 
+TASKSET = shutil.which("taskset")
+
+
+def pinned(cpu):
+    """argv prefix running a command on one CPU (`taskset -c N`), or nothing
+    (also when taskset is missing: the rows then say pinned = no)."""
+    return [] if cpu is None or not TASKSET else [TASKSET, "-c", str(cpu)]
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -146,12 +158,12 @@ def free_port():
 class Server:
     """`streamsoak serve` on a free port, as its own process."""
 
-    def __init__(self, ctx, events, interval):
+    def __init__(self, ctx, events, interval, cpu=None):
         self.port = free_port()
         self.child = Child(
             f"serve-{self.port}",
-            [ctx.streamsoak, "serve", "--port", self.port, "--events", events,
-             "--interval", interval, "--workers", "1"],
+            pinned(cpu) + [ctx.streamsoak, "serve", "--port", self.port, "--events", events,
+                           "--interval", interval, "--workers", "1"],
             ctx.work,
         )
         deadline = time.monotonic() + 20
@@ -265,8 +277,9 @@ def read_rows(path):
         return []
 
 
-def run_client(ctx, scenario, server, budget, sample=None, every=1.0):
-    """Runs `streamsoak run`; calls sample(t, cpu_s, rss_kib) about every `every` s.
+def run_client(ctx, scenario, server, budget, sample=None, every=1.0, cpu=None):
+    """Runs `streamsoak run` (on CPU `cpu` when given); calls sample(t, cpu_s,
+    rss_kib) about every `every` s.
 
     When `sample` returns True the client gets SIGINT (its Ctrl+C path: a 3 s
     grace, then the report), so long-lived streams need not wait out the
@@ -277,7 +290,7 @@ def run_client(ctx, scenario, server, budget, sample=None, every=1.0):
     busy0, server0 = machine_busy(), server.cpu()
     child = Child(
         f"run-{scenario.stem}-{ctx.runs}",
-        [ctx.streamsoak, "run", scenario, "--target", server.url, "--quiet", "--out", out],
+        pinned(cpu) + [ctx.streamsoak, "run", scenario, "--target", server.url, "--quiet", "--out", out],
         ctx.work,
     )
     next_at = child.started + every
@@ -310,17 +323,25 @@ def run_client(ctx, scenario, server, budget, sample=None, every=1.0):
     }
 
 
-def run_floor(ctx, server, concurrency, duration, sample=None, at=None):
+def run_floor(ctx, server, concurrency, duration, sample=None, at=None, threads=2, cpu=None):
+    """The floor client: `threads` threads (1 = the one-thread floor), on CPU
+    `cpu` when given; calls sample(t, cpu_s, rss_kib) about every 0.25 s."""
     ctx.runs += 1
     busy0, server0 = machine_busy(), server.cpu()
     child = Child(
         f"floor-{ctx.runs}",
-        [ctx.floor, "--target", f"127.0.0.1:{server.port}", "--concurrency", concurrency,
-         "--duration", duration, "--threads", 2],
+        pinned(cpu) + [ctx.floor, "--target", f"127.0.0.1:{server.port}", "--concurrency", concurrency,
+                       "--duration", duration, "--threads", threads],
         ctx.work,
     )
     sampled = None
+    next_at = child.started + 0.25
     while child.poll() is None:
+        if sample and time.monotonic() >= next_at:
+            s = proc_sample(child.pid)
+            if s:
+                sample(time.monotonic() - child.started, *s)
+            next_at += 0.25
         if at is not None and sampled is None and time.monotonic() - child.started >= at:
             sampled = proc_sample(child.pid)
         if time.monotonic() - child.started > duration + 60:
@@ -388,63 +409,129 @@ def bench_parser(ctx):
         raise RuntimeError(f"parser bench failed: {r.stderr[-3000:]}")
 
 
-def cost_pair(ctx, label, sessions, events, interval_ms, duration, repeat):
-    """The client and the floor on the same streams; CPU per million events, ratios."""
-    rows = []
-    for rep in range(repeat):
-        ctx.quiet()
-        server = Server(ctx, events, f"{interval_ms}ms")
-        try:
+class Plateau:
+    """Samples (t, client CPU s, server events sent) while a client runs and
+    answers for the plateau window only: from the end of the ramp plus
+    `settle` to `tail` before the planned end, so start-up, the ramp and the
+    end-of-run grace are not in the figures."""
+
+    def __init__(self, server, start, end):
+        self.server, self.start, self.end = server, start, end
+        self.points = []
+
+    def __call__(self, t, cpu, rss):
+        if self.start <= t <= self.end:
+            st = self.server.stats() or {}
+            self.points.append((t, cpu, st.get("events_sent", 0)))
+        return False
+
+    def window(self):
+        """(seconds, client CPU s, events) between the first and last sample in the window."""
+        if len(self.points) < 2:
+            return None
+        (t0, c0, e0), (t1, c1, e1) = self.points[0], self.points[-1]
+        return t1 - t0, c1 - c0, e1 - e0
+
+
+def cost_run(ctx, label, sessions, events, interval_ms, duration, client, rep):
+    """One plateau measurement: `client` is ("streamsoak", cpu) or ("floor", threads, cpu).
+
+    The server (`serve --workers 1`) runs on CPU 0; a pinned client on CPU 1
+    (so one arbiter: `run` starts one per CPU it may use), an unpinned one
+    wherever the OS puts it (one arbiter per core). The streamsoak client
+    ramps to `sessions` in `ramp` s and holds; the floor opens all its
+    streams at once. CPU = the client's user+sys from /proc/PID/stat, events
+    = the server's `events_sent`, both over the same plateau window.
+    """
+    ramp = 0.5 if ctx.smoke else 1.0
+    settle, tail = (0.5, 0.25) if ctx.smoke else (1.0, 0.5)
+    ctx.quiet()
+    server = Server(ctx, events, f"{interval_ms}ms", cpu=0)
+    try:
+        plateau = Plateau(server, ramp + settle, duration - tail)
+        busy0, server0 = machine_busy(), server.cpu()
+        if client[0] == "streamsoak":
+            cpu = client[1]
             scen = ctx.scenario(f"cost-{label}", sessions_scenario(
-                f"bench-{label}", [(0, sessions), (duration, sessions)]))
-            srv0 = server.stats() or {}
-            run = run_client(ctx, scen, server, budget=duration + 90)
-            srv1 = server.stats() or {}
-            ctx.quiet()
-            floor = run_floor(ctx, server, sessions, duration)
-        finally:
-            server.stop()
-        s = run["summary"]
-        u, sy = run["child"].cpu()
-        ev, dur = int(s["events"]), float(s["duration_s"])
-        fu, fsy = floor["child"].cpu()
-        fev, fdur = int(floor["values"]["events"]), float(floor["values"]["duration_s"])
-        common = dict(bench=label, rep=rep + 1, sessions=sessions, events_per_stream=events,
-                      interval_ms=interval_ms, planned_s=duration, nofile_server=server.nofile)
-        client_cpm = (u + sy) / ev * 1e6 if ev else float("nan")
-        floor_cpm = (fu + fsy) / fev * 1e6 if fev else float("nan")
-        rows.append(dict(common, client="streamsoak", duration_s=round(dur, 3), events=ev,
-                         events_per_s=round(ev / dur, 1), cpu_user_s=round(u, 3), cpu_sys_s=round(sy, 3),
-                         cpu_s_per_M_events=round(client_cpm, 3),
-                         max_rss_kib=run["child"].rusage.ru_maxrss,
-                         failed_streams=int(s["streams_failed"]), errors=json.dumps(our_failures(run["errors"])),
-                         server_events_sent=(srv1.get("events_sent", 0) - srv0.get("events_sent", 0)),
-                         server_cpu_s=round(run["server_cpu"], 2), other_cpu_s=round(run["other_cpu"], 2),
-                         cpu_ratio_to_floor=round(client_cpm / floor_cpm, 2),
-                         eps_ratio_to_floor=round((ev / dur) / (fev / fdur), 3)))
-        rows.append(dict(common, client="floor", duration_s=round(fdur, 3), events=fev,
-                         events_per_s=round(fev / fdur, 1), cpu_user_s=round(fu, 3), cpu_sys_s=round(fsy, 3),
-                         cpu_s_per_M_events=round(floor_cpm, 3), max_rss_kib=floor["child"].rusage.ru_maxrss,
-                         failed_streams=int(floor["values"]["errors"]), errors="",
-                         server_events_sent="", server_cpu_s=round(floor["server_cpu"], 2),
-                         other_cpu_s=round(floor["other_cpu"], 2), cpu_ratio_to_floor=1.0, eps_ratio_to_floor=1.0))
-    return rows
+                f"bench-{label}", [(ramp, sessions), (duration - ramp, sessions)]))
+            run = run_client(ctx, scen, server, budget=duration + 90, sample=plateau, every=0.25, cpu=cpu)
+            whole_cpu = sum(run["child"].cpu())
+            s = run["summary"]
+            failed = int(s["streams_failed"]) + sum(our_failures(run["errors"]).values())
+            name, threads = "streamsoak", None
+        else:
+            _, threads, cpu = client
+            floor = run_floor(ctx, server, sessions, duration, sample=plateau, threads=threads, cpu=cpu)
+            whole_cpu = sum(floor["child"].cpu())
+            failed = int(floor["values"]["errors"])
+            name = f"floor-{threads}t"
+        busy, server_cpu = machine_busy() - busy0, server.cpu() - server0
+    finally:
+        server.stop()
+    w = plateau.window()
+    if not w or not w[2]:
+        raise RuntimeError(f"{label}/{name}: no plateau samples (run too short?)")
+    secs, cpu_s, ev = w
+    return dict(bench=label, rep=rep, client=name, pinned="cpu1" if pinned(cpu) else "no",
+                threads=threads, sessions=sessions, events_per_stream=events, interval_ms=interval_ms,
+                window_s=round(secs, 2), events=ev, events_per_s=round(ev / secs, 1),
+                cpu_s=round(cpu_s, 3), cpu_s_per_M_events=round(cpu_s / ev * 1e6, 3),
+                cpu_whole_run_s=round(whole_cpu, 3), failed=failed,
+                server_cpu_s=round(server_cpu, 2),
+                other_cpu_s=round(max(0.0, busy - whole_cpu - server_cpu), 2),
+                nofile_server=server.nofile)
+
+
+def ratio(a, b):
+    """a / b, rounded; nan when b is 0 (smoke runs are too short to measure)."""
+    return round(a / b, 2) if b else float("nan")
+
+
+def median_of(rows, bench, client, pinned, key="cpu_s_per_M_events"):
+    values = [r[key] for r in rows if (r["bench"], r["client"], r["pinned"]) == (bench, client, pinned)]
+    return statistics.median(values) if values else float("nan")
 
 
 def bench_cost(ctx):
-    d = 3 if ctx.smoke else 15
-    rows = cost_pair(ctx, "saturation", 50, 200, 0, d, ctx.args.repeat)
+    """The issue's rows: saturated and paced, pinned, beside the one-thread
+    floor; paced unpinned (one arbiter per core) beside pinned and the
+    per-core floor; saturated events/s with 1 and 2 arbiters."""
+    d = 2 if ctx.smoke else 15
     paced_sessions = 20 if ctx.smoke else 200
-    rows += cost_pair(ctx, "paced", paced_sessions, 50, 20, d, ctx.args.repeat)
-    table(rows, ["bench", "rep", "client", "events", "events_per_s", "cpu_user_s", "cpu_sys_s",
-                 "cpu_s_per_M_events", "cpu_ratio_to_floor", "eps_ratio_to_floor", "failed_streams",
-                 "server_cpu_s", "other_cpu_s"])
-    for label in ("saturation", "paced"):
-        mine = [r["cpu_ratio_to_floor"] for r in rows if r["bench"] == label and r["client"] == "streamsoak"]
-        cpm = [r["cpu_s_per_M_events"] for r in rows if r["bench"] == label and r["client"] == "streamsoak"]
-        print(f"  {label}: median {statistics.median(cpm):.3f} CPU-s per million events, "
-              f"{statistics.median(mine):.2f}x the floor")
+    one, per_core = ("floor", 1, 1), ("floor", os.cpu_count() or 2, None)
+    plan = [
+        ("saturated", 50, 200, 0, [("streamsoak", 1), one, ("streamsoak", None), per_core]),
+        ("paced", paced_sessions, 50, 20, [("streamsoak", 1), one, ("streamsoak", None), per_core]),
+    ]
+    rows = []
+    for rep in range(1, ctx.args.repeat + 1):
+        for label, sessions, events, interval_ms, clients in plan:
+            for client in clients:
+                rows.append(cost_run(ctx, label, sessions, events, interval_ms, d, client, rep))
+    table(rows, ["bench", "rep", "client", "pinned", "window_s", "events", "events_per_s", "cpu_s",
+                 "cpu_s_per_M_events", "failed", "server_cpu_s", "other_cpu_s"])
+    summary = []
+    floor_1t, floor_pc = "floor-1t", f"floor-{per_core[1]}t"
+    for label, *_ in plan:
+        pinned = median_of(rows, label, "streamsoak", "cpu1")
+        unpinned = median_of(rows, label, "streamsoak", "no")
+        f1, fpc = median_of(rows, label, floor_1t, "cpu1"), median_of(rows, label, floor_pc, "no")
+        summary += [
+            dict(bench=label, row="pinned (1 arbiter) vs one-thread floor", streamsoak=pinned, floor=f1,
+                 ratio=ratio(pinned, f1)),
+            dict(bench=label, row="unpinned (1 arbiter per core) vs per-core floor", streamsoak=unpinned,
+                 floor=fpc, ratio=ratio(unpinned, fpc)),
+            dict(bench=label, row="unpinned vs pinned", streamsoak=unpinned, floor=pinned,
+                 ratio=ratio(unpinned, pinned)),
+        ]
+    sat1 = median_of(rows, "saturated", "streamsoak", "cpu1", "events_per_s")
+    sat2 = median_of(rows, "saturated", "streamsoak", "no", "events_per_s")
+    print(f"\n  medians of {ctx.args.repeat} run(s), CPU-s per million events:")
+    table(summary, ["bench", "row", "streamsoak", "floor", "ratio"])
+    print(f"  saturated events/s: 1 arbiter (pinned) {sat1:.0f}, {os.cpu_count()} arbiters (unpinned) {sat2:.0f}"
+          f" (the one-worker server sets the ceiling)")
     write_csv(ctx, "client_cost", rows)
+    write_csv(ctx, "client_cost_summary", summary)
 
 
 def bench_concurrency(ctx):
@@ -507,9 +594,12 @@ def bench_concurrency(ctx):
 
 
 def bench_starts(ctx):
+    """The given rates, then (full mode) ×1.25 steps past the last one until
+    a rate is not held, so the ceiling is known."""
     rates, d = ([200, 500], 2) if ctx.smoke else ([int(r) for r in ctx.args.rates.split(",")], 10)
     rows = []
-    for rate in rates:
+    while rates:
+        rate = rates.pop(0)
         ctx.quiet()
         server = Server(ctx, 1, "0ms")
         try:
@@ -538,10 +628,14 @@ max_sessions = 1000
                          client_cpu_s=round(cpu, 2), client_cpu_ms_per_start=round(cpu / max(1, started) * 1e3, 3),
                          server_cpu_s=round(run["server_cpu"], 2), other_cpu_s=round(run["other_cpu"], 2),
                          failures=json.dumps(our_failures(run["errors"])), held=held))
+        if not rates and held and not ctx.smoke and len(rows) < 40:
+            rates.append(int(round(rate * 1.25, -2)))  # keep going until one fails
     table(rows, ["rate", "planned", "started", "ok", "failed", "dropped", "achieved_per_s", "stream_p50_ms",
                  "stream_p99_ms", "client_cpu_ms_per_start", "server_cpu_s", "other_cpu_s", "held"])
     best = max([r["rate"] for r in rows if r["held"]], default=0)
-    print(f"  highest arrival rate held within 2 % with no dropped arrivals: {best}/s")
+    failed = [r["rate"] for r in rows if not r["held"]]
+    print(f"  highest arrival rate held within 2 % with no dropped arrivals: {best}/s"
+          + (f"; first not held: {failed[0]}/s" if failed else " (no rate failed)"))
     write_csv(ctx, "starts", rows)
 
 
@@ -613,8 +707,9 @@ def main():
     p.add_argument("--long", action="store_true", help="soak for 11 minutes (minute 1 vs minute 10)")
     p.add_argument("--only", default=",".join(BENCHES), help="comma-separated subset of " + ",".join(BENCHES))
     p.add_argument("--repeat", type=int, default=1, help="repetitions of each cost run")
-    p.add_argument("--rates", default="1000,2000,5000,8000,12000,16000",
-                   help="arrival rates (streams/s) tried by the starts benchmark, 10 s each")
+    p.add_argument("--rates", default="1000,5000,10000,16000,20000,25000,30000",
+                   help="arrival rates (streams/s) tried by the starts benchmark, 10 s each; "
+                        "past the last one held it goes on in x1.25 steps until a rate is not held")
     p.add_argument("--results", help="output folder (default target/bench-results, smoke: target/bench-results/smoke)")
     p.add_argument("--bin-dir", help="folder holding streamsoak and examples/floor_client")
     p.add_argument("--release", action="store_true", help="smoke with the release build")

@@ -6,11 +6,20 @@
 //! string values straight from the event's data when they hold no escapes,
 //! and skips every other value without building it. Decoding an event thus
 //! allocates nothing in the common case.
+//!
+//! Before serde runs, [`scan`] tries the common shape (a flat object of
+//! escape-free strings, integers, `true`/`false`/`null`): one pass over the
+//! bytes, no visitor, no number rendered and parsed back. Whatever it is not
+//! sure of (an escape, a nested value, a float, a count beyond 18 digits,
+//! anything malformed) it declines, and serde_json decides: so the answer is
+//! always serde_json's, which the property tests below check.
 
 use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+
+mod scan;
 
 /// The configured names of the fields we read, borrowed from the scenario's
 /// `[stream]` ([`StreamSpec::field_names`](crate::client::config::StreamSpec::field_names)),
@@ -57,6 +66,15 @@ impl MalformedEvent {
 /// # Errors
 /// [`MalformedEvent`] when `data` is not one JSON object (trailing text included).
 pub fn parse<'a>(names: FieldNames<'_>, data: &'a str) -> Result<Fields<'a>, MalformedEvent> {
+    match scan::fields(names, data) {
+        Some(fields) => Ok(fields),
+        None => parse_serde(names, data),
+    }
+}
+
+/// [`parse`] through serde_json alone: the reference the fast scanner is
+/// proven equal to, and the path for everything the scanner declines.
+fn parse_serde<'a>(names: FieldNames<'_>, data: &'a str) -> Result<Fields<'a>, MalformedEvent> {
     let mut de = serde_json::Deserializer::from_str(data);
     let fields = FieldsSeed(names)
         .deserialize(&mut de)

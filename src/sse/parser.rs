@@ -176,13 +176,14 @@ impl Parser {
             Step::Event => {
                 self.dispatched += 1;
                 let data = &self.pending.data;
+                let data = data.strip_suffix('\n').unwrap_or(data);
                 Some(Ok(Item::Event(Event {
                     kind: if self.pending.kind.is_empty() {
                         DEFAULT_KIND
                     } else {
                         &self.pending.kind
                     },
-                    data: data.strip_suffix('\n').unwrap_or(data),
+                    data,
                     id: &self.last_event_id,
                 })))
             }
@@ -275,6 +276,9 @@ impl Parser {
             if self.held() + (end - start) > self.max_event_size {
                 return self.fail();
             }
+            if let Some(step) = self.single_data_line(start, end) {
+                return step;
+            }
             let step = self.process_line(start, end);
             // Lossy decoding can grow a line, and committing an ID copies it.
             if self.held() > self.max_event_size {
@@ -284,6 +288,42 @@ impl Parser {
                 return step;
             }
         }
+    }
+
+    /// The common event, `data: VALUE` LF LF, at once: the same result as
+    /// processing the data line and then the blank line, without the field
+    /// dispatch, the second pass through the loop or the trailing LF.
+    ///
+    /// Taken only when that result is certain: no data collected yet, the
+    /// line ends with LF and the next byte is LF (so no CR pairing is
+    /// pending), the value is valid UTF-8, and neither the data line nor
+    /// committing the ID would exceed `max_event_size` (those cases, like
+    /// every other line, take the general path, which fails where it must).
+    fn single_data_line(&mut self, start: usize, end: usize) -> Option<Step> {
+        if !self.pending.data.is_empty()
+            || self.input[end] != b'\n'
+            || self.input.get(end + 1) != Some(&b'\n')
+        {
+            return None;
+        }
+        let raw = self.input[start..end].strip_prefix(b"data:")?;
+        let skip = usize::from(raw.first() == Some(&b' '));
+        let value = std::str::from_utf8(&raw[skip..]).ok()?;
+        // What `held()` would be after the data line and after the blank line.
+        let after_data = self.held() + value.len() + 1;
+        let after_blank = after_data - self.last_event_id.len() + self.pending.id.len();
+        if after_data.max(after_blank) > self.max_event_size {
+            return None;
+        }
+        // Data is empty here; the slow path's trailing LF would be stripped.
+        self.pending.data.push_str(value);
+        if self.last_event_id != self.pending.id {
+            self.last_event_id.clone_from(&self.pending.id);
+        }
+        self.pos = end + 2;
+        self.skip_lf = false;
+        self.reset_pending = true;
+        Some(Step::Event)
     }
 
     /// Applies one line (`input[start..end]`, without its terminator).
