@@ -6,7 +6,8 @@
 //! strings, JSON numbers, `true`, `false` or `null`, followed by nothing but
 //! JSON whitespace. The configured fields take only the values whose meaning
 //! is plain: `data`/`error` a string or `null`, `count` an integer of at most
-//! 18 digits (so it fits `i64` and needs no rendering). Anything else — an
+//! 18 digits (so it fits `i64` and needs no rendering), `timestamp` an
+//! integer of at most 18 digits (read as serde reads it). Anything else — an
 //! escape, a control character in a string, a nested value, a float count,
 //! malformed input — returns `None`, and serde_json decides. Duplicate keys
 //! behave as in the serde path: the last one wins.
@@ -40,6 +41,10 @@ pub(super) fn fields<'a>(names: FieldNames<'_>, data: &'a str) -> Option<Fields<
                 out.count = Some(s.integer()?);
             } else if key == names.error {
                 out.error = s.text_value()?;
+            } else if names.timestamp == Some(key) {
+                // An integer as the serde path reads it (`as f64`); a float,
+                // a string or anything else: serde decides.
+                out.timestamp = Some(s.integer()? as f64);
             } else {
                 s.skip_scalar()?;
             }
@@ -201,6 +206,7 @@ mod tests {
             data: "Data",
             count: "Count",
             error: "error",
+            timestamp: None,
         }
     }
 
@@ -398,6 +404,15 @@ mod tests {
                 data: "x",
                 count: "Data",
                 error: "",
+                timestamp: None,
+            },
+            FieldNames {
+                timestamp: Some("ts"),
+                ..names()
+            },
+            FieldNames {
+                timestamp: Some("Count"),
+                ..names()
             },
         ] {
             let reference = super::super::parse_serde(names, text);
