@@ -7,7 +7,7 @@
 //! and skips every other value without building it. Decoding an event thus
 //! allocates nothing in the common case.
 //!
-//! Before serde runs, [`scan`] tries the common shape (a flat object of
+//! Before serde runs, `scan` (`fields/scan.rs`) tries the common shape (a flat object of
 //! escape-free strings, integers, `true`/`false`/`null`): one pass over the
 //! bytes, no visitor, no number rendered and parsed back. Whatever it is not
 //! sure of (an escape, a nested value, a float, a count beyond 18 digits,
