@@ -44,10 +44,10 @@ const SUMMARY_KEYS: &[&str] = &[
     "events_per_s",
     "bytes",
     "dropped_arrivals",
+    "thresholds_passed",
     "output_tokens",
     "output_tokens_per_s",
     "goodput",
-    "thresholds_passed",
     // PRODUCT.md "Protocols and TLS": summary.csv gains http_versions.
     "http_versions",
     // PRODUCT.md "Stream modes: request and subscribe" (issue #16), at the end.

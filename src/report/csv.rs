@@ -35,10 +35,10 @@ pub const SUMMARY_KEYS: &[&str] = &[
     "events_per_s",
     "bytes",
     "dropped_arrivals",
+    "thresholds_passed",
     "output_tokens",
     "output_tokens_per_s",
     "goodput",
-    "thresholds_passed",
     "http_versions",
     // Subscribe mode and `sequence = "id"` (issue #16).
     "disconnects",
@@ -264,6 +264,8 @@ pub fn summary_rows(f: &SummaryFacts<'_>) -> Vec<(&'static str, String)> {
         format!("{events_per_s:.3}"),
         c.bytes.to_string(),
         c.dropped_arrivals.to_string(),
+        f.thresholds_passed
+            .map_or_else(String::new, |p| p.to_string()),
         c.output_tokens.to_string(),
         format!(
             "{:.3}",
@@ -276,8 +278,6 @@ pub fn summary_rows(f: &SummaryFacts<'_>) -> Vec<(&'static str, String)> {
         // Shortest round-trip form: `merge` and `report` recover the good
         // stream count from it exactly.
         c.goodput().map_or_else(String::new, |r| r.to_string()),
-        f.thresholds_passed
-            .map_or_else(String::new, |p| p.to_string()),
         c.http_versions.to_string(),
         c.disconnects.to_string(),
         c.reconnects.to_string(),
