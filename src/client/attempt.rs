@@ -24,6 +24,7 @@
 
 use std::time::{Duration, Instant};
 
+use actix_http::HttpMessage as _;
 use awc::http::header::{HeaderName, HeaderValue};
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -291,6 +292,11 @@ async fn drive(
     out.version = HttpVersion::of(response.version());
     check_head(status.as_u16(), response.headers())?;
     let mut decoder = Decoder::for_headers(response.headers())?;
+    // Keep only the body: the response head's header values share the
+    // connection's first read buffer, which an open stream would otherwise
+    // hold for its whole life (8 KiB per subscription).
+    let mut body = response.take_payload();
+    drop(response);
     sink.stream_opened(headers_at);
 
     let mut last_event: Option<Instant> = None;
@@ -304,7 +310,7 @@ async fn drive(
         let chunk = tokio::select! {
             biased;
             _ = &mut cancelled => return Err(Failure::new(FailureKind::Cancelled, "cancelled mid-stream")),
-            chunk = response.next() => chunk,
+            chunk = body.next() => chunk,
             _ = &mut timer => {
                 // Lazily re-armed: the deadline may have moved since it was set.
                 let now = Instant::now();
@@ -370,7 +376,7 @@ async fn drive(
             }
         }
         if completed {
-            drain(&mut response).await;
+            drain(&mut body).await;
             break;
         }
         if let Some(t) = active_at {

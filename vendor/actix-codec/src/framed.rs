@@ -1,5 +1,7 @@
 use std::{
+    cell::RefCell,
     fmt, io,
+    mem::MaybeUninit,
     pin::Pin,
     task::{Context, Poll},
 };
@@ -10,7 +12,7 @@ use futures_core::{ready, Stream};
 use futures_sink::Sink;
 use pin_project_lite::pin_project;
 
-use crate::{AsyncRead, AsyncWrite, Decoder, Encoder};
+use crate::{AsyncRead, AsyncWrite, Decoder, Encoder, ReadBuf};
 
 /// Low-water mark
 const LW: usize = 1024;
@@ -55,8 +57,10 @@ impl<T, U> Framed<T, U> {
             io,
             codec,
             flags: Flags::empty(),
-            read_buf: BytesMut::with_capacity(HW),
-            write_buf: BytesMut::with_capacity(HW),
+            // streamsoak patch: both buffers start empty; `write` and `next_item` allocate
+            // when there is something to hold (was 2 × 8 KiB per framed transport at once).
+            read_buf: BytesMut::new(),
+            write_buf: BytesMut::new(),
         }
     }
 }
@@ -213,13 +217,21 @@ impl<T, U> Framed<T, U> {
 
             debug_assert!(!this.flags.contains(Flags::EOF));
 
-            // Otherwise, try to read more data and try again. Make sure we've got room.
-            let remaining = this.read_buf.capacity() - this.read_buf.len();
-            if remaining < LW {
-                this.read_buf.reserve(HW - remaining)
-            }
+            // streamsoak patch: with nothing buffered, read through a per-thread scratch
+            // buffer, so a transport waiting for data (a long-lived stream between events)
+            // holds no read buffer at all; what arrives is copied into `read_buf`.
+            let read = if this.read_buf.is_empty() {
+                poll_read_lean(this.io, cx, this.read_buf)
+            } else {
+                // Otherwise, try to read more data and try again. Make sure we've got room.
+                let remaining = this.read_buf.capacity() - this.read_buf.len();
+                if remaining < LW {
+                    this.read_buf.reserve(HW - remaining)
+                }
+                tokio_util::io::poll_read_buf(this.io, cx, this.read_buf)
+            };
 
-            let cnt = match tokio_util::io::poll_read_buf(this.io, cx, this.read_buf) {
+            let cnt = match read {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Err(err)) => return Poll::Ready(Some(Err(err.into()))),
                 Poll::Ready(Ok(cnt)) => cnt,
@@ -258,6 +270,11 @@ impl<T, U> Framed<T, U> {
             this.write_buf.advance(n);
         }
 
+        // streamsoak patch: everything is written; an idle transport holds no write buffer.
+        if this.write_buf.capacity() != 0 {
+            *this.write_buf = BytesMut::new();
+        }
+
         // Try flushing the underlying IO
         ready!(this.io.poll_flush(cx))?;
 
@@ -276,6 +293,43 @@ impl<T, U> Framed<T, U> {
         ready!(this.io.as_mut().poll_shutdown(cx))?;
         Poll::Ready(Ok(()))
     }
+}
+
+// streamsoak patch: the per-thread scratch buffer of `Framed::next_item`.
+thread_local! {
+    static SCRATCH: RefCell<Box<[MaybeUninit<u8>]>> =
+        RefCell::new(vec![MaybeUninit::uninit(); HW].into_boxed_slice());
+}
+
+/// Reads into the thread's scratch buffer and appends what arrived to the empty `buf`,
+/// which keeps its allocation only while data arrives: on `Pending` it is released.
+fn poll_read_lean<T: AsyncRead>(
+    io: Pin<&mut T>,
+    cx: &mut Context<'_>,
+    buf: &mut BytesMut,
+) -> Poll<io::Result<usize>> {
+    debug_assert!(buf.is_empty());
+    SCRATCH.with(|scratch| {
+        let Ok(mut scratch) = scratch.try_borrow_mut() else {
+            // Re-entered from inside `poll_read`: read in place, as before the patch.
+            buf.reserve(HW);
+            return tokio_util::io::poll_read_buf(io, cx, buf);
+        };
+        let mut read = ReadBuf::uninit(&mut scratch[..]);
+        match io.poll_read(cx, &mut read) {
+            Poll::Pending => {
+                if buf.capacity() != 0 {
+                    *buf = BytesMut::new();
+                }
+                Poll::Pending
+            }
+            Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
+            Poll::Ready(Ok(())) => {
+                buf.extend_from_slice(read.filled());
+                Poll::Ready(Ok(read.filled().len()))
+            }
+        }
+    })
 }
 
 impl<T, U> Stream for Framed<T, U>

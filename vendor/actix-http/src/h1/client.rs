@@ -7,7 +7,7 @@ use tokio_util::codec::{Decoder, Encoder};
 
 use super::{
     decoder::{self, PayloadDecoder, PayloadItem, PayloadType},
-    encoder, reserve_readbuf, Message, MessageType,
+    encoder, Message, MessageType,
 };
 use crate::{
     body::BodySize,
@@ -166,7 +166,8 @@ impl Decoder for ClientCodec {
             } else {
                 self.inner.payload = None;
             }
-            reserve_readbuf(src);
+            // streamsoak patch: no `reserve_readbuf` (it grew the buffer to 32 KiB after every
+            // head and chunk, 30 KiB held by each open stream); `Framed` sizes reads itself.
             Ok(Some(req))
         } else {
             Ok(None)
@@ -201,10 +202,8 @@ impl Decoder for ClientPayloadCodec {
         );
 
         Ok(match self.inner.payload.as_mut().unwrap().decode(src)? {
-            Some(PayloadItem::Chunk(chunk)) => {
-                reserve_readbuf(src);
-                Some(Some(chunk))
-            }
+            // streamsoak patch: no `reserve_readbuf` here either (see `ClientCodec::decode`).
+            Some(PayloadItem::Chunk(chunk)) => Some(Some(chunk)),
             Some(PayloadItem::Eof) => {
                 self.inner.payload.take();
                 Some(None)

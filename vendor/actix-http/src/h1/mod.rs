@@ -1,6 +1,6 @@
 //! HTTP/1 protocol implementation.
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 mod chunked;
 mod client;
@@ -50,15 +50,8 @@ pub enum MessageType {
     Stream,
 }
 
-const LW: usize = 2 * 1024;
-const HW: usize = 32 * 1024;
-
-pub(crate) fn reserve_readbuf(src: &mut BytesMut) {
-    let cap = src.capacity();
-    if cap < LW {
-        src.reserve(HW - cap);
-    }
-}
+// streamsoak patch: `reserve_readbuf` (LW 2 KiB, HW 32 KiB), used only by the client codecs,
+// is gone: see `client.rs`.
 
 #[cfg(test)]
 mod tests {
