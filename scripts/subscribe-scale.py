@@ -18,7 +18,7 @@ prints:
 
 Example (the BENCHMARKS.md runs):
   cargo build --release
-  scripts/subscribe-scale.py --shards 6 --per-shard 16667 --servers 3 --rate 1
+  scripts/subscribe-scale.py --shards 6 --per-shard 16667 --servers 6 --rate 0.5 --ramp 60 --hold 60
   scripts/subscribe-scale.py --shards 1 --per-shard 10000 --servers 1 --rate 10 --hold 40
 
 Everything binds and targets 127.0.0.0/8; every process is bounded in time.
@@ -91,7 +91,8 @@ def main():
     ap.add_argument("--bin", default=os.path.join(ROOT, "target/release/streamsoak"))
     ap.add_argument("--shards", type=int, default=6)
     ap.add_argument("--per-shard", type=int, default=16_667, help="sessions (= streams) per shard")
-    ap.add_argument("--servers", type=int, default=3)
+    ap.add_argument("--servers", type=int, default=6,
+                    help="server processes, one port each (a process holds at most nofile - a few connections)")
     ap.add_argument("--server-workers", type=int, default=1)
     ap.add_argument("--port", type=int, default=18_800, help="first server port")
     ap.add_argument("--rate", type=float, default=1.0, help="broadcast events/s")

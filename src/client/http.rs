@@ -64,9 +64,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_rt::net::ActixStream;
+use actix_rt::net::{ActixStream, TcpSocket, TcpStream};
 use actix_service::Service;
-use actix_tls::connect::{ConnectInfo, Resolver};
+use actix_tls::connect::{ConnectError, ConnectInfo, Connection, Resolver};
 use awc::http::Uri;
 use awc::{Client, Connector};
 use futures_util::future::LocalBoxFuture;
@@ -231,6 +231,7 @@ impl Transport {
             connect_to: self.connect_to.clone(),
             local,
             inner: actix_tls::connect::Connector::new(Resolver::default()).service(),
+            resolver: Resolver::default().service(),
         };
         self.finish(Connector::new().connector(tcp), sessions)
     }
@@ -290,6 +291,8 @@ struct TcpService {
     connect_to: Option<ConnectTo>,
     local: LocalAddr,
     inner: actix_tls::connect::ConnectorService,
+    /// With a source address: resolution only, the connect is [`connect_from`].
+    resolver: actix_tls::connect::ResolverService,
 }
 
 /// The source address of new connections (`[http] local_addresses`).
@@ -340,10 +343,21 @@ impl Service<ConnectInfo<Uri>> for TcpService {
             Some(to) => req.set_addr(Some(to.addr)),
             None => req,
         };
-        let req = match self.local.next() {
-            Some(ip) => req.set_local_addr(ip),
-            None => req,
-        };
+        if let Some(ip) = self.local.next() {
+            let resolving = self.resolver.call(req);
+            return Box::pin(async move {
+                let mut info = resolving.await?;
+                let request = info.request().clone();
+                let mut failed = None;
+                for addr in info.take_addrs() {
+                    match connect_from(ip, addr).await {
+                        Ok(io) => return Ok(Connection::new(request, WatchedStream::new(io))),
+                        Err(err) => failed = Some(err),
+                    }
+                }
+                Err(failed.map_or(ConnectError::Unresolved, ConnectError::Io))
+            });
+        }
         let connecting = self.inner.call(req);
         Box::pin(async move {
             let (io, connection) = connecting.await?.replace_io(());
@@ -351,6 +365,32 @@ impl Service<ConnectInfo<Uri>> for TcpService {
             Ok(connection)
         })
     }
+}
+
+/// A TCP connection from `ip` (any port) to `addr`.
+///
+/// actix-tls binds the source address before connecting, which makes the
+/// kernel reserve an ephemeral port of `ip` for *every* destination: about
+/// 28,000 connections per source address in all, each bind scanning for a
+/// free port (at 28,000 open streams the shards spent 80 % of the machine
+/// in the kernel). With `IP_BIND_ADDRESS_NO_PORT` the port is chosen at
+/// connect time and only the 4-tuple must be unique, so every server port
+/// gets its own 28,000 (Linux ≥ 4.2; elsewhere the plain bind).
+async fn connect_from(ip: std::net::IpAddr, addr: SocketAddr) -> std::io::Result<TcpStream> {
+    let socket = match ip {
+        std::net::IpAddr::V4(_) => TcpSocket::new_v4()?,
+        std::net::IpAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    #[cfg(target_os = "linux")]
+    if let Err(err) = nix::sys::socket::setsockopt(
+        &socket,
+        nix::sys::socket::sockopt::IpBindAddressNoPort,
+        &true,
+    ) {
+        log::debug!("IP_BIND_ADDRESS_NO_PORT not set ({err}): ports reserved at bind");
+    }
+    socket.bind(SocketAddr::new(ip, 0))?;
+    socket.connect(addr).await
 }
 
 /// Builds a client for `spec` towards `target` (no proxy): the `stream`
@@ -405,6 +445,87 @@ mod tests {
             assert_eq!(&body[..], b"ok");
         }
         accepted.load(Ordering::SeqCst)
+    }
+
+    /// A server that answers one request per connection and records where
+    /// each connection came from.
+    fn peer_recording_server() -> (String, Arc<std::sync::Mutex<Vec<SocketAddr>>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let addr = listener.local_addr().expect("addr");
+        let peers = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = Arc::clone(&peers);
+        std::thread::spawn(move || {
+            for stream in listener.incoming().take(8).flatten() {
+                seen.lock()
+                    .expect("lock")
+                    .push(stream.peer_addr().expect("peer"));
+                let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+                let mut writer = stream;
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                    line.clear();
+                }
+                let _ = writer.write_all(
+                    b"HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 2\r\n\r\nok",
+                );
+            }
+        });
+        (format!("http://{addr}/"), peers)
+    }
+
+    #[actix_rt::test]
+    async fn local_addresses_are_the_connections_sources() {
+        let (url, peers) = peer_recording_server();
+        let spec = HttpSpec {
+            local_addresses: vec![
+                "127.0.0.2".parse().expect("ip"),
+                "127.0.0.3".parse().expect("ip"),
+            ],
+            pool_max_idle_per_host: 0,
+            ..HttpSpec::default()
+        };
+        let transport = Transport::new(&spec, &url, None);
+        // A shared client takes them in turn; a session's own client, its own.
+        let shared = transport.client(4);
+        for _ in 0..2 {
+            let body = shared
+                .get(url.as_str())
+                .send()
+                .await
+                .expect("response")
+                .body()
+                .await;
+            assert_eq!(&body.expect("body")[..], b"ok");
+        }
+        let own = transport.session_client(1, 1);
+        let body = own
+            .get(url.as_str())
+            .send()
+            .await
+            .expect("response")
+            .body()
+            .await;
+        assert_eq!(&body.expect("body")[..], b"ok");
+        let sources: Vec<String> = peers
+            .lock()
+            .expect("lock")
+            .iter()
+            .map(|p| p.ip().to_string())
+            .collect();
+        assert_eq!(sources, ["127.0.0.2", "127.0.0.3", "127.0.0.3"]);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[actix_rt::test]
+    async fn a_source_address_reserves_no_port_before_connect() {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let addr = listener.local_addr().expect("addr");
+        let ip = "127.0.0.4".parse().expect("ip");
+        let stream = connect_from(ip, addr).await.expect("connect");
+        assert_eq!(stream.local_addr().expect("local").ip(), ip);
+        let no_port =
+            nix::sys::socket::getsockopt(&stream, nix::sys::socket::sockopt::IpBindAddressNoPort);
+        assert_eq!(no_port, Ok(true));
     }
 
     #[actix_rt::test]
