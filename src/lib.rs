@@ -8,7 +8,7 @@
 //! | room | owns | may use |
 //! |---|---|---|
 //! | [`sse`] | WHATWG event-stream parser: sans-IO, incremental, bounded | — |
-//! | [`client`] | one stream attempt over awc (driver, event judging, body decoding, error classes); breaker; backoff; the retry loop and a subscription's reconnect loop as pure state machines; `StreamService`; its own config types (`StreamSpec`, `HttpSpec`) | `sse` |
+//! | [`client`] | one stream attempt over awc (driver, event judging, body decoding, error classes); breaker; backoff; the retry loop (request and subscribe mode) as one pure state machine; `StreamService`; its own config types (`StreamSpec`, `HttpSpec`) | `sse` |
 //! | [`metrics`] | histograms, counters, interval deltas, the hlog; the recorder (which observation feeds which metric) and fault attribution/analysis | `client` |
 //! | [`load`] | stage math and arrival schedules (the executors) | — |
 //! | [`faults`] | the fault vocabulary and schedule (pure), the TCP fault proxy | — |
@@ -25,7 +25,7 @@
 //! `FaultPlan`, `ServerConfig`), so nothing downstream validates again and
 //! whatever `check` accepts, `run` accepts.
 //!
-//! Pure logic (parser, breaker, backoff, retry loop, subscription, stage
+//! Pure logic (parser, breaker, backoff, retry loop in both modes, stage
 //! math, capacity check, fault schedule, thresholds, recorder, event
 //! sequences, fault analysis) owns no clock and no
 //! RNG: time and randomness are passed in, so it is tested without a

@@ -6,11 +6,7 @@ mod support;
 use std::collections::BTreeMap;
 use std::process::Command;
 
-use support::{num, summary};
-
-fn read_csv(path: &std::path::Path) -> Vec<BTreeMap<String, String>> {
-    support::read_csv(path).1
-}
+use support::{num, rows, summary};
 
 #[test]
 fn breakers_open_short_circuit_probe_and_recover() {
@@ -50,7 +46,7 @@ fn story(extra: &[&str]) -> BTreeMap<String, String> {
     // start_s/end_s have 3 decimals: ±0.5 ms.
     let rounding_ms = 1.0;
 
-    let faults = read_csv(&dir.join("faults.csv"));
+    let faults = rows(&dir.join("faults.csv"));
     assert_eq!(faults.len(), 1);
     let fault = &faults[0];
     assert_eq!(fault["kind"], "shutdown");
@@ -89,7 +85,7 @@ fn story(extra: &[&str]) -> BTreeMap<String, String> {
         "recovery within open_for + one stream: {fault:?}"
     );
 
-    let transitions = read_csv(&dir.join("breaker.csv"));
+    let transitions = rows(&dir.join("breaker.csv"));
     let mut by_session: BTreeMap<String, Vec<&BTreeMap<String, String>>> = BTreeMap::new();
     for t in &transitions {
         by_session.entry(t["session"].clone()).or_default().push(t);
@@ -148,7 +144,7 @@ fn story(extra: &[&str]) -> BTreeMap<String, String> {
         get("breaker_opens"),
         transitions.iter().filter(|t| t["to"] == "open").count() as u64
     );
-    let sessions_rows = read_csv(&dir.join("sessions.csv"));
+    let sessions_rows = rows(&dir.join("sessions.csv"));
     let streams: f64 = sessions_rows.iter().map(|r| num(r, "streams")).sum();
     assert_eq!(streams as u64, get("streams_started"));
     assert!(sessions_rows.iter().all(|r| r["final_state"] == "closed"));

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use streamsoak::metrics::hlog;
 use support::manifests::{merge_job_script, shard_job};
-use support::{bin, int, num, read_csv, show, summary, ServeProcess};
+use support::{expected_streams, int, num, read_csv, show, summary, ServeProcess};
 
 const SHARDS: u32 = 3;
 /// 30 streams/s for 3 s.
@@ -160,20 +160,7 @@ fn three_pods_start_together_at_the_barrier_and_merge_into_the_plan() {
     std::fs::write(&scenario_file, scenario(&server.base_url())).expect("scenario");
 
     // The plan of the whole test, as `streamsoak check` states it.
-    let check = bin()
-        .arg("check")
-        .arg(&scenario_file)
-        .output()
-        .expect("check");
-    assert_eq!(check.status.code(), Some(0), "{}", show(&check));
-    let plan = String::from_utf8_lossy(&check.stdout);
-    let expected: u64 = plan
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("expected streams"))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("an `expected streams N` line:\n{plan}"));
-    assert_eq!(expected, PLANNED, "{plan}");
+    assert_eq!(expected_streams(&scenario_file), PLANNED);
 
     // Pods 0 and 1 start; pod 2 is scheduled late.
     let spawn = |k: u32| Pod::start(pod(&script, Some(k), &reports, &scenario_file));

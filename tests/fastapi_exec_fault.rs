@@ -5,41 +5,17 @@ mod common;
 mod support;
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::process::Command;
 
-fn read_csv(path: &Path) -> Vec<BTreeMap<String, String>> {
-    support::read_csv(path).1
-}
-
-/// Kills the restarted uvicorn (started by the exec fault) when the test ends.
-struct PidFile(std::path::PathBuf);
-
-impl Drop for PidFile {
-    fn drop(&mut self) {
-        if let Ok(pid) = std::fs::read_to_string(&self.0) {
-            let _ = Command::new("kill").args(["-9", pid.trim()]).status();
-        }
-    }
-}
+use support::{rows, run_cmd, summary};
 
 #[test]
 fn killing_uvicorn_opens_breakers_and_they_recover_after_restart() {
     let Some(server) = common::fastapi::require_fastapi() else {
         return;
     };
-    let pid = server.pid().expect("uvicorn running");
     let tmp = tempfile::tempdir().expect("tempdir");
-    let pidfile = PidFile(tmp.path().join("uvicorn.pid"));
-    let app_dir = std::env::current_dir().expect("cwd").join("tests/fastapi");
-    let start = format!("kill -9 {pid}");
-    let end = format!(
-        "cd '{}' && ('{}' -m uvicorn app:app --host 127.0.0.1 --port {} >/dev/null 2>&1 & echo $! > '{}')",
-        app_dir.display(),
-        server.python().display(),
-        server.port(),
-        pidfile.0.display()
-    );
+    // Dropped at the end of the test: kills the uvicorn the fault restarted.
+    let exec = server.kill_and_restart_fault(tmp.path());
     let scenario = format!(
         r#"
 name = "fastapi-exec"
@@ -58,23 +34,15 @@ open_for = "2s"
 [[faults]]
 at = "4s"
 for = "4s"
-kind = "exec"
-start = "{start}"
-end = "{end}"
+{exec}
 "#,
         base = server.base_url,
-        start = start.replace('\\', "\\\\").replace('"', "\\\""),
-        end = end.replace('\\', "\\\\").replace('"', "\\\""),
+        exec = exec.toml,
     );
     let file = tmp.path().join("exec.toml");
     std::fs::write(&file, scenario).expect("write scenario");
     let out = tmp.path().join("report");
-    let status = Command::new(env!("CARGO_BIN_EXE_streamsoak"))
-        .args(["run", "--quiet", "--out"])
-        .arg(&out)
-        .arg(&file)
-        .status()
-        .expect("streamsoak runs");
+    let status = run_cmd(&file, &out).status().expect("streamsoak runs");
     assert_eq!(status.code(), Some(0), "no thresholds: exit 0");
 
     let log = std::fs::read_to_string(out.join("faults.log")).expect("faults.log");
@@ -82,7 +50,7 @@ end = "{end}"
     assert!(log.contains("exec end:"), "{log}");
     assert!(!log.contains("could not run"), "{log}");
 
-    let faults = read_csv(&out.join("faults.csv"));
+    let faults = rows(&out.join("faults.csv"));
     assert_eq!(faults.len(), 1);
     let f = &faults[0];
     let n = |k: &str| f[k].parse::<f64>().expect("number");
@@ -95,21 +63,18 @@ end = "{end}"
     );
     assert!(n("failed_streams") > 0.0);
 
-    let errors = read_csv(&out.join("errors.csv"));
+    let errors = rows(&out.join("errors.csv"));
     assert!(
         errors.iter().any(|e| e["kind"] == "connect-refused"),
         "refused while uvicorn was down: {errors:?}"
     );
-    let summary: BTreeMap<String, String> = read_csv(&out.join("summary.csv"))
-        .into_iter()
-        .map(|r| (r["key"].clone(), r["value"].clone()))
-        .collect();
+    let summary = summary(&out);
     let get = |k: &str| summary[k].parse::<u64>().expect("integer");
     assert_eq!(
         get("streams_started"),
         get("streams_ok") + get("streams_failed")
     );
-    let breaker = read_csv(&out.join("breaker.csv"));
+    let breaker = rows(&out.join("breaker.csv"));
     let mut last: BTreeMap<&str, &str> = BTreeMap::new();
     for t in &breaker {
         last.insert(&t["session"], &t["to"]);

@@ -16,7 +16,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use support::summary_json::check;
-use support::{bin, int, num, read_csv, show, summary};
+use support::{assert_reported, bin, int, merge, num, read_csv, report, show, summary};
 
 /// Long enough never to end by itself within the test; one fault early so
 /// faults.csv has a row to flush.
@@ -179,12 +179,8 @@ fn report_turns_a_killed_run_into_a_full_report_of_its_flushed_intervals() {
         "{resolved}"
     );
 
-    let output = bin().arg("report").arg(&out).output().expect("report");
-    assert!(
-        output.status.code().is_some_and(|c| c <= 1),
-        "{}",
-        show(&output)
-    );
+    let output = report(&out);
+    assert_reported(&output);
     assert!(
         String::from_utf8_lossy(&output.stderr).contains("incomplete run"),
         "{}",
@@ -296,16 +292,8 @@ fn report_turns_a_killed_run_into_a_full_report_of_its_flushed_intervals() {
 
     // Reporting again changes nothing: the folder is now a stable report.
     let first = std::fs::read(out.join("summary.json")).expect("json");
-    let output = bin()
-        .arg("report")
-        .arg(&out)
-        .output()
-        .expect("report again");
-    assert!(
-        output.status.code().is_some_and(|c| c <= 1),
-        "{}",
-        show(&output)
-    );
+    let output = report(&out);
+    assert_reported(&output);
     assert_eq!(
         std::fs::read(out.join("summary.json")).expect("json"),
         first
@@ -329,18 +317,8 @@ fn merge_accepts_killed_shards_and_says_incomplete() {
         }
     });
     let merged = tmp.path().join("merged");
-    let output = bin()
-        .arg("merge")
-        .args(&dirs)
-        .arg("--out")
-        .arg(&merged)
-        .output()
-        .expect("merge");
-    assert!(
-        output.status.code().is_some_and(|c| c <= 1),
-        "{}",
-        show(&output)
-    );
+    let output = merge(&dirs, &merged);
+    assert_reported(&output);
     let s = summary(&merged);
     assert_eq!(
         s.get("complete").map(String::as_str),

@@ -22,7 +22,9 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
-use support::{bin, int, num, read_csv, repo_root, show, summary};
+use support::{
+    assert_reported, bin, int, num, read_csv, repo_root, show, summary, SUMMARY_COUNTERS,
+};
 
 /// Prometheus' startup, on a busy machine.
 const READY_WITHIN: Duration = Duration::from_secs(60);
@@ -275,11 +277,7 @@ fn prometheus_scrapes_the_run_and_its_final_figures_equal_the_report() {
         .arg("30s")
         .output()
         .expect("streamsoak runs");
-    assert!(
-        output.status.code().is_some_and(|c| c <= 1),
-        "{}",
-        show(&output)
-    );
+    assert_reported(&output);
     assert!(
         !String::from_utf8_lossy(&output.stderr).contains("was not scraped"),
         "the final figures were scraped: {}",
@@ -306,18 +304,7 @@ fn prometheus_scrapes_the_run_and_its_final_figures_equal_the_report() {
     }
 
     // Counters: the final figures equal summary.csv's.
-    for name in [
-        "streams_started",
-        "streams_ok",
-        "streams_failed",
-        "attempts",
-        "retries",
-        "short_circuited",
-        "breaker_opens",
-        "events",
-        "bytes",
-        "dropped_arrivals",
-    ] {
+    for name in SUMMARY_COUNTERS {
         let stored = prometheus.value(&format!("streamsoak_{name}_total{labels}"));
         assert_eq!(
             stored,

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use streamsoak::report::csv as report_csv;
-use support::{bin, int, num, read_csv, scenario, show, summary, ServeProcess};
+use support::{int, num, read_csv, run_cmd, scenario, show, summary, ServeProcess};
 
 /// smoke.toml shortened to 1 s up, 2 s hold, 1 s down. `streams_ok > 50`
 /// is calibrated for the full 20 s run, so it is relaxed here.
@@ -128,12 +128,7 @@ const THRESHOLDS: &[&str] = &["threshold", "condition", "observed", "passed", "u
 
 /// Runs `streamsoak run SCENARIO --out DIR --quiet EXTRA…`.
 fn run_scenario(scenario: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
-    bin()
-        .arg("run")
-        .arg(scenario)
-        .arg("--out")
-        .arg(out)
-        .arg("--quiet")
+    run_cmd(scenario, out)
         .args(extra)
         .output()
         .expect("streamsoak runs")

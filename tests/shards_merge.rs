@@ -17,26 +17,14 @@ use std::process::Output;
 
 use streamsoak::metrics::hlog;
 use streamsoak::metrics::{Latencies, LatencyMetric, LatencySummary};
-use support::{bin, int, read_csv, show, summary, ServeProcess};
+use support::{
+    bin, expected_streams, int, merge, read_csv, show, summary, ServeProcess, SUMMARY_COUNTERS,
+};
 
 /// Shards per run.
 const SHARDS: u32 = 3;
 /// 30 streams/s for 3 s.
 const PLANNED: u64 = 90;
-
-/// The `summary.csv` keys that are counters (summed by `merge`).
-const COUNTER_KEYS: [&str; 10] = [
-    "streams_started",
-    "streams_ok",
-    "streams_failed",
-    "attempts",
-    "retries",
-    "short_circuited",
-    "breaker_opens",
-    "events",
-    "bytes",
-    "dropped_arrivals",
-];
 
 /// The open-model scenario, aimed at `target`.
 fn scenario(name: &str, target: &str, rate: u32, for_: &str) -> String {
@@ -83,17 +71,6 @@ fn run_shard_with(file: &Path, shard: Option<&str>, out: &Path, extra: &[&str]) 
     cmd.output().expect("streamsoak run starts")
 }
 
-/// `streamsoak merge DIRS… --out OUT`.
-fn merge(dirs: &[&Path], out: &Path) -> Output {
-    bin()
-        .arg("merge")
-        .args(dirs)
-        .arg("--out")
-        .arg(out)
-        .output()
-        .expect("streamsoak merge starts")
-}
-
 /// Every histogram of a folder's `histograms.hlog`, summed per metric.
 fn hlog_union(dir: &Path) -> Latencies {
     let path = dir.join("histograms.hlog");
@@ -129,20 +106,7 @@ fn three_shards_merge_into_the_union_of_their_samples() {
     );
 
     // The unsharded plan: 90 arrivals.
-    let check = bin()
-        .arg("check")
-        .arg(&file)
-        .output()
-        .expect("streamsoak check");
-    assert_eq!(check.status.code(), Some(0), "{}", show(&check));
-    let plan = String::from_utf8_lossy(&check.stdout);
-    let expected: u64 = plan
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("expected streams"))
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("an `expected streams N` line:\n{plan}"));
-    assert_eq!(expected, PLANNED, "{plan}");
+    assert_eq!(expected_streams(&file), PLANNED);
 
     // Three shard processes at once, as three machines would run them.
     let dirs: Vec<PathBuf> = (1..=SHARDS)
@@ -199,7 +163,7 @@ fn three_shards_merge_into_the_union_of_their_samples() {
     assert_eq!(m["thresholds_passed"], "true", "{m:?}");
 
     // Counters: summed.
-    for key in COUNTER_KEYS {
+    for key in SUMMARY_COUNTERS {
         let sum: u64 = shard_summaries.iter().map(|s| int(s, key)).sum();
         assert_eq!(int(&m, key), sum, "{key}: merged vs sum of shards");
     }

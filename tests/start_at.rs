@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
 use streamsoak::metrics::hlog;
-use support::{bin, num, show, summary};
+use support::{assert_reported, bin, num, report, show, summary};
 
 const SCENARIO: &str = r#"name = "start-at"
 target = "embedded"
@@ -75,12 +75,8 @@ fn the_plan_begins_at_the_instant_and_summary_csv_says_so() {
 
     // `report` regenerates summary.csv from the raw files and keeps them.
     let before = std::fs::read_to_string(out.join("summary.csv")).expect("summary");
-    let output = bin().arg("report").arg(&out).output().expect("report");
-    assert!(
-        output.status.code().is_some_and(|c| c <= 1),
-        "{}",
-        show(&output)
-    );
+    let output = report(&out);
+    assert_reported(&output);
     let after = summary(&out);
     for key in ["start_at", "start_late_ms", "plan_digest"] {
         assert_eq!(after.get(key), s.get(key), "{key}: {before}");

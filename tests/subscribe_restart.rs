@@ -5,14 +5,9 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::process::Command;
 
-use support::{num, summary, ServeProcess};
-
-fn read_csv(path: &std::path::Path) -> Vec<BTreeMap<String, String>> {
-    support::read_csv(path).1
-}
+use support::{num, rows, summary, ServeProcess};
 
 fn run(args: &[&str], dir: &std::path::Path) -> Option<i32> {
     Command::new(env!("CARGO_BIN_EXE_streamsoak"))
@@ -50,7 +45,7 @@ fn with_replay_every_subscriber_reconnects_and_nothing_is_lost() {
         "{per_session} events per subscriber"
     );
 
-    let faults = read_csv(&dir.join("faults.csv"));
+    let faults = rows(&dir.join("faults.csv"));
     assert_eq!(faults.len(), 1);
     let f = &faults[0];
     assert_eq!(
@@ -62,7 +57,7 @@ fn with_replay_every_subscriber_reconnects_and_nothing_is_lost() {
     assert!(num(f, "reconnect_p50_ms") >= 2_900.0, "{f:?}");
     assert!(num(f, "reconnect_max_ms") < 8_000.0, "{f:?}");
 
-    let latency = read_csv(&dir.join("latency.csv"));
+    let latency = rows(&dir.join("latency.csv"));
     let metric = |name: &str| {
         latency
             .iter()
@@ -225,7 +220,7 @@ stages = [{ for = "0s", to = 6 }, { for = "2s", to = 6 }, { for = "0s", to = 2 }
         (s["streams_started"].as_str(), s["streams_failed"].as_str()),
         ("6", "0")
     );
-    let errors = read_csv(&dir.join("errors.csv"));
+    let errors = rows(&dir.join("errors.csv"));
     let cancelled = errors
         .iter()
         .find(|e| e["kind"] == "cancelled")

@@ -8,7 +8,7 @@ mod support;
 use std::path::{Path, PathBuf};
 
 use support::summary_json::{check, validate};
-use support::{bin, show};
+use support::{assert_reported, bin, merge, report, run_cmd, show};
 
 /// A short run against the embedded server with a shutdown fault (so
 /// faults.csv and errors.csv have rows) and a header taken from the
@@ -57,12 +57,7 @@ fn write_scenario(dir: &Path) -> PathBuf {
 }
 
 fn run(scenario: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
-    bin()
-        .arg("run")
-        .arg(scenario)
-        .arg("--out")
-        .arg(out)
-        .arg("--quiet")
+    run_cmd(scenario, out)
         .args(extra)
         .env("OBSERVE_TOKEN", "sk-observe-secret")
         .output()
@@ -100,7 +95,7 @@ fn run_report_and_merge_write_summary_json_equal_to_the_csvs() {
 
     // `report` regenerates it from the raw data: the same document.
     let before = std::fs::read(out.join("summary.json")).expect("summary.json");
-    let output = bin().arg("report").arg(&out).output().expect("report");
+    let output = report(&out);
     assert_eq!(output.status.code(), Some(0), "{}", show(&output));
     check(&out);
     assert_eq!(
@@ -155,29 +150,15 @@ fn merged_shards_have_summary_json_too() {
         .collect();
     for child in children {
         let output = child.wait_with_output().expect("shard ends");
-        assert!(
-            output.status.code().is_some_and(|c| c <= 1),
-            "{}",
-            show(&output)
-        );
+        assert_reported(&output);
     }
     for dir in &shards {
         let doc = check(dir);
         assert!(doc["summary"]["shard"].is_string(), "{doc}");
     }
     let merged = tmp.path().join("merged");
-    let output = bin()
-        .arg("merge")
-        .args(&shards)
-        .arg("--out")
-        .arg(&merged)
-        .output()
-        .expect("merge");
-    assert!(
-        output.status.code().is_some_and(|c| c <= 1),
-        "{}",
-        show(&output)
-    );
+    let output = merge(&shards, &merged);
+    assert_reported(&output);
     let doc = check(&merged);
     let started: u64 = shards
         .iter()
@@ -204,11 +185,7 @@ fn the_schema_refuses_what_it_should() {
             "faults.0.for=500ms",
         ],
     );
-    assert!(
-        output.status.code().is_some_and(|c| c <= 1),
-        "{}",
-        show(&output)
-    );
+    assert_reported(&output);
     let good = check(&out);
     type Edit = fn(&mut serde_json::Value);
     let edits: [(&str, Edit); 6] = [

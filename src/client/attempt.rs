@@ -153,7 +153,7 @@ pub trait EventSink {
 ///
 /// Kept apart from the request-mode settings on purpose: it is the
 /// EventSource's own state (its last event ID string and reconnection
-/// time), owned by [`crate::client::subscription`]'s driver. A fresh
+/// time), owned by [`StreamService`](crate::client::StreamService)'s driver. A fresh
 /// `Carry::default()` is request mode: no `Last-Event-ID`, no hold.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Carry {

@@ -22,7 +22,6 @@ mod judge;
 pub mod protocol;
 pub mod retry;
 pub mod service;
-pub mod subscription;
 pub mod tls;
 pub mod wanted;
 mod watch;

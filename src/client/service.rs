@@ -8,12 +8,14 @@
 //! waits its backoff (or the server's `Retry-After`) first.
 //!
 //! Those decisions are [`WantedStream`]'s, a pure state machine tested
-//! without a runtime; this file is the async shell around it (clock,
-//! attempts, cancellable sleeps, observer and log).
+//! without a runtime, in request and in subscribe mode alike; this file is
+//! the one async shell around it (clock, attempts, cancellable sleeps,
+//! observer and log).
 //!
 //! Resume state lives here, per wanted stream: the last event ID received
-//! (sent by the next attempt as `Last-Event-ID` when `[stream] resume` is on)
-//! in a buffer reused from one wanted stream to the next.
+//! (sent by the next attempt as `Last-Event-ID` when `[stream] resume` is
+//! on, and always by a subscription's reconnects) and the server's `retry:`,
+//! in the service's [`Carry`], reset for each wanted stream.
 //!
 //! No actix types appear here: the `stream` command drives it directly.
 
@@ -28,7 +30,6 @@ use crate::client::breaker::{Breaker, BreakerState, Transition};
 use crate::client::cancel::Cancel;
 use crate::client::config::StreamSpec;
 use crate::client::retry::RetryPolicy;
-use crate::client::subscription::{self, Subscription};
 pub use crate::client::wanted::StreamOutcome;
 use crate::client::wanted::{Step, WantedStream};
 use crate::client::PreparedRequest;
@@ -57,8 +58,8 @@ pub struct StreamService {
     retry: RetryPolicy,
     breaker: Breaker,
     rng: SmallRng,
-    /// The current wanted stream's last event ID (cleared for each new one).
-    /// The wanted stream's EventSource state (last event ID, `retry:`), request mode.
+    /// The current wanted stream's EventSource state (last event ID,
+    /// `retry:`, the hold), cleared for each new one.
     carry: Carry,
 }
 
@@ -100,16 +101,47 @@ impl StreamService {
 
     /// Runs one wanted stream: attempts with retry and backoff, through the breaker.
     ///
-    /// A thin driver of [`WantedStream`]: it supplies the clock, runs the
-    /// attempts, sleeps the waits (cancellably) and passes every step on to
-    /// `observer` and the `-v` log.
+    /// A thin driver of [`WantedStream`] in request mode (see [`Self::drive`]).
     pub async fn stream_with_retry(
         &mut self,
         body: Bytes,
         observer: &mut impl Observer,
         cancel: &mut Cancel,
     ) -> StreamOutcome {
-        let mut wanted = WantedStream::new(Instant::now(), self.retry);
+        let wanted = WantedStream::new(Instant::now(), self.retry);
+        self.drive(wanted, body, observer, cancel).await
+    }
+
+    /// Runs one subscription (`mode = "subscribe"`): holds a stream for
+    /// `hold`, reconnecting with `Last-Event-ID` after each disconnection.
+    ///
+    /// A thin driver of [`WantedStream`] in subscribe mode (see [`Self::drive`]).
+    pub async fn subscribe(
+        &mut self,
+        body: Bytes,
+        hold: Duration,
+        observer: &mut impl Observer,
+        cancel: &mut Cancel,
+    ) -> StreamOutcome {
+        let wanted = WantedStream::subscription(Instant::now(), hold, self.retry);
+        self.drive(wanted, body, observer, cancel).await
+    }
+
+    /// The one driver of both modes: it supplies the clock, runs the
+    /// attempts, sleeps the waits (cancellably) and passes every step on to
+    /// `observer` and the `-v` log. It owns the [`Carry`] (last event ID,
+    /// the server's `retry:`) across the attempts, and tells the state
+    /// machine from inside the attempt when a stream opens, so that in
+    /// subscribe mode the breaker hears of a successful call then and not
+    /// at the end of the hold.
+    async fn drive(
+        &mut self,
+        mut wanted: WantedStream,
+        body: Bytes,
+        observer: &mut impl Observer,
+        cancel: &mut Cancel,
+    ) -> StreamOutcome {
+        let holding = wanted.hold_until().is_some();
         // A new wanted stream is a new EventSource: no ID yet.
         self.carry = Carry::default();
         loop {
@@ -119,22 +151,34 @@ impl StreamService {
                     observer.breaker_changed(&t);
                     continue;
                 }
-                Step::Attempt => {
-                    if !self.stream.resume {
+                Step::Attempt { hold_until } => {
+                    self.carry.hold_until = hold_until;
+                    // A subscription always reconnects with `Last-Event-ID`.
+                    if !holding && !self.stream.resume {
                         self.carry.last_event_id.clear();
                     }
+                    let mut sink = Opening {
+                        wanted: &mut wanted,
+                        breaker: &mut self.breaker,
+                        observer,
+                    };
                     let attempt = attempt::run(
                         &self.client,
                         &self.request,
                         body.clone(),
                         &self.stream,
-                        observer,
+                        &mut sink,
                         cancel,
                         &mut self.carry,
                     )
                     .await;
                     observer.attempt_finished(&attempt);
                     wanted.attempt_finished(Instant::now(), attempt.result, attempt.retry_field);
+                    continue;
+                }
+                Step::Disconnected { at, after } => {
+                    log::debug!("disconnected: {} ({})", after.kind, after.detail);
+                    observer.disconnected(at, after);
                     continue;
                 }
                 Step::Retry {
@@ -144,11 +188,19 @@ impl StreamService {
                     after,
                 } => {
                     observer.retrying(retry, delay, after);
-                    log::debug!(
-                        "retry {retry} in {delay:?} after {} ({})",
-                        after.kind,
-                        after.detail
-                    );
+                    if holding {
+                        log::debug!("reconnect {retry} in {delay:?} after {}", after.kind);
+                    } else {
+                        log::debug!(
+                            "retry {retry} in {delay:?} after {} ({})",
+                            after.kind,
+                            after.detail
+                        );
+                    }
+                    until
+                }
+                Step::ShortCircuited { until } => {
+                    observer.short_circuited(Instant::now());
                     until
                 }
                 Step::Wait { until } => until,
@@ -163,89 +215,11 @@ impl StreamService {
     }
 }
 
-impl StreamService {
-    /// Runs one subscription (`mode = "subscribe"`): holds a stream for
-    /// `hold`, reconnecting with `Last-Event-ID` after each disconnection.
-    ///
-    /// A thin driver of [`Subscription`], as [`Self::stream_with_retry`] is
-    /// of `WantedStream`: it owns the [`Carry`] (last event ID, the
-    /// server's `retry:`) across the attempts, and tells the state machine
-    /// from inside the attempt when a stream opens, so the breaker hears
-    /// of a successful call then and not at the end of the hold.
-    pub async fn subscribe(
-        &mut self,
-        body: Bytes,
-        hold: Duration,
-        observer: &mut impl Observer,
-        cancel: &mut Cancel,
-    ) -> StreamOutcome {
-        let mut sub = Subscription::new(Instant::now(), hold, self.retry);
-        let mut carry = Carry::default();
-        loop {
-            let step = sub.next(Instant::now(), &mut self.breaker, &mut self.rng);
-            let until = match step {
-                subscription::Step::BreakerChanged(t) => {
-                    log_transition(&t);
-                    observer.breaker_changed(&t);
-                    continue;
-                }
-                subscription::Step::Attempt { hold_until } => {
-                    carry.hold_until = Some(hold_until);
-                    let mut sink = Opening {
-                        sub: &mut sub,
-                        breaker: &mut self.breaker,
-                        observer,
-                    };
-                    let attempt = attempt::run(
-                        &self.client,
-                        &self.request,
-                        body.clone(),
-                        &self.stream,
-                        &mut sink,
-                        cancel,
-                        &mut carry,
-                    )
-                    .await;
-                    observer.attempt_finished(&attempt);
-                    sub.attempt_finished(Instant::now(), attempt.result, carry.retry);
-                    continue;
-                }
-                subscription::Step::Disconnected { at, after } => {
-                    log::debug!("disconnected: {} ({})", after.kind, after.detail);
-                    observer.disconnected(at, after);
-                    continue;
-                }
-                subscription::Step::Retry {
-                    retry,
-                    delay,
-                    until,
-                    after,
-                } => {
-                    observer.retrying(retry, delay, after);
-                    log::debug!("reconnect {retry} in {delay:?} after {}", after.kind);
-                    until
-                }
-                subscription::Step::ShortCircuited { until } => {
-                    observer.short_circuited(Instant::now());
-                    until
-                }
-                subscription::Step::Wait { until } => until,
-                subscription::Step::Done => return sub.finish(Instant::now()),
-            };
-            tokio::select! {
-                biased;
-                _ = cancel.cancelled() => sub.cancelled(),
-                _ = sleep_until(TokioInstant::from_std(until)) => {}
-            }
-        }
-    }
-}
-
-/// The sink a subscription's attempt reports to: events go to the
-/// observer; a stream that opens goes to the state machine (and its
+/// The sink an attempt reports to: events go to the observer; a stream
+/// that opens goes to the state machine (and, in subscribe mode, its
 /// breaker) at once.
 struct Opening<'a, O> {
-    sub: &'a mut Subscription,
+    wanted: &'a mut WantedStream,
     breaker: &'a mut Breaker,
     observer: &'a mut O,
 }
@@ -257,7 +231,7 @@ impl<O: Observer> EventSink for Opening<'_, O> {
 
     fn stream_opened(&mut self, at: Instant) {
         self.observer.stream_opened(at);
-        if let Some(t) = self.sub.opened(at, self.breaker) {
+        if let Some(t) = self.wanted.opened(at, self.breaker) {
             log_transition(&t);
             self.observer.breaker_changed(&t);
         }

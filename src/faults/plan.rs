@@ -1,7 +1,9 @@
 //! The fault schedule: which fault is active when, as pure data.
 //!
 //! [`FaultKind`] is the whole vocabulary of `[[faults]]` (the scenario loader
-//! validates into it; the proxy's own subset is [`ProxyFault`]). A
+//! validates into it): the proxy's faults, [`ProxyFault`], written once and
+//! wrapped as [`FaultKind::Proxy`], plus the kinds that act on the target
+//! itself (`shutdown`, `exec`). A
 //! [`FaultPlan`] owns no clock. Times are [`Duration`]s since the start of
 //! the run, and the caller asks "what is active at `t`?" ([`FaultPlan::active_at`])
 //! and "when does that next change?" ([`FaultPlan::next_change_after`]), then
@@ -22,27 +24,32 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-/// One fault the built-in TCP proxy can apply; see the `faults` module doc
-/// for what each does on the wire.
+/// One fault the built-in TCP proxy can apply (`kind = "refuse"`,
+/// `"reset"`, `"stall"`, `"latency"`, `"status"`); see the `faults` module
+/// doc for what each does on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ProxyFault {
-    /// New connections are refused (the listener is closed for the window)
-    /// and an open connection is dropped (RST) when a new request arrives on
-    /// it; streams in flight continue.
+    /// Connections are refused: new connections are refused (the listener
+    /// is closed for the window) and an open connection is dropped (RST)
+    /// when a new request arrives on it; streams in flight continue.
     Refuse,
-    /// Open connections are reset (RST) and new ones are reset on accept.
+    /// Connections are reset mid-stream: open connections are reset (RST)
+    /// and new ones are reset on accept.
     Reset,
-    /// No bytes flow in either direction; connections stay open.
+    /// Streams stop sending: no bytes flow in either direction; connections
+    /// stay open.
     Stall,
-    /// Each chunk from the target to the client is delayed by this much.
+    /// Each chunk from the target to the client is delayed by this much
+    /// (`latency = "300ms"`, required).
     Latency(Duration),
     /// New requests, on new connections and on open ones, get this HTTP
     /// status from the proxy itself (then the connection is closed); streams
     /// in flight continue.
     Status {
-        /// The HTTP status code, e.g. 503.
+        /// The HTTP status code (`status`, default 503; 400..=599).
         status: u16,
-        /// Sent as `Retry-After: <whole seconds, rounded up>` when set.
+        /// `retry_after`: sent as `Retry-After: <whole seconds, rounded up>`
+        /// when set.
         retry_after: Option<Duration>,
     },
 }
@@ -61,28 +68,16 @@ impl ProxyFault {
     }
 }
 
-/// What a `[[faults]]` entry does (`kind = "..."`).
+/// What a `[[faults]]` entry does (`kind = "..."`): a proxy fault, or one
+/// of the kinds that act on the target itself.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FaultKind {
     /// Embedded target: the server stops (listener closed, streams cut) and
     /// listens again after `for`. External target: the proxy resets every
     /// connection, then refuses new ones.
     Shutdown,
-    /// Connections are refused.
-    Refuse,
-    /// Connections are reset mid-stream.
-    Reset,
-    /// Streams stop sending (no bytes) but stay open.
-    Stall,
-    /// Every response chunk is delayed by this much (`latency = "300ms"`, required).
-    Latency(Duration),
-    /// Requests are answered with `status` (`status = 503` default; 400..=599).
-    Status {
-        /// The status code.
-        status: u16,
-        /// `retry_after`: a Retry-After header to send, if any.
-        retry_after: Option<Duration>,
-    },
+    /// Applied by the built-in fault proxy.
+    Proxy(ProxyFault),
     /// Runs shell command `start` at `at` and `end` (may be empty) after `for`.
     Exec {
         /// Command run at the fault's start.
@@ -97,14 +92,14 @@ impl FaultKind {
     /// [`name`](FaultKind::name)s are the valid `kind` spellings.
     pub const EACH: [FaultKind; 7] = [
         FaultKind::Shutdown,
-        FaultKind::Refuse,
-        FaultKind::Reset,
-        FaultKind::Stall,
-        FaultKind::Latency(Duration::ZERO),
-        FaultKind::Status {
+        FaultKind::Proxy(ProxyFault::Refuse),
+        FaultKind::Proxy(ProxyFault::Reset),
+        FaultKind::Proxy(ProxyFault::Stall),
+        FaultKind::Proxy(ProxyFault::Latency(Duration::ZERO)),
+        FaultKind::Proxy(ProxyFault::Status {
             status: 503,
             retry_after: None,
-        },
+        }),
         FaultKind::Exec {
             start: String::new(),
             end: String::new(),
@@ -115,11 +110,7 @@ impl FaultKind {
     pub fn name(&self) -> &'static str {
         match self {
             FaultKind::Shutdown => "shutdown",
-            FaultKind::Refuse => "refuse",
-            FaultKind::Reset => "reset",
-            FaultKind::Stall => "stall",
-            FaultKind::Latency(_) => "latency",
-            FaultKind::Status { .. } => "status",
+            FaultKind::Proxy(fault) => fault.as_str(),
             FaultKind::Exec { .. } => "exec",
         }
     }
@@ -127,20 +118,10 @@ impl FaultKind {
     /// What the proxy does for this kind, when the proxy applies it
     /// (`shutdown` and `exec` act on the target itself).
     pub fn proxy_fault(&self) -> Option<ProxyFault> {
-        Some(match self {
-            FaultKind::Refuse => ProxyFault::Refuse,
-            FaultKind::Reset => ProxyFault::Reset,
-            FaultKind::Stall => ProxyFault::Stall,
-            FaultKind::Latency(d) => ProxyFault::Latency(*d),
-            FaultKind::Status {
-                status,
-                retry_after,
-            } => ProxyFault::Status {
-                status: *status,
-                retry_after: *retry_after,
-            },
-            FaultKind::Shutdown | FaultKind::Exec { .. } => return None,
-        })
+        match self {
+            FaultKind::Proxy(fault) => Some(*fault),
+            FaultKind::Shutdown | FaultKind::Exec { .. } => None,
+        }
     }
 
     /// Whether the fault is applied by the built-in fault proxy.
@@ -206,14 +187,14 @@ pub struct OverlapError {
 ///
 /// ```
 /// use std::time::Duration;
-/// use streamsoak::faults::{FaultKind, FaultPlan, FaultWindow};
+/// use streamsoak::faults::{FaultKind, FaultPlan, FaultWindow, ProxyFault};
 ///
 /// let secs = Duration::from_secs;
 /// let plan = FaultPlan::new(vec![FaultWindow {
 ///     index: 0,
 ///     at: secs(120),
 ///     duration: secs(30),
-///     kind: FaultKind::Refuse,
+///     kind: FaultKind::Proxy(ProxyFault::Refuse),
 ///     line: 0,
 /// }]);
 /// let now = |t| plan.active_at(secs(t)).next().map(|w| w.kind.name());
@@ -408,17 +389,22 @@ mod tests {
     /// refuse [10, 20), stall [20, 25), latency [40, 70), empty status at 50.
     fn plan() -> FaultPlan {
         FaultPlan::new(vec![
-            window(2, 40, 30, FaultKind::Latency(Duration::from_millis(300))),
-            window(0, 10, 10, FaultKind::Refuse),
-            window(1, 20, 5, FaultKind::Stall),
+            window(
+                2,
+                40,
+                30,
+                FaultKind::Proxy(ProxyFault::Latency(Duration::from_millis(300))),
+            ),
+            window(0, 10, 10, FaultKind::Proxy(ProxyFault::Refuse)),
+            window(1, 20, 5, FaultKind::Proxy(ProxyFault::Stall)),
             window(
                 3,
                 50,
                 0,
-                FaultKind::Status {
+                FaultKind::Proxy(ProxyFault::Status {
                     status: 503,
                     retry_after: None,
-                },
+                }),
             ),
         ])
     }
@@ -495,7 +481,7 @@ mod tests {
         type Spec = &'static [(u64, u64)];
         /// Expected overlapping pairs of indices.
         type Pairs = &'static [(usize, usize)];
-        let r = FaultKind::Reset;
+        let r = FaultKind::Proxy(ProxyFault::Reset);
         let cases: &[(Spec, Pairs)] = &[
             (&[(0, 10), (10, 10)], &[]),
             (&[(0, 10), (9, 10)], &[(0, 1)]),
@@ -524,8 +510,8 @@ mod tests {
     #[test]
     fn ensure_disjoint_names_the_first_pair() {
         let plan = FaultPlan::new(vec![
-            window(0, 0, 30, FaultKind::Stall),
-            window(1, 20, 30, FaultKind::Refuse),
+            window(0, 0, 30, FaultKind::Proxy(ProxyFault::Stall)),
+            window(1, 20, 30, FaultKind::Proxy(ProxyFault::Refuse)),
         ]);
         let err = plan.ensure_disjoint().expect_err("windows overlap");
         assert_eq!(
@@ -545,7 +531,7 @@ mod tests {
             index: 0,
             at: s(10),
             duration: Duration::MAX,
-            kind: FaultKind::Stall,
+            kind: FaultKind::Proxy(ProxyFault::Stall),
             line: 0,
         };
         assert_eq!(w.end(), Duration::MAX);
@@ -583,7 +569,7 @@ mod tests {
         }
         assert!(!FaultKind::Shutdown.needs_proxy());
         assert_eq!(
-            FaultKind::Latency(s(2)).proxy_fault(),
+            FaultKind::Proxy(ProxyFault::Latency(s(2))).proxy_fault(),
             Some(ProxyFault::Latency(s(2)))
         );
     }

@@ -291,15 +291,15 @@ impl Scenario {
         writeln!(o, "faults ({})", self.faults.len())?;
         for f in self.faults.in_file_order() {
             let detail = match &f.kind {
-                FaultKind::Latency(l) => format!(" +{}", d(*l)),
-                FaultKind::Status {
+                FaultKind::Proxy(ProxyFault::Latency(l)) => format!(" +{}", d(*l)),
+                FaultKind::Proxy(ProxyFault::Status {
                     status,
                     retry_after: Some(ra),
-                } => format!(" {status}, Retry-After {}", d(*ra)),
-                FaultKind::Status {
+                }) => format!(" {status}, Retry-After {}", d(*ra)),
+                FaultKind::Proxy(ProxyFault::Status {
                     status,
                     retry_after: None,
-                } => format!(" {status}"),
+                }) => format!(" {status}"),
                 FaultKind::Exec { start, end } => format!(" start `{start}`, end `{end}`"),
                 _ => String::new(),
             };

@@ -18,7 +18,7 @@ pub use crate::client::config::{
 };
 pub use crate::client::retry::{RetryPolicy, RetrySet};
 use crate::client::PreparedRequest;
-pub use crate::faults::{FaultKind, FaultPlan, FaultWindow};
+pub use crate::faults::{FaultKind, FaultPlan, FaultWindow, ProxyFault};
 pub use crate::load::executor::{ExecutorKind, Plan, Stage};
 pub use crate::metrics::Slo;
 use crate::scenario::thresholds::Threshold;

@@ -1071,10 +1071,11 @@ fn local_addresses(ctx: &Ctx<'_>, raw: Vec<String>) -> Res<Vec<std::net::IpAddr>
 /// The keys of `[[faults]]` that only `kind` takes.
 fn own_keys(kind: &FaultKind) -> &'static [&'static str] {
     match kind {
-        FaultKind::Latency(_) => &["latency"],
-        FaultKind::Status { .. } => &["status", "retry_after"],
+        FaultKind::Proxy(ProxyFault::Latency(_)) => &["latency"],
+        FaultKind::Proxy(ProxyFault::Status { .. }) => &["status", "retry_after"],
         FaultKind::Exec { .. } => &["start", "end"],
-        FaultKind::Shutdown | FaultKind::Refuse | FaultKind::Reset | FaultKind::Stall => &[],
+        FaultKind::Shutdown
+        | FaultKind::Proxy(ProxyFault::Refuse | ProxyFault::Reset | ProxyFault::Stall) => &[],
     }
 }
 
@@ -1109,7 +1110,7 @@ fn faults(ctx: &Ctx<'_>, raw: Vec<RawFault>, https: bool, total: Duration) -> Re
         }
         // The fault proxy forwards TLS untouched (sessions still verify the
         // target's certificate): it cannot answer inside a TLS connection.
-        if https && matches!(template, FaultKind::Status { .. }) {
+        if https && matches!(template, FaultKind::Proxy(ProxyFault::Status { .. })) {
             return Err(ctx.err(
                 &at("kind"),
                 "\"status\" is answered by the fault proxy in plain HTTP, which cannot happen inside an https connection: the proxy passes TLS through without terminating it (so sessions still verify the target's certificate); against an https target use kind = \"reset\", \"refuse\", \"stall\" or \"latency\", or make the target answer the status itself",
@@ -1117,9 +1118,13 @@ fn faults(ctx: &Ctx<'_>, raw: Vec<RawFault>, https: bool, total: Duration) -> Re
         }
         let kind = match template {
             FaultKind::Shutdown => FaultKind::Shutdown,
-            FaultKind::Refuse | FaultKind::Reset | FaultKind::Stall => template.clone(),
-            FaultKind::Latency(_) => match f.latency {
-                Some(latency) if !latency.get().is_zero() => FaultKind::Latency(latency.get()),
+            FaultKind::Proxy(ProxyFault::Refuse | ProxyFault::Reset | ProxyFault::Stall) => {
+                template.clone()
+            }
+            FaultKind::Proxy(ProxyFault::Latency(_)) => match f.latency {
+                Some(latency) if !latency.get().is_zero() => {
+                    FaultKind::Proxy(ProxyFault::Latency(latency.get()))
+                }
                 Some(_) => return Err(ctx.err(&at("latency"), "must be longer than 0s")),
                 None => {
                     return Err(ctx.err(
@@ -1131,7 +1136,7 @@ fn faults(ctx: &Ctx<'_>, raw: Vec<RawFault>, https: bool, total: Duration) -> Re
                     ))
                 }
             },
-            FaultKind::Status { .. } => {
+            FaultKind::Proxy(ProxyFault::Status { .. }) => {
                 let status = f.status.unwrap_or(503);
                 if !(400..=599).contains(&status) {
                     return Err(ctx.err(
@@ -1139,10 +1144,10 @@ fn faults(ctx: &Ctx<'_>, raw: Vec<RawFault>, https: bool, total: Duration) -> Re
                         format!("{status} is not an error status (400..=599)"),
                     ));
                 }
-                FaultKind::Status {
+                FaultKind::Proxy(ProxyFault::Status {
                     status,
                     retry_after: f.retry_after.map(HumanDuration::get),
-                }
+                })
             }
             FaultKind::Exec { .. } => match f.start {
                 Some(start) if !start.trim().is_empty() => FaultKind::Exec {

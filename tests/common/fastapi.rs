@@ -42,6 +42,24 @@ pub struct FastApi {
     pub base_url: String,
 }
 
+/// See [`FastApi::kill_and_restart_fault`].
+pub struct KillAndRestart {
+    /// The fault's `kind`, `start` and `end` keys, as TOML lines for a
+    /// `[[faults]]` table.
+    pub toml: String,
+    /// Where the restarted uvicorn's pid is written.
+    pidfile: PathBuf,
+}
+
+impl Drop for KillAndRestart {
+    /// Kills the uvicorn the fault's `end` started, if it did.
+    fn drop(&mut self) {
+        if let Ok(pid) = std::fs::read_to_string(&self.pidfile) {
+            let _ = Command::new("kill").args(["-9", pid.trim()]).status();
+        }
+    }
+}
+
 /// TLS for hypercorn: its certificate and key, and for mutual TLS the CA
 /// it verifies client certificates against (`--verify-mode CERT_REQUIRED`).
 pub struct HypercornTls {
@@ -128,6 +146,32 @@ impl FastApi {
             // Errors mean it already exited; either way it is gone after wait.
             let _ = child.kill();
             let _ = child.wait();
+        }
+    }
+
+    /// An `exec` fault that kills this uvicorn (`start`, SIGKILL) and starts
+    /// a new one on the same port (`end`), whose pid it writes to a file in
+    /// `dir`; dropping the returned value kills that new process.
+    pub fn kill_and_restart_fault(&self, dir: &Path) -> KillAndRestart {
+        let pid = self.pid().expect("uvicorn running");
+        let pidfile = dir.join("uvicorn.pid");
+        let start = format!("kill -9 {pid}");
+        let end = format!(
+            "cd '{}' && ('{}' -m uvicorn app:app --host 127.0.0.1 --port {} >/dev/null 2>&1 & echo $! > '{}')",
+            repo_root().join("tests/fastapi").display(),
+            self.python().display(),
+            self.port(),
+            pidfile.display()
+        );
+        // TOML basic strings: backslashes and quotes escaped.
+        let quote = |s: &str| s.replace('\\', "\\\\").replace('"', "\\\"");
+        KillAndRestart {
+            toml: format!(
+                "kind = \"exec\"\nstart = \"{}\"\nend = \"{}\"",
+                quote(&start),
+                quote(&end)
+            ),
+            pidfile,
         }
     }
 

@@ -1,6 +1,7 @@
 //! Helpers shared by the CLI integration tests: run the `streamsoak`
-//! binary, run `streamsoak serve` in the background, read report CSVs and
-//! query a server's `GET /stats`.
+//! binary (`run`, `report`, `merge`, `check`'s plan), run `streamsoak
+//! serve` in the background, read report CSVs and query a server's
+//! `GET /stats`.
 //!
 //! Only std (plus the crate's `csv`/`serde_json`); no sleeps: `serve` is
 //! started on port 0 and the test waits for the "listening on ADDR" line it
@@ -46,6 +47,75 @@ pub fn scenario(name: &str) -> PathBuf {
 pub fn run(args: &[&str]) -> Output {
     bin().args(args).output().expect("streamsoak runs")
 }
+
+/// `streamsoak run SCENARIO --out OUT --quiet`, to add to and run.
+pub fn run_cmd(scenario: &Path, out: &Path) -> Command {
+    let mut cmd = bin();
+    cmd.arg("run")
+        .arg(scenario)
+        .arg("--out")
+        .arg(out)
+        .arg("--quiet");
+    cmd
+}
+
+/// `streamsoak report DIR`, run to completion.
+pub fn report(dir: &Path) -> Output {
+    bin().arg("report").arg(dir).output().expect("report")
+}
+
+/// `streamsoak merge DIRS… --out OUT`, run to completion.
+pub fn merge<P: AsRef<std::ffi::OsStr>>(dirs: &[P], out: &Path) -> Output {
+    bin()
+        .arg("merge")
+        .args(dirs)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .expect("streamsoak merge starts")
+}
+
+/// Asserts that a `run`, `report` or `merge` wrote its report: exit 0
+/// (thresholds passed) or 1 (a threshold failed), not an error (2, 3).
+pub fn assert_reported(output: &Output) {
+    assert!(
+        output.status.code().is_some_and(|c| c <= 1),
+        "{}",
+        show(output)
+    );
+}
+
+/// The `expected streams N` that `streamsoak check SCENARIO` prints (the
+/// unsharded plan); asserts that `check` accepts the scenario.
+pub fn expected_streams(scenario: &Path) -> u64 {
+    let check = bin()
+        .arg("check")
+        .arg(scenario)
+        .output()
+        .expect("streamsoak check");
+    assert_eq!(check.status.code(), Some(0), "{}", show(&check));
+    let plan = String::from_utf8_lossy(&check.stdout);
+    plan.lines()
+        .find_map(|l| l.trim().strip_prefix("expected streams"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("an `expected streams N` line:\n{plan}"))
+}
+
+/// The `summary.csv` keys that are counters: summed by `merge`, exported
+/// as `streamsoak_<key>_total` by `/metrics`.
+pub const SUMMARY_COUNTERS: [&str; 10] = [
+    "streams_started",
+    "streams_ok",
+    "streams_failed",
+    "attempts",
+    "retries",
+    "short_circuited",
+    "breaker_opens",
+    "events",
+    "bytes",
+    "dropped_arrivals",
+];
 
 /// stdout and stderr of an output, for assertion messages.
 pub fn show(output: &Output) -> String {
@@ -180,6 +250,11 @@ pub fn read_csv(path: &Path) -> (Vec<String>, Vec<BTreeMap<String, String>>) {
         })
         .collect();
     (header, rows)
+}
+
+/// The rows of a CSV file, as column → value.
+pub fn rows(path: &Path) -> Vec<BTreeMap<String, String>> {
+    read_csv(path).1
 }
 
 /// `summary.csv` as key → value.

@@ -1,7 +1,10 @@
 //! [`WantedStream`] on a hand-advanced clock: breaker × retry × `Retry-After`.
 //!
-//! Every attempt takes one second; every wait is waited out exactly. The
-//! expected traces are worked out by hand in each case's comment.
+//! Request mode here: every attempt takes one second; every wait is waited
+//! out exactly. The expected traces are worked out by hand in each case's
+//! comment. Subscribe mode's cases are in [`subscribe`].
+
+mod subscribe;
 
 use super::*;
 use crate::client::backoff::{Backoff, Jitter};
@@ -121,7 +124,8 @@ fn play(case: &Case) -> (Vec<Seen>, StreamOutcome, Breaker) {
     loop {
         match wanted.next(now, &mut breaker, &mut rng) {
             Step::BreakerChanged(t) => seen.push(Changed(t.from, t.to, secs(t.at))),
-            Step::Attempt => {
+            Step::Attempt { hold_until } => {
+                assert_eq!(hold_until, None, "{}: request mode", case.name);
                 seen.push(at(secs(now)));
                 now += SEC;
                 let end = ends
@@ -147,6 +151,9 @@ fn play(case: &Case) -> (Vec<Seen>, StreamOutcome, Breaker) {
                 now = until;
             }
             Step::Wait { until } => panic!("{}: unexpected wait until {until:?}", case.name),
+            step @ (Step::Disconnected { .. } | Step::ShortCircuited { .. }) => {
+                panic!("{}: subscribe-mode step {step:?}", case.name)
+            }
             Step::Done => {
                 seen.push(Done(secs(now)));
                 break;
@@ -487,7 +494,10 @@ fn setup() -> (Instant, Breaker, SmallRng, WantedStream) {
 #[test]
 fn cancelled_wait_ends_with_the_retried_failure() {
     let (t0, mut breaker, mut rng, mut wanted) = setup();
-    assert_eq!(wanted.next(t0, &mut breaker, &mut rng), Step::Attempt);
+    assert_eq!(
+        wanted.next(t0, &mut breaker, &mut rng),
+        Step::Attempt { hold_until: None }
+    );
     wanted.attempt_finished(t0 + SEC, Err(Failure::new(Reset, "peer reset")), None);
     let step = wanted.next(t0 + SEC, &mut breaker, &mut rng);
     assert!(matches!(step, Step::Retry { retry: 1, .. }), "{step:?}");
@@ -511,9 +521,15 @@ fn out_of_turn_calls_change_nothing() {
     // No attempt running: a report and a cancel are ignored.
     wanted.attempt_finished(t0, Err(Failure::new(Reset, "stray")), None);
     wanted.cancelled();
-    assert_eq!(wanted.next(t0, &mut breaker, &mut rng), Step::Attempt);
+    assert_eq!(
+        wanted.next(t0, &mut breaker, &mut rng),
+        Step::Attempt { hold_until: None }
+    );
     // Asked again while it runs: the same attempt, not a second one.
-    assert_eq!(wanted.next(t0, &mut breaker, &mut rng), Step::Attempt);
+    assert_eq!(
+        wanted.next(t0, &mut breaker, &mut rng),
+        Step::Attempt { hold_until: None }
+    );
     wanted.cancelled();
     wanted.attempt_finished(t0 + SEC, Ok(()), None);
     assert_eq!(wanted.next(t0 + SEC, &mut breaker, &mut rng), Step::Done);
@@ -526,6 +542,36 @@ fn out_of_turn_calls_change_nothing() {
             outcome.duration
         ),
         (1, 0, Ok(()), 2 * SEC)
+    );
+}
+
+#[test]
+fn an_opening_is_no_verdict_in_request_mode() {
+    // A half-open breaker (one probe): a success recorded at the opening
+    // would close it there; in request mode the attempt's end does.
+    let t0 = Instant::now();
+    let mut breaker = Breaker::new(BreakerConfig::new(1, SEC, 1).expect("valid"));
+    breaker.record(t0, false);
+    let mut rng = SmallRng::seed_from_u64(1);
+    let mut wanted = WantedStream::new(t0 + SEC, RetryPolicy::default());
+    let step = wanted.next(t0 + SEC, &mut breaker, &mut rng);
+    assert!(
+        matches!(step, Step::BreakerChanged(t) if t.to == HalfOpen),
+        "{step:?}"
+    );
+    let step = wanted.next(t0 + SEC, &mut breaker, &mut rng);
+    assert_eq!(step, Step::Attempt { hold_until: None });
+    assert_eq!(wanted.opened(t0 + SEC, &mut breaker), None);
+    assert_eq!(breaker.state(), HalfOpen);
+    wanted.attempt_finished(t0 + 2 * SEC, Ok(()), None);
+    let step = wanted.next(t0 + 2 * SEC, &mut breaker, &mut rng);
+    assert!(
+        matches!(step, Step::BreakerChanged(t) if t.to == Closed),
+        "{step:?}"
+    );
+    assert_eq!(
+        wanted.next(t0 + 2 * SEC, &mut breaker, &mut rng),
+        Step::Done
     );
 }
 
@@ -553,7 +599,9 @@ fn decorrelated_jitter_sees_the_previous_delay() {
     let mut got = Vec::new();
     loop {
         match wanted.next(now, &mut breaker, &mut rng) {
-            Step::Attempt => wanted.attempt_finished(now, Err(Failure::new(Cut, "cut")), None),
+            Step::Attempt { .. } => {
+                wanted.attempt_finished(now, Err(Failure::new(Cut, "cut")), None)
+            }
             Step::Retry { delay, until, .. } => {
                 got.push(delay);
                 now = until;
