@@ -83,17 +83,15 @@ impl Mode {
     /// delay for this failure.
     ///
     /// A subscription is an EventSource: its reconnection time is the
-    /// server's whenever the failure carries no `Retry-After` at all. In
-    /// request mode `honor_retry_field` decides, and a *honoured*
-    /// `Retry-After` still wins: it answers this very failure.
+    /// server's, whatever `honor_retry_field` says. In request mode
+    /// `honor_retry_field` decides. In both, a *honoured* `Retry-After`
+    /// (429/5xx with `honor_retry_after`) still wins: it answers this very
+    /// failure; one that is not honoured changes nothing.
     pub(super) fn retry_field_applies(self, policy: &RetryPolicy, failure: &Failure) -> bool {
+        let hinted = failure.retry_after.is_some() && policy.honours_retry_after(failure.kind);
         match self {
-            Mode::Subscribe { .. } => failure.retry_after.is_none(),
-            Mode::Request => {
-                let hinted =
-                    failure.retry_after.is_some() && policy.honours_retry_after(failure.kind);
-                policy.honor_retry_field && !hinted
-            }
+            Mode::Subscribe { .. } => !hinted,
+            Mode::Request => policy.honor_retry_field && !hinted,
         }
     }
 }
@@ -120,11 +118,12 @@ mod tests {
             (Mode::Request, true, false, Status5xx, true, true),
             (Mode::Request, true, true, Status408, true, true),
             // Subscribe mode: an EventSource, whatever honor_retry_field
-            // says, unless the failure carries a Retry-After at all.
+            // says, unless a honoured Retry-After answers the failure.
             (sub, false, true, Cut, false, true),
             (sub, true, true, Status5xx, true, false),
-            (sub, false, false, Status5xx, true, false),
-            (sub, false, true, Status408, true, false),
+            (sub, false, true, Status429, true, false),
+            (sub, false, false, Status5xx, true, true),
+            (sub, false, true, Status408, true, true),
         ];
         for &(mode, field, after, kind, hinted, want) in cases {
             let policy = RetryPolicy {
