@@ -12,6 +12,7 @@
 //! final report files. Pure stage math is in [`crate::load`]; actors only
 //! translate messages and timers into calls to it.
 
+mod busy;
 pub mod collector;
 pub mod exporter;
 pub mod fault_actions;
@@ -263,6 +264,10 @@ async fn run_in_system(scenario: &Scenario, opts: &RunOptions) -> Result<RunSumm
 
     let arbiters: Vec<Arbiter> = (0..cores).map(|_| Arbiter::new()).collect();
     let handles: Vec<ArbiterHandle> = arbiters.iter().map(Arbiter::handle).collect();
+    let busy = busy::BusyCells::new(handles.len());
+    for (i, arbiter) in handles.iter().enumerate() {
+        arbiter.spawn(busy::measure(Arc::clone(&busy), i));
+    }
     let writers = LiveWriters::create(
         &opts.out_dir,
         started_at,
@@ -318,6 +323,7 @@ async fn run_in_system(scenario: &Scenario, opts: &RunOptions) -> Result<RunSumm
         reply,
         faults: FaultSchedule::new(scenario.faults.clone()),
         actions,
+        busy,
     })
     .start();
     let signals = actix_rt::spawn(forward_signals(supervisor));

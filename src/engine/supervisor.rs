@@ -20,6 +20,7 @@ use actix::prelude::*;
 use tokio::sync::oneshot;
 
 use crate::client::CancelHandle;
+use crate::engine::busy::BusyCells;
 use crate::engine::collector::Collector;
 use crate::engine::fault_actions::FaultActions;
 use crate::engine::messages::{
@@ -28,6 +29,7 @@ use crate::engine::messages::{
 use crate::engine::session::{Session, SessionConfig};
 use crate::faults::{FaultChange, FaultSchedule};
 use crate::load::executor::{ArrivalSchedule, Plan};
+use crate::load::placement::Placement;
 use crate::metrics::attribution::FaultClock;
 use crate::metrics::SessionStats;
 use crate::report::{ReportError, RunSummary};
@@ -53,6 +55,9 @@ enum Phase {
 pub struct Supervisor {
     plan: Plan,
     arbiters: Vec<ArbiterHandle>,
+    /// Which arbiter each new session goes to: the first until it is busy.
+    placement: Placement,
+    busy: Arc<BusyCells>,
     cfg: Arc<SessionConfig>,
     collector: Addr<Collector>,
     cancel: CancelHandle,
@@ -102,6 +107,8 @@ pub struct SupervisorParts {
     pub faults: FaultSchedule,
     /// How faults act on the target.
     pub actions: FaultActions,
+    /// Each arbiter's busy share (for placing sessions).
+    pub(crate) busy: Arc<BusyCells>,
 }
 
 impl Supervisor {
@@ -111,7 +118,9 @@ impl Supervisor {
         Supervisor {
             schedule: parts.arrivals,
             plan: parts.plan,
+            placement: Placement::new(parts.arbiters.len()),
             arbiters: parts.arbiters,
+            busy: parts.busy,
             clock: Arc::clone(&parts.cfg.faults),
             cfg: parts.cfg,
             collector: parts.collector,
@@ -144,7 +153,9 @@ impl Supervisor {
     fn spawn_session(&mut self, ctx: &mut Context<Self>) -> Addr<Session> {
         let id = self.next_id;
         self.next_id += 1;
-        let arbiter = &self.arbiters[(self.spawned as usize) % self.arbiters.len()];
+        let busy = &self.busy;
+        let chosen = self.placement.place(|i| busy.sample(i));
+        let arbiter = &self.arbiters[chosen % self.arbiters.len()];
         self.spawned += 1;
         self.peak = self.peak.max(self.alive());
         let cfg = Arc::clone(&self.cfg);

@@ -5,3 +5,4 @@
 
 pub mod capacity;
 pub mod executor;
+pub mod placement;
