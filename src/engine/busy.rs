@@ -4,16 +4,17 @@
 //! Every arbiter runs [`measure`]: every
 //! [`SAMPLE_EVERY`](crate::load::placement::SAMPLE_EVERY) it reads its
 //! thread's CPU time and its live sessions (the thread's `active_sessions`
-//! gauge) and stores them in its cell; the supervisor reads the cells when
-//! it places a session. Ten atomic stores a second per arbiter: nothing
-//! crosses threads per event or per session.
+//! gauge) and stores its busiest recent share and the sessions in its cell;
+//! the supervisor reads the cells when it places a session. Twenty atomic
+//! stores a second per arbiter: nothing crosses threads per event or per
+//! session.
 
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::engine::local;
-use crate::load::placement::{Sample, SAMPLE_EVERY};
+use crate::load::placement::{PeakWindow, Sample, SAMPLE_EVERY};
 
 /// One cell per arbiter.
 #[derive(Debug)]
@@ -70,6 +71,7 @@ pub(crate) async fn measure(cells: Arc<BusyCells>, i: usize) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tick.tick().await;
     let mut then = Instant::now();
+    let mut peak = PeakWindow::default();
     while Arc::strong_count(&cells) > 1 {
         tick.tick().await;
         let (now, Some(cpu)) = (Instant::now(), thread_cpu()) else {
@@ -79,7 +81,7 @@ pub(crate) async fn measure(cells: Arc<BusyCells>, i: usize) {
         if wall > 0.0 {
             let busy = cpu.saturating_sub(cpu_then).as_secs_f64() / wall;
             let sessions = local::delta().borrow().active_sessions;
-            cells.publish(i, busy, sessions);
+            cells.publish(i, peak.push(busy), sessions);
         }
         (then, cpu_then) = (now, cpu);
     }

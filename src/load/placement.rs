@@ -9,9 +9,12 @@
 //! (what a pinned client costs), a heavy one still spreads over every core.
 //!
 //! Pure: each arbiter measures its own busy share (its thread's CPU time
-//! over wall time, every [`SAMPLE_EVERY`]) and publishes a [`Sample`];
-//! [`Placement::place`] decides from the latest samples and from what it
-//! placed since each was taken:
+//! over wall time, every [`SAMPLE_EVERY`]) and publishes a [`Sample`] of
+//! its busiest window in the last second ([`PeakWindow`]): a thread that is
+//! saturated for 80 ms of every second (a broadcast fanned out to
+//! thousands of subscribers) is full, though its average is low, because
+//! what it delays is exactly what is measured. [`Placement::place`] decides
+//! from the latest samples and from what it placed since each was taken:
 //! - an arbiter's predicted share is its measured share plus, per session
 //!   placed since, its measured share per session;
 //! - the first arbiter predicted under [`FILL`] takes the session, unless
@@ -40,7 +43,25 @@ pub const FILL: f64 = 0.6;
 /// it had at the last one, if more).
 pub const BURST: u32 = 16;
 /// How often each arbiter measures its busy share.
-pub const SAMPLE_EVERY: Duration = Duration::from_millis(100);
+pub const SAMPLE_EVERY: Duration = Duration::from_millis(50);
+/// Windows of [`SAMPLE_EVERY`] a [`PeakWindow`] looks back over (1 s).
+pub const PEAK_WINDOWS: usize = 20;
+
+/// The busiest of the last [`PEAK_WINDOWS`] busy shares.
+#[derive(Clone, Debug, Default)]
+pub struct PeakWindow {
+    shares: [f64; PEAK_WINDOWS],
+    next: usize,
+}
+
+impl PeakWindow {
+    /// Adds the latest window's share; returns the busiest one kept.
+    pub fn push(&mut self, share: f64) -> f64 {
+        self.shares[self.next] = share;
+        self.next = (self.next + 1) % PEAK_WINDOWS;
+        self.shares.iter().copied().fold(0.0, f64::max)
+    }
+}
 
 /// What an arbiter last measured of itself.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -202,6 +223,17 @@ mod tests {
         let samples = [sample(1, 0.95, 95), sample(1, 0.95, 95)];
         let got = place_n(&mut p, &samples, 20);
         assert_eq!(got, [10, 10]);
+    }
+
+    #[test]
+    fn the_peak_window_remembers_a_burst_for_a_second() {
+        let mut peak = PeakWindow::default();
+        assert_eq!(peak.push(0.05), 0.05);
+        assert_eq!(peak.push(0.9), 0.9, "a burst");
+        for i in 0..PEAK_WINDOWS - 1 {
+            assert_eq!(peak.push(0.05), 0.9, "window {i} after the burst");
+        }
+        assert_eq!(peak.push(0.1), 0.1, "the burst is older than the window");
     }
 
     #[test]
