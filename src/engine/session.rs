@@ -91,6 +91,8 @@ pub struct Session {
     body: Vec<u8>,
     /// Arrivals delivered while a stream was running (should not happen; kept, not lost).
     pending: Vec<Instant>,
+    /// The running stream's task (aborted if the actor stops first).
+    stream_task: Option<tokio::task::AbortHandle>,
 }
 
 impl Session {
@@ -129,6 +131,7 @@ impl Session {
             local: local::delta(),
             body: Vec::new(),
             pending: Vec::new(),
+            stream_task: None,
             cfg,
         }
     }
@@ -185,8 +188,22 @@ impl Session {
             recorder.stream_finished(&outcome);
             (runner, outcome)
         };
-        ctx.spawn(fut.into_actor(self).map(|(runner, outcome), act, ctx| {
-            act.finished(runner, &outcome, ctx);
+        // The stream runs as its own task on this arbiter, not inside the
+        // actor's context: every wake-up of its socket (one per event when
+        // paced) then polls the stream alone, not the actor's mailbox and
+        // every future it holds. The actor hears of it once, at the end.
+        let task = actix_rt::spawn(fut);
+        self.stream_task = Some(task.abort_handle());
+        ctx.spawn(task.into_actor(self).map(|joined, act, ctx| {
+            act.stream_task = None;
+            match joined {
+                Ok((runner, outcome)) => act.finished(runner, &outcome, ctx),
+                // Aborted (the actor stopped) or panicked: nothing to resume.
+                Err(err) => {
+                    log::error!("session {}: stream task ended: {err}", act.id);
+                    ctx.stop();
+                }
+            }
         }));
     }
 
@@ -252,6 +269,9 @@ impl Actor for Session {
     }
 
     fn stopped(&mut self, _ctx: &mut Self::Context) {
+        if let Some(task) = self.stream_task.take() {
+            task.abort();
+        }
         let tally = self.runner.take().map(|runner| runner.tally);
         let stats = recorder::session_stopped(&mut self.local.borrow_mut(), self.id, tally);
         self.supervisor.do_send(SessionStopped { stats });
