@@ -24,10 +24,11 @@
 
 use std::time::{Duration, Instant};
 
+use actix_http::error::PayloadError;
 use actix_http::HttpMessage as _;
 use awc::http::header::{HeaderName, HeaderValue};
 use bytes::Bytes;
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use tokio::time::{sleep_until, Instant as TokioInstant};
 
 use crate::client::cancel::Cancel;
@@ -245,6 +246,10 @@ pub async fn run(
     out
 }
 
+/// Chunks taken in a row without waiting before the `select!` looks at
+/// cancellation and the deadline again.
+const READY_RUN: u32 = 64;
+
 #[allow(clippy::too_many_arguments)] // one call site, `run`; a struct would only rename them
 async fn drive(
     client: &awc::Client,
@@ -306,24 +311,38 @@ async fn drive(
     let timer = sleep_until(TokioInstant::from_std(deadline));
     tokio::pin!(timer);
     let mut completed = false;
+    // A chunk that was ready without waiting (already read with the last
+    // one), and when the loop last woke: such chunks skip the `select!` and
+    // the clock, and are timed at that instant — the same read.
+    let mut ready: Option<Option<Result<Bytes, PayloadError>>> = None;
+    let mut woke = started;
+    let mut run_of_ready = 0u32;
     loop {
-        let chunk = tokio::select! {
-            biased;
-            _ = &mut cancelled => return Err(Failure::new(FailureKind::Cancelled, "cancelled mid-stream")),
-            chunk = body.next() => chunk,
-            _ = &mut timer => {
-                // Lazily re-armed: the deadline may have moved since it was set.
-                let now = Instant::now();
-                if now < deadline {
-                    timer.as_mut().reset(TokioInstant::from_std(deadline));
-                    continue;
-                }
-                if holding && deadline == hard_deadline {
-                    // Held for `hold`: we close it ourselves, a successful stream.
-                    return Ok(());
-                }
-                let active = last_event.is_some() || active_at.is_some();
-                return Err(timeout_failure(active, deadline == hard_deadline, stream));
+        let (chunk, now) = match ready.take() {
+            Some(chunk) => (chunk, woke),
+            None => {
+                run_of_ready = 0;
+                let chunk = tokio::select! {
+                    biased;
+                    _ = &mut cancelled => return Err(Failure::new(FailureKind::Cancelled, "cancelled mid-stream")),
+                    chunk = body.next() => chunk,
+                    _ = &mut timer => {
+                        // Lazily re-armed: the deadline may have moved since it was set.
+                        let now = Instant::now();
+                        if now < deadline {
+                            timer.as_mut().reset(TokioInstant::from_std(deadline));
+                            continue;
+                        }
+                        if holding && deadline == hard_deadline {
+                            // Held for `hold`: we close it ourselves, a successful stream.
+                            return Ok(());
+                        }
+                        let active = last_event.is_some() || active_at.is_some();
+                        return Err(timeout_failure(active, deadline == hard_deadline, stream));
+                    }
+                };
+                woke = Instant::now();
+                (chunk, woke)
             }
         };
         let bytes = match chunk {
@@ -331,7 +350,6 @@ async fn drive(
             Some(Ok(bytes)) => bytes,
             Some(Err(err)) => return Err(classify_payload(err)),
         };
-        let now = Instant::now();
         out.bytes += bytes.len() as u64;
         if log::log_enabled!(log::Level::Trace) {
             for line in String::from_utf8_lossy(&bytes).lines() {
@@ -381,6 +399,12 @@ async fn drive(
         }
         if let Some(t) = active_at {
             deadline = (t + stream.idle_timeout).min(hard_deadline);
+        }
+        // Bounded, so cancellation and the deadline are looked at at least
+        // every READY_RUN chunks of a stream that never makes us wait.
+        if run_of_ready < READY_RUN && now < deadline {
+            run_of_ready += 1;
+            ready = body.next().now_or_never();
         }
     }
     if holding {

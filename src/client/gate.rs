@@ -22,6 +22,9 @@ use futures_util::task::AtomicWaker;
 pub(crate) struct Gated<F> {
     inner: Pin<Box<F>>,
     wake: Arc<GateWake>,
+    /// The waker last registered, while it is still registered: polls by the
+    /// same task skip [`AtomicWaker::register`] (two atomic exchanges).
+    registered: Option<Waker>,
 }
 
 struct GateWake {
@@ -50,6 +53,7 @@ impl<F: Future> Gated<F> {
                 fired: AtomicBool::new(true),
                 task: AtomicWaker::new(),
             }),
+            registered: None,
         }
     }
 }
@@ -57,14 +61,29 @@ impl<F: Future> Gated<F> {
 impl<F: Future> Future for Gated<F> {
     type Output = F::Output;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        // Register first: a wake between the swap and the inner poll is not lost.
-        self.wake.task.register(cx.waker());
-        if !self.wake.fired.swap(false, Ordering::AcqRel) {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.get_mut();
+        // Register first: a wake between the check and the inner poll is not
+        // lost. The same task's waker, once registered, stays registered
+        // until a wake takes it, and then `fired` is set (handled below).
+        if !this
+            .registered
+            .as_ref()
+            .is_some_and(|w| w.will_wake(cx.waker()))
+        {
+            this.wake.task.register(cx.waker());
+            this.registered = Some(cx.waker().clone());
+        }
+        if !this.wake.fired.load(Ordering::Acquire)
+            || !this.wake.fired.swap(false, Ordering::AcqRel)
+        {
             return Poll::Pending;
         }
-        let waker = Waker::from(Arc::clone(&self.wake));
-        self.inner.as_mut().poll(&mut Context::from_waker(&waker))
+        // The wake took the registered waker: register again before the
+        // inner poll, so a wake during or after it reaches this task.
+        this.wake.task.register(cx.waker());
+        let waker = Waker::from(Arc::clone(&this.wake));
+        this.inner.as_mut().poll(&mut Context::from_waker(&waker))
     }
 }
 
@@ -97,6 +116,64 @@ mod tests {
         Waker::from(Arc::clone(&gated.wake)).wake();
         assert!(Pin::new(&mut gated).poll(&mut cx).is_pending());
         assert_eq!(polls.get(), 2, "polled again after its waker fired");
+    }
+
+    /// A task waker that counts its wakes.
+    struct CountingWake(std::sync::atomic::AtomicU32);
+
+    impl Wake for CountingWake {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Pending until its stored waker is woken; stores the waker each poll.
+    struct Sleeper(Arc<std::sync::Mutex<Option<Waker>>>);
+
+    impl Future for Sleeper {
+        type Output = ();
+        fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            *self.0.lock().expect("lock") = Some(cx.waker().clone());
+            Poll::Pending
+        }
+    }
+
+    #[test]
+    fn every_wake_of_the_inner_future_reaches_the_task() {
+        let slot = Arc::new(std::sync::Mutex::new(None));
+        let mut gated = Gated::new(Sleeper(Arc::clone(&slot)));
+        let task = Arc::new(CountingWake(std::sync::atomic::AtomicU32::new(0)));
+        let waker = Waker::from(Arc::clone(&task));
+        let mut cx = Context::from_waker(&waker);
+        let wake_inner = || {
+            slot.lock()
+                .expect("lock")
+                .take()
+                .expect("inner waker")
+                .wake()
+        };
+        assert!(Pin::new(&mut gated).poll(&mut cx).is_pending());
+        // Polls without a wake skip the registration and stay pending.
+        assert!(Pin::new(&mut gated).poll(&mut cx).is_pending());
+        for round in 1..=3 {
+            // Each wake comes right after the poll that handled the last one.
+            wake_inner();
+            assert_eq!(
+                task.0.load(Ordering::SeqCst),
+                round,
+                "wake {round} reached the task"
+            );
+            assert!(Pin::new(&mut gated).poll(&mut cx).is_pending());
+        }
+        // Another task polling it from now on is the one woken.
+        let other = Arc::new(CountingWake(std::sync::atomic::AtomicU32::new(0)));
+        let other_waker = Waker::from(Arc::clone(&other));
+        assert!(Pin::new(&mut gated)
+            .poll(&mut Context::from_waker(&other_waker))
+            .is_pending());
+        wake_inner();
+        assert_eq!(other.0.load(Ordering::SeqCst), 1);
+        assert_eq!(task.0.load(Ordering::SeqCst), 3);
     }
 
     #[actix_rt::test]
