@@ -485,27 +485,18 @@ mod tests {
             ..HttpSpec::default()
         };
         let transport = Transport::new(&spec, &url, None);
+        let get_ok = |client: Client| {
+            let url = url.clone();
+            async move {
+                let mut response = client.get(url.as_str()).send().await.expect("response");
+                assert_eq!(&response.body().await.expect("body")[..], b"ok");
+            }
+        };
         // A shared client takes them in turn; a session's own client, its own.
         let shared = transport.client(4);
-        for _ in 0..2 {
-            let body = shared
-                .get(url.as_str())
-                .send()
-                .await
-                .expect("response")
-                .body()
-                .await;
-            assert_eq!(&body.expect("body")[..], b"ok");
-        }
-        let own = transport.session_client(1, 1);
-        let body = own
-            .get(url.as_str())
-            .send()
-            .await
-            .expect("response")
-            .body()
-            .await;
-        assert_eq!(&body.expect("body")[..], b"ok");
+        get_ok(shared.clone()).await;
+        get_ok(shared).await;
+        get_ok(transport.session_client(1, 1)).await;
         let sources: Vec<String> = peers
             .lock()
             .expect("lock")

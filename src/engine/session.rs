@@ -51,7 +51,8 @@ pub struct SessionConfig {
     pub shard: u64,
     /// When the run started.
     pub run_start: Instant,
-    /// Most sessions one arbiter will hold (sizes the connection pool).
+    /// Most sessions one arbiter may hold: the run's peak, since placement
+    /// can put them all on one (sizes a shared client's connection pool).
     pub connections_per_arbiter: usize,
     /// Whether to buffer `--events-out` lines.
     pub events_out: bool,
