@@ -101,7 +101,7 @@ impl StreamService {
 
     /// Runs one wanted stream: attempts with retry and backoff, through the breaker.
     ///
-    /// A thin driver of [`WantedStream`] in request mode (see [`Self::drive`]).
+    /// A thin driver of [`WantedStream`] in request mode (see `drive`).
     pub async fn stream_with_retry(
         &mut self,
         body: Bytes,
@@ -115,7 +115,7 @@ impl StreamService {
     /// Runs one subscription (`mode = "subscribe"`): holds a stream for
     /// `hold`, reconnecting with `Last-Event-ID` after each disconnection.
     ///
-    /// A thin driver of [`WantedStream`] in subscribe mode (see [`Self::drive`]).
+    /// A thin driver of [`WantedStream`] in subscribe mode (see `drive`).
     pub async fn subscribe(
         &mut self,
         body: Bytes,

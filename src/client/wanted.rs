@@ -21,7 +21,7 @@
 //! its reconnect loop asks the same questions as the retry loop (may the
 //! breaker admit a call, retry or give up, after how long). Those rules are
 //! written once, here; what subscribe mode reads differently is a small
-//! [`Mode`](mode::Mode) (the hold, when the breaker hears of a call, what an
+//! `Mode` (in `wanted/mode.rs`: the hold, when the breaker hears of a call, what an
 //! open breaker does, when `retry:` applies), each a rule of its own.
 //!
 //! Why the breaker is passed in rather than owned: it belongs to the session
