@@ -5,12 +5,12 @@
 //! [`SAMPLE_EVERY`](crate::load::placement::SAMPLE_EVERY) it reads its
 //! thread's CPU time and its live sessions (the thread's `active_sessions`
 //! gauge) and stores its busiest recent share and the sessions in its cell;
-//! the supervisor reads the cells when it places a session. Twenty atomic
-//! stores a second per arbiter: nothing crosses threads per event or per
-//! session.
+//! the supervisor reads the cells when it places a session. Three atomic
+//! stores twenty times a second per arbiter: nothing crosses threads per
+//! event or per session.
 
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use crate::engine::local;
@@ -60,9 +60,9 @@ impl BusyCells {
     }
 }
 
-/// Runs on arbiter `i` until the run lets go of `cells` (or the arbiter
-/// stops and drops the task).
-pub(crate) async fn measure(cells: Arc<BusyCells>, i: usize) {
+/// Runs on arbiter `i` until the run lets go of `cells` (the supervisor
+/// holds the only strong reference) or the arbiter stops and drops the task.
+pub(crate) async fn measure(cells: Weak<BusyCells>, i: usize) {
     let Some(mut cpu_then) = thread_cpu() else {
         log::debug!("no thread CPU clock: sessions are spread without measuring");
         return;
@@ -72,9 +72,9 @@ pub(crate) async fn measure(cells: Arc<BusyCells>, i: usize) {
     tick.tick().await;
     let mut then = Instant::now();
     let mut peak = PeakWindow::default();
-    while Arc::strong_count(&cells) > 1 {
+    loop {
         tick.tick().await;
-        let (now, Some(cpu)) = (Instant::now(), thread_cpu()) else {
+        let (Some(cells), now, Some(cpu)) = (cells.upgrade(), Instant::now(), thread_cpu()) else {
             return;
         };
         let wall = now.duration_since(then).as_secs_f64();

@@ -231,9 +231,7 @@ async fn run_in_system(scenario: &Scenario, opts: &RunOptions) -> Result<RunSumm
         seed: run.seed,
         shard: run.shard,
         run_start,
-        // Placement may put every session on one arbiter (a light load):
-        // a shared client's pool must allow them all.
-        connections_per_arbiter: run.peak.max(1),
+        peak_sessions: run.peak.max(1),
         events_out: opts.events_out.is_some(),
         open_model: run.plan.kind().is_arrival_rate(),
         faults: Arc::clone(&clock),
@@ -268,7 +266,7 @@ async fn run_in_system(scenario: &Scenario, opts: &RunOptions) -> Result<RunSumm
     let handles: Vec<ArbiterHandle> = arbiters.iter().map(Arbiter::handle).collect();
     let busy = busy::BusyCells::new(handles.len());
     for (i, arbiter) in handles.iter().enumerate() {
-        arbiter.spawn(busy::measure(Arc::clone(&busy), i));
+        arbiter.spawn(busy::measure(Arc::downgrade(&busy), i));
     }
     let writers = LiveWriters::create(
         &opts.out_dir,

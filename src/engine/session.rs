@@ -51,9 +51,9 @@ pub struct SessionConfig {
     pub shard: u64,
     /// When the run started.
     pub run_start: Instant,
-    /// Most sessions one arbiter may hold: the run's peak, since placement
-    /// can put them all on one (sizes a shared client's connection pool).
-    pub connections_per_arbiter: usize,
+    /// The run's planned peak of sessions: what one arbiter may hold, since
+    /// placement can put them all on one (sizes a shared client's pool).
+    pub peak_sessions: usize,
     /// Whether to buffer `--events-out` lines.
     pub events_out: bool,
     /// True for the open (arrival-rate) model.
@@ -104,9 +104,7 @@ impl Session {
         supervisor: Addr<Supervisor>,
         cancel: Cancel,
     ) -> Session {
-        let client = cfg
-            .transport
-            .session_client(cfg.connections_per_arbiter, id);
+        let client = cfg.transport.session_client(cfg.peak_sessions, id);
         let rng =
             rand::rngs::SmallRng::seed_from_u64(cfg.seed ^ id.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let service = StreamService::new(
