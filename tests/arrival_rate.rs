@@ -1,6 +1,7 @@
 //! The open model (`constant-arrival-rate`): exactly the planned arrivals
-//! start when sessions are free, and when `max_sessions` is the bottleneck
-//! the surplus is counted as dropped, never queued or lost.
+//! start when sessions are free, new sessions open when they are not, and
+//! when `max_sessions` is the bottleneck the surplus is counted as dropped,
+//! never lost.
 
 mod support;
 
@@ -112,4 +113,45 @@ fn arrivals_past_max_sessions_are_dropped_and_counted() {
     );
     assert_eq!(int(&s, "peak_sessions"), 1, "{s:?}");
     assert_eq!(started, int(&s, "streams_ok") + int(&s, "streams_failed"));
+}
+
+#[test]
+fn sessions_open_as_fast_as_slow_streams_need_them() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let file = write_scenario(tmp.path());
+    let out = tmp.path().join("report");
+    // 100 arrivals/s of ~600 ms streams (two events 300 ms apart, then the
+    // end) need ~60 sessions at once: the pool
+    // grows to them (new sessions are opened at a bounded pace, one per
+    // wake-up below 256) without dropping or visibly delaying an arrival.
+    let output = run(
+        &file,
+        &out,
+        &[
+            "load.rate=100",
+            "load.max_sessions=200",
+            "server.events=2",
+            "server.interval=300ms",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", show(&output));
+
+    let s = summary(&out);
+    assert_eq!(int(&s, "streams_started"), 300, "{s:?}");
+    assert_eq!(int(&s, "dropped_arrivals"), 0, "{s:?}");
+    assert_eq!(int(&s, "streams_ok"), 300, "{s:?}");
+    let peak = int(&s, "peak_sessions");
+    assert!((50..=200).contains(&peak), "grew to the concurrency: {s:?}");
+    // The first event comes at once: its latency from the scheduled start
+    // is the wait for a session plus one round trip.
+    let (_, latency) = read_csv(&out.join("latency.csv"));
+    let ttfe = latency
+        .iter()
+        .find(|r| r["metric"] == "ttfe")
+        .expect("ttfe row");
+    let p99: f64 = ttfe["p99_ms"].parse().expect("p99_ms");
+    assert!(
+        p99 < 150.0,
+        "no arrival waited long for a session: {ttfe:?}"
+    );
 }

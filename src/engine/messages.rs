@@ -34,14 +34,6 @@ pub struct StopSession {
     pub grace_until: Option<std::time::Instant>,
 }
 
-/// Session → supervisor (open model): ready for the next arrival.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct SessionIdle {
-    /// Session id.
-    pub session: u64,
-}
-
 /// Session → supervisor: stopped; its totals for `sessions.csv`.
 #[derive(Message)]
 #[rtype(result = "()")]

@@ -22,7 +22,8 @@ use crate::client::{
     http, Cancel, CancelHandle, FailureKind, PreparedRequest, StreamOutcome, StreamService,
 };
 use crate::engine::local;
-use crate::engine::messages::{SessionIdle, SessionStopped, StartStream, StopSession};
+use crate::engine::messages::{SessionStopped, StartStream, StopSession};
+use crate::engine::pool::OpenPool;
 use crate::engine::supervisor::Supervisor;
 use crate::metrics::attribution::FaultClock;
 use crate::metrics::recorder::{self, EventRules, Recorder, RunContext, SessionTally};
@@ -94,6 +95,8 @@ pub struct Session {
     pending: Vec<Instant>,
     /// The running stream's task (aborted if the actor stops first).
     stream_task: Option<tokio::task::AbortHandle>,
+    /// Open model: where this session finds its next arrival.
+    pool: Option<Arc<OpenPool<Addr<Session>>>>,
 }
 
 impl Session {
@@ -131,8 +134,16 @@ impl Session {
             body: Vec::new(),
             pending: Vec::new(),
             stream_task: None,
+            pool: None,
             cfg,
         }
+    }
+
+    /// Open model: where this session takes waiting arrivals from, or
+    /// waits idle for the next one.
+    pub(crate) fn with_pool(mut self, pool: Arc<OpenPool<Addr<Session>>>) -> Session {
+        self.pool = Some(pool);
+        self
     }
 
     fn begin_stream(&mut self, ctx: &mut Context<Self>, scheduled: Instant) {
@@ -220,7 +231,13 @@ impl Session {
             return;
         }
         if self.cfg.open_model {
-            self.supervisor.do_send(SessionIdle { session: self.id });
+            let next = match &self.pool {
+                Some(pool) => pool.next_or_idle(self.id, || ctx.address()),
+                None => None,
+            };
+            if let Some(scheduled) = next {
+                self.begin_stream(ctx, scheduled);
+            }
             return;
         }
         // Closed model: think, then loop. A short-circuited call with no

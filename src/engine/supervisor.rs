@@ -24,8 +24,9 @@ use crate::engine::busy::BusyCells;
 use crate::engine::collector::Collector;
 use crate::engine::fault_actions::FaultActions;
 use crate::engine::messages::{
-    ArrivalsDropped, Finish, Interrupt, SessionIdle, SessionStopped, StartStream, StopSession,
+    ArrivalsDropped, Finish, Interrupt, SessionStopped, StartStream, StopSession,
 };
+use crate::engine::pool::{spawn_budget, OpenPool, MAX_SPAWN_BURST};
 use crate::engine::session::{Session, SessionConfig};
 use crate::faults::{FaultChange, FaultSchedule};
 use crate::load::executor::{ArrivalSchedule, Plan};
@@ -63,8 +64,8 @@ pub struct Supervisor {
     cancel: CancelHandle,
     /// Live sessions not asked to stop, oldest first (closed model).
     live: Vec<Addr<Session>>,
-    /// Open model: sessions waiting for an arrival.
-    idle: Vec<Addr<Session>>,
+    /// Open model: idle sessions and arrivals waiting for one.
+    pool: Arc<OpenPool<Addr<Session>>>,
     /// Open model: every live session.
     all: HashMap<u64, Addr<Session>>,
     schedule: Option<ArrivalSchedule>,
@@ -126,7 +127,7 @@ impl Supervisor {
             collector: parts.collector,
             cancel: parts.cancel,
             live: Vec::new(),
-            idle: Vec::new(),
+            pool: Arc::new(OpenPool::new()),
             all: HashMap::new(),
             max_sessions: parts.max_sessions.max(1),
             next_id: parts.first_id,
@@ -161,7 +162,10 @@ impl Supervisor {
         let cfg = Arc::clone(&self.cfg);
         let me = ctx.address();
         let cancel = self.cancel.token();
-        Session::start_in_arbiter(arbiter, move |_| Session::new(id, cfg, me, cancel))
+        let pool = Arc::clone(&self.pool);
+        Session::start_in_arbiter(arbiter, move |_| {
+            Session::new(id, cfg, me, cancel).with_pool(pool)
+        })
     }
 
     fn ramp(&mut self, ctx: &mut Context<Self>) {
@@ -192,21 +196,38 @@ impl Supervisor {
         let elapsed = self.elapsed();
         let mut dropped = 0;
         let mut ended = false;
+        let max = self.max_sessions as u64;
+        let alive = self.alive();
+        let pool = Arc::clone(&self.pool);
+        let mut pool = pool.lock();
         while let Some(schedule) = self.schedule.as_mut() {
             let Some(at) = schedule.next_due(elapsed + ARRIVAL_SLACK) else {
                 ended = schedule.peek().is_none();
                 break;
             };
             let scheduled = self.cfg.run_start + at;
-            if let Some(addr) = self.idle.pop() {
+            let all = &self.all;
+            if let Some(addr) = pool.pop_idle(|id| all.contains_key(&id)) {
                 addr.do_send(StartStream { scheduled });
-            } else if self.alive() < self.max_sessions as u64 {
-                let addr = self.spawn_session(ctx);
-                addr.do_send(StartStream { scheduled });
-                self.all.insert(self.next_id - 1, addr);
+            } else if alive + (pool.waiting() as u64) < max {
+                pool.wait(scheduled);
             } else {
                 dropped += 1;
             }
+        }
+        // New sessions for what waits, a burst at a time; a session that
+        // finishes meanwhile takes the oldest waiting arrival itself.
+        let room = max.saturating_sub(alive) as usize;
+        let mut starts = [None; MAX_SPAWN_BURST];
+        for slot in starts.iter_mut().take(room.min(spawn_budget(alive))) {
+            *slot = pool.take_waiting();
+        }
+        let still_waiting = pool.waiting() > 0;
+        drop(pool);
+        for scheduled in starts.into_iter().flatten() {
+            let addr = self.spawn_session(ctx);
+            addr.do_send(StartStream { scheduled });
+            self.all.insert(self.next_id - 1, addr);
         }
         if dropped > 0 {
             self.dropped += dropped;
@@ -216,14 +237,18 @@ impl Supervisor {
             self.drain(ctx, self.end_grace);
             return;
         }
-        // Sleep until the next arrival is due (or the plan ends), not a tick.
+        // Sleep until the next arrival is due (or the plan ends), not a
+        // tick; at most ARRIVAL_SLACK while arrivals wait for a session.
         let next = self
             .schedule
             .as_mut()
             .and_then(ArrivalSchedule::peek)
             .unwrap_or(self.plan.total_duration())
             .min(self.plan.total_duration());
-        let wait = next.saturating_sub(self.elapsed() + ARRIVAL_SLACK);
+        let mut wait = next.saturating_sub(self.elapsed() + ARRIVAL_SLACK);
+        if still_waiting {
+            wait = wait.min(ARRIVAL_SLACK);
+        }
         ctx.run_later(wait, |act, ctx| act.dispatch_arrivals(ctx));
     }
 
@@ -241,7 +266,11 @@ impl Supervisor {
         for (_, addr) in self.all.drain() {
             addr.do_send(StopSession { grace_until });
         }
-        self.idle.clear();
+        let never_started = self.pool.close() as u64;
+        if never_started > 0 {
+            self.dropped += never_started;
+            self.collector.do_send(ArrivalsDropped(never_started));
+        }
         ctx.run_later(grace, |act, _| act.cancel.cancel());
         self.maybe_finish(ctx);
     }
@@ -314,18 +343,6 @@ impl Actor for Supervisor {
         } else {
             self.ramp(ctx);
             ctx.run_interval(RAMP_TICK, |act, ctx| act.ramp(ctx));
-        }
-    }
-}
-
-impl Handler<SessionIdle> for Supervisor {
-    type Result = ();
-    fn handle(&mut self, msg: SessionIdle, _ctx: &mut Self::Context) {
-        if self.phase != Phase::Running {
-            return;
-        }
-        if let Some(addr) = self.all.get(&msg.session) {
-            self.idle.push(addr.clone());
         }
     }
 }
