@@ -503,6 +503,10 @@ def bench_cost(ctx):
         ("saturated", 50, 200, 0, [("streamsoak", 1), one, ("streamsoak", None), per_core]),
         ("paced", paced_sessions, 50, 20, [("streamsoak", 1), one, ("streamsoak", None), per_core]),
     ]
+    keep = [r.strip() for r in ctx.args.cost_rows.split(",") if r.strip()]
+    plan = [p for p in plan if p[0] in keep]
+    if not plan:
+        raise SystemExit(f"--cost-rows {ctx.args.cost_rows!r}: choose from saturated,paced")
     rows = []
     for rep in range(1, ctx.args.repeat + 1):
         for label, sessions, events, interval_ms, clients in plan:
@@ -707,6 +711,8 @@ def main():
     p.add_argument("--long", action="store_true", help="soak for 11 minutes (minute 1 vs minute 10)")
     p.add_argument("--only", default=",".join(BENCHES), help="comma-separated subset of " + ",".join(BENCHES))
     p.add_argument("--repeat", type=int, default=1, help="repetitions of each cost run")
+    p.add_argument("--cost-rows", default="saturated,paced",
+                   help="which workloads the cost benchmark runs (comma-separated: saturated,paced)")
     p.add_argument("--rates", default="1000,5000,10000,16000,20000,25000,30000",
                    help="arrival rates (streams/s) tried by the starts benchmark, 10 s each; "
                         "past the last one held it goes on in x1.25 steps until a rate is not held")

@@ -88,20 +88,54 @@ impl IntervalDelta {
     /// states, not sums).
     pub fn take(&mut self, empty: Latencies) -> IntervalDelta {
         debug_assert!(empty.is_empty(), "recycled histograms are reset");
-        let mut fresh = IntervalDelta {
+        // Every field by name: `..IntervalDelta::default()` would build (and
+        // drop) a fresh 1.4 MB histogram set each interval, page faults and
+        // zeroing on the arbiter's thread (2–3 % of a paced client's CPU).
+        IntervalDelta {
+            counters: std::mem::take(&mut self.counters),
             latencies: std::mem::replace(&mut self.latencies, empty),
-            ..IntervalDelta::default()
-        };
-        fresh.counters = std::mem::take(&mut self.counters);
-        fresh.errors = std::mem::take(&mut self.errors);
-        fresh.transitions = std::mem::take(&mut self.transitions);
-        fresh.fault_affected = std::mem::take(&mut self.fault_affected);
-        fresh.fault_opens = std::mem::take(&mut self.fault_opens);
-        fresh.fault_recovers = std::mem::take(&mut self.fault_recovers);
-        fresh.fault_reconnects = std::mem::take(&mut self.fault_reconnects);
-        fresh.active_sessions = self.active_sessions;
-        fresh.breakers_open = self.breakers_open;
-        fresh.open_streams = self.open_streams;
-        fresh
+            errors: std::mem::take(&mut self.errors),
+            transitions: std::mem::take(&mut self.transitions),
+            fault_affected: std::mem::take(&mut self.fault_affected),
+            fault_opens: std::mem::take(&mut self.fault_opens),
+            fault_recovers: std::mem::take(&mut self.fault_recovers),
+            fault_reconnects: std::mem::take(&mut self.fault_reconnects),
+            active_sessions: self.active_sessions,
+            breakers_open: self.breakers_open,
+            open_streams: self.open_streams,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::LatencyMetric;
+
+    #[test]
+    fn take_hands_over_the_interval_and_keeps_the_gauges() {
+        let mut d = IntervalDelta::default();
+        d.counters.events = 7;
+        d.latencies
+            .record(LatencyMetric::Ttfb, Duration::from_millis(3));
+        d.fault_opens.push(FaultSample {
+            fault: 0,
+            session: 1,
+            latency: Duration::from_millis(5),
+        });
+        d.active_sessions = 4;
+        d.open_streams = 2;
+        let taken = d.take(Latencies::default());
+        assert_eq!(taken.counters.events, 7);
+        assert_eq!(taken.latencies.get(LatencyMetric::Ttfb).len(), 1);
+        assert_eq!(taken.fault_opens.len(), 1);
+        assert_eq!((taken.active_sessions, taken.open_streams), (4, 2));
+        assert_eq!(d.counters.events, 0);
+        assert!(d.latencies.is_empty() && d.fault_opens.is_empty());
+        assert_eq!(
+            (d.active_sessions, d.open_streams),
+            (4, 2),
+            "gauges are states"
+        );
     }
 }
