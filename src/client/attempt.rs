@@ -22,13 +22,15 @@
 //! `decode.rs` (status, framing and `Content-Encoding`), `classify_io.rs`
 //! (awc errors to failure kinds) and `gate.rs` (a cheap cancellation wait).
 
+use std::future::Future;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use actix_http::error::PayloadError;
 use actix_http::HttpMessage as _;
 use awc::http::header::{HeaderName, HeaderValue};
 use bytes::Bytes;
-use futures_util::{FutureExt, StreamExt};
+use futures_util::StreamExt;
 use tokio::time::{sleep_until, Instant as TokioInstant};
 
 use crate::client::cancel::Cancel;
@@ -246,9 +248,16 @@ pub async fn run(
     out
 }
 
-/// Chunks taken in a row without waiting before the `select!` looks at
-/// cancellation and the deadline again.
+/// Chunks timed in a row at the same wake-up instant (they were read
+/// together) before the clock is read again.
 const READY_RUN: u32 = 64;
+
+/// What woke the body loop.
+enum Wake {
+    Cancelled,
+    Chunk(Option<Result<Bytes, PayloadError>>, Instant),
+    Timer(Instant),
+}
 
 #[allow(clippy::too_many_arguments)] // one call site, `run`; a struct would only rename them
 async fn drive(
@@ -308,41 +317,81 @@ async fn drive(
     // Subscribe mode: the last event or keep-alive comment (idle_timeout's clock).
     let mut active_at: Option<Instant> = None;
     let mut deadline = (headers_at + stream.first_event_timeout).min(hard_deadline);
-    let timer = sleep_until(TokioInstant::from_std(deadline));
+    // The timer is armed for `armed` and re-armed lazily when it fires
+    // before a moved `deadline`. A pending timer keeps this task's waker
+    // between polls, so it is polled only when (re)armed or possibly due —
+    // not at every event.
+    let mut armed = deadline;
+    let timer = sleep_until(TokioInstant::from_std(armed));
     tokio::pin!(timer);
+    let mut timer_registered = false;
     let mut completed = false;
-    // A chunk that was ready without waiting (already read with the last
-    // one), and when the loop last woke: such chunks skip the `select!` and
-    // the clock, and are timed at that instant — the same read.
-    let mut ready: Option<Option<Result<Bytes, PayloadError>>> = None;
+    // When the task last woke. A chunk that is there at the first poll (read
+    // with the last one) is timed at that instant without reading the clock
+    // again; at most READY_RUN in a row, so a stream that never makes us
+    // wait still looks at the clock (deadlines) now and then.
     let mut woke = started;
     let mut run_of_ready = 0u32;
     loop {
-        let (chunk, now) = match ready.take() {
-            Some(chunk) => (chunk, woke),
-            None => {
-                run_of_ready = 0;
-                let chunk = tokio::select! {
-                    biased;
-                    _ = &mut cancelled => return Err(Failure::new(FailureKind::Cancelled, "cancelled mid-stream")),
-                    chunk = body.next() => chunk,
-                    _ = &mut timer => {
-                        // Lazily re-armed: the deadline may have moved since it was set.
-                        let now = Instant::now();
-                        if now < deadline {
-                            timer.as_mut().reset(TokioInstant::from_std(deadline));
-                            continue;
-                        }
-                        if holding && deadline == hard_deadline {
-                            // Held for `hold`: we close it ourselves, a successful stream.
-                            return Ok(());
-                        }
-                        let active = last_event.is_some() || active_at.is_some();
-                        return Err(timeout_failure(active, deadline == hard_deadline, stream));
-                    }
-                };
-                woke = Instant::now();
-                (chunk, woke)
+        let mut first = true;
+        let wake = std::future::poll_fn(|cx| {
+            let now = if first && run_of_ready < READY_RUN {
+                woke
+            } else {
+                Instant::now()
+            };
+            first = false;
+            if std::pin::Pin::new(&mut cancelled).poll(cx).is_ready() {
+                return Poll::Ready(Wake::Cancelled);
+            }
+            // Due (by the clock read at most READY_RUN chunks ago): looked
+            // at before the body, so a body that is always ready still ends
+            // at its deadline.
+            if now >= armed {
+                timer_registered = true;
+                if timer.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Wake::Timer(now));
+                }
+            }
+            if let Poll::Ready(chunk) = body.poll_next_unpin(cx) {
+                return Poll::Ready(Wake::Chunk(chunk, now));
+            }
+            if !timer_registered {
+                timer_registered = true;
+                if timer.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Wake::Timer(now));
+                }
+            }
+            Poll::Pending
+        })
+        .await;
+        let (chunk, now) = match wake {
+            Wake::Cancelled => {
+                return Err(Failure::new(FailureKind::Cancelled, "cancelled mid-stream"))
+            }
+            Wake::Timer(now) => {
+                // Lazily re-armed: the deadline may have moved since it was set.
+                if now < deadline {
+                    armed = deadline;
+                    timer.as_mut().reset(TokioInstant::from_std(armed));
+                    timer_registered = false;
+                    continue;
+                }
+                if holding && deadline == hard_deadline {
+                    // Held for `hold`: we close it ourselves, a successful stream.
+                    return Ok(());
+                }
+                let active = last_event.is_some() || active_at.is_some();
+                return Err(timeout_failure(active, deadline == hard_deadline, stream));
+            }
+            Wake::Chunk(chunk, now) => {
+                if now == woke {
+                    run_of_ready += 1;
+                } else {
+                    run_of_ready = 0;
+                    woke = now;
+                }
+                (chunk, now)
             }
         };
         let bytes = match chunk {
@@ -399,12 +448,6 @@ async fn drive(
         }
         if let Some(t) = active_at {
             deadline = (t + stream.idle_timeout).min(hard_deadline);
-        }
-        // Bounded, so cancellation and the deadline are looked at at least
-        // every READY_RUN chunks of a stream that never makes us wait.
-        if run_of_ready < READY_RUN && now < deadline {
-            run_of_ready += 1;
-            ready = body.next().now_or_never();
         }
     }
     if holding {

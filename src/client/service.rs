@@ -19,6 +19,7 @@
 //!
 //! No actix types appear here: the `stream` command drives it directly.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -54,7 +55,9 @@ impl Observer for () {}
 pub struct StreamService {
     client: awc::Client,
     request: PreparedRequest,
-    stream: StreamSpec,
+    /// Shared by a run's sessions: one copy of the field names and rules,
+    /// warm in cache, rather than one per session read once per event.
+    stream: Arc<StreamSpec>,
     retry: RetryPolicy,
     breaker: Breaker,
     rng: SmallRng,
@@ -68,7 +71,7 @@ impl StreamService {
     pub fn new(
         client: awc::Client,
         request: PreparedRequest,
-        stream: StreamSpec,
+        stream: impl Into<Arc<StreamSpec>>,
         retry: RetryPolicy,
         breaker: Breaker,
         rng: SmallRng,
@@ -76,7 +79,7 @@ impl StreamService {
         StreamService {
             client,
             request,
-            stream,
+            stream: stream.into(),
             retry,
             breaker,
             rng,

@@ -224,7 +224,7 @@ async fn run_in_system(scenario: &Scenario, opts: &RunOptions) -> Result<RunSumm
     let clock = Arc::new(FaultClock::new(run_start, scenario.faults.len()));
     let cfg = Arc::new(SessionConfig {
         request,
-        stream: scenario.stream.clone(),
+        stream: Arc::new(scenario.stream.clone()),
         retry: scenario.retry,
         breaker: scenario.breaker,
         transport,

@@ -34,8 +34,9 @@ use crate::scenario::BodySource;
 pub struct SessionConfig {
     /// Method, URL, headers.
     pub request: PreparedRequest,
-    /// `[stream]`: how each stream is read and judged.
-    pub stream: crate::scenario::StreamSpec,
+    /// `[stream]`: how each stream is read and judged (one copy for every
+    /// session's service).
+    pub stream: Arc<crate::scenario::StreamSpec>,
     /// Retry policy.
     pub retry: RetryPolicy,
     /// Breaker settings.
@@ -113,7 +114,7 @@ impl Session {
         let service = StreamService::new(
             client,
             cfg.request.clone(),
-            cfg.stream.clone(),
+            Arc::clone(&cfg.stream),
             cfg.retry,
             Breaker::new(cfg.breaker),
             rng,
