@@ -331,17 +331,18 @@ async fn drive(
     // again; at most READY_RUN in a row, so a stream that never makes us
     // wait still looks at the clock (deadlines) now and then.
     let mut woke = started;
-    let mut run_of_ready = 0u32;
+    // Starts "full", so the first poll looks at cancellation and the clock.
+    let mut run_of_ready = READY_RUN;
     loop {
         let mut first = true;
         let wake = std::future::poll_fn(|cx| {
-            let now = if first && run_of_ready < READY_RUN {
-                woke
-            } else {
-                Instant::now()
-            };
+            // A chunk read with the last one continues a ready run: timed at
+            // the wake-up, cancellation looked at after the run (the gate
+            // stays registered, so a cancel meanwhile wakes the task).
+            let continuing = first && run_of_ready < READY_RUN;
             first = false;
-            if std::pin::Pin::new(&mut cancelled).poll(cx).is_ready() {
+            let now = if continuing { woke } else { Instant::now() };
+            if !continuing && std::pin::Pin::new(&mut cancelled).poll(cx).is_ready() {
                 return Poll::Ready(Wake::Cancelled);
             }
             // Due (by the clock read at most READY_RUN chunks ago): looked
