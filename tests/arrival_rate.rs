@@ -46,6 +46,17 @@ fn write_scenario(dir: &Path) -> std::path::PathBuf {
     file
 }
 
+/// Runs the scenario with `sets` overrides; checks exit 0. The folder lives
+/// as long as the returned guard.
+fn run_ok(sets: &[&str]) -> (tempfile::TempDir, std::path::PathBuf) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let file = write_scenario(tmp.path());
+    let out = tmp.path().join("report");
+    let output = run(&file, &out, sets);
+    assert_eq!(output.status.code(), Some(0), "{}", show(&output));
+    (tmp, out)
+}
+
 #[test]
 fn check_plans_the_arrivals() {
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -69,11 +80,7 @@ fn check_plans_the_arrivals() {
 
 #[test]
 fn every_planned_arrival_starts_when_sessions_are_free() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let file = write_scenario(tmp.path());
-    let out = tmp.path().join("report");
-    let output = run(&file, &out, &[]);
-    assert_eq!(output.status.code(), Some(0), "{}", show(&output));
+    let (_tmp, out) = run_ok(&[]);
 
     let s = summary(&out);
     assert_eq!(int(&s, "streams_started"), PLANNED, "{s:?}");
@@ -87,20 +94,12 @@ fn every_planned_arrival_starts_when_sessions_are_free() {
 
 #[test]
 fn arrivals_past_max_sessions_are_dropped_and_counted() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let file = write_scenario(tmp.path());
-    let out = tmp.path().join("report");
     // One session, streams of about 1 s: most arrivals find it busy.
-    let output = run(
-        &file,
-        &out,
-        &[
-            "load.max_sessions=1",
-            "server.events=2",
-            "server.interval=500ms",
-        ],
-    );
-    assert_eq!(output.status.code(), Some(0), "{}", show(&output));
+    let (_tmp, out) = run_ok(&[
+        "load.max_sessions=1",
+        "server.events=2",
+        "server.interval=500ms",
+    ]);
 
     let s = summary(&out);
     let (started, dropped) = (int(&s, "streams_started"), int(&s, "dropped_arrivals"));
@@ -117,24 +116,16 @@ fn arrivals_past_max_sessions_are_dropped_and_counted() {
 
 #[test]
 fn sessions_open_as_fast_as_slow_streams_need_them() {
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let file = write_scenario(tmp.path());
-    let out = tmp.path().join("report");
     // 100 arrivals/s of ~600 ms streams (two events 300 ms apart, then the
-    // end) need ~60 sessions at once: the pool
-    // grows to them (new sessions are opened at a bounded pace, one per
-    // wake-up below 256) without dropping or visibly delaying an arrival.
-    let output = run(
-        &file,
-        &out,
-        &[
-            "load.rate=100",
-            "load.max_sessions=200",
-            "server.events=2",
-            "server.interval=300ms",
-        ],
-    );
-    assert_eq!(output.status.code(), Some(0), "{}", show(&output));
+    // end) need ~60 sessions at once: the pool grows to them (new sessions
+    // open at a bounded pace, one per wake-up below 256) without dropping
+    // or visibly delaying an arrival.
+    let (_tmp, out) = run_ok(&[
+        "load.rate=100",
+        "load.max_sessions=200",
+        "server.events=2",
+        "server.interval=300ms",
+    ]);
 
     let s = summary(&out);
     assert_eq!(int(&s, "streams_started"), 300, "{s:?}");
