@@ -256,7 +256,7 @@ const READY_RUN: u32 = 64;
 enum Wake {
     Cancelled,
     Chunk(Option<Result<Bytes, PayloadError>>, Instant),
-    Timer(Instant),
+    Timer,
 }
 
 #[allow(clippy::too_many_arguments)] // one call site, `run`; a struct would only rename them
@@ -351,7 +351,7 @@ async fn drive(
             if now >= armed {
                 timer_registered = true;
                 if timer.as_mut().poll(cx).is_ready() {
-                    return Poll::Ready(Wake::Timer(now));
+                    return Poll::Ready(Wake::Timer);
                 }
             }
             if let Poll::Ready(chunk) = body.poll_next_unpin(cx) {
@@ -360,7 +360,7 @@ async fn drive(
             if !timer_registered {
                 timer_registered = true;
                 if timer.as_mut().poll(cx).is_ready() {
-                    return Poll::Ready(Wake::Timer(now));
+                    return Poll::Ready(Wake::Timer);
                 }
             }
             Poll::Pending
@@ -370,8 +370,12 @@ async fn drive(
             Wake::Cancelled => {
                 return Err(Failure::new(FailureKind::Cancelled, "cancelled mid-stream"))
             }
-            Wake::Timer(now) => {
-                // Lazily re-armed: the deadline may have moved since it was set.
+            Wake::Timer => {
+                // Lazily re-armed: the deadline may have moved since it was
+                // set. The clock is read afresh (a ready run's instant may be
+                // older than the timer), and the next poll is a fresh one.
+                let now = Instant::now();
+                run_of_ready = READY_RUN;
                 if now < deadline {
                     armed = deadline;
                     timer.as_mut().reset(TokioInstant::from_std(armed));
