@@ -255,7 +255,8 @@ const READY_RUN: u32 = 64;
 /// What woke the body loop.
 enum Wake {
     Cancelled,
-    Chunk(Option<Result<Bytes, PayloadError>>, Instant),
+    /// A chunk, its instant, and whether it continues a ready run.
+    Chunk(Option<Result<Bytes, PayloadError>>, Instant, bool),
     Timer,
 }
 
@@ -355,7 +356,7 @@ async fn drive(
                 }
             }
             if let Poll::Ready(chunk) = body.poll_next_unpin(cx) {
-                return Poll::Ready(Wake::Chunk(chunk, now));
+                return Poll::Ready(Wake::Chunk(chunk, now, continuing));
             }
             if !timer_registered {
                 timer_registered = true;
@@ -389,8 +390,8 @@ async fn drive(
                 let active = last_event.is_some() || active_at.is_some();
                 return Err(timeout_failure(active, deadline == hard_deadline, stream));
             }
-            Wake::Chunk(chunk, now) => {
-                if now == woke {
+            Wake::Chunk(chunk, now, continuing) => {
+                if continuing {
                     run_of_ready += 1;
                 } else {
                     run_of_ready = 0;

@@ -9,14 +9,15 @@
 //!   switch per stream: a fifth of the client's CPU at 20,000 starts/s).
 //! - An arrival due while every session is busy waits here, FIFO, for the
 //!   first session to finish, while the supervisor opens new sessions for
-//!   the waiting ones at a bounded pace ([`spawn_budget`] per wake-up). Opening a session is a new connection (about
-//!   100 µs of client CPU against 17 µs for a reused stream, and the
-//!   server's accept): after a stall of the whole
-//!   machine (a 16 ms pause puts 480 arrivals due at once at 30,000/s) one
-//!   session per overdue arrival meant hundreds of connections at once, a
-//!   longer stall, more overdue arrivals, until `max_sessions` was reached
-//!   and arrivals were dropped. Latency is still measured from each
-//!   arrival's scheduled instant, so the wait is in the figures.
+//!   the waiting ones at a bounded pace ([`spawn_budget`] per wake-up).
+//!   Opening a session is a new connection (about 100 µs of client CPU
+//!   against 17 µs for a reused stream, and the server's accept): after a
+//!   stall of the whole machine (a 16 ms pause puts 480 arrivals due at
+//!   once at 30,000/s) one session per overdue arrival meant hundreds of
+//!   connections at once, a longer stall, more overdue arrivals, until
+//!   `max_sessions` was reached and arrivals were dropped. Latency is still
+//!   measured from each arrival's scheduled instant, so the wait is in the
+//!   figures.
 //!
 //! Waiting arrivals count against `max_sessions` like running streams: an
 //! arrival is dropped when the sessions alive plus the arrivals already

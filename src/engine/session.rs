@@ -97,16 +97,17 @@ pub struct Session {
     /// The running stream's task (aborted if the actor stops first).
     stream_task: Option<tokio::task::AbortHandle>,
     /// Open model: where this session finds its next arrival.
-    pool: Option<Arc<OpenPool<Addr<Session>>>>,
+    pool: Arc<OpenPool<Addr<Session>>>,
 }
 
 impl Session {
     /// A session; call from inside its arbiter (awc clients are `!Send`).
-    pub fn new(
+    pub(crate) fn new(
         id: u64,
         cfg: Arc<SessionConfig>,
         supervisor: Addr<Supervisor>,
         cancel: Cancel,
+        pool: Arc<OpenPool<Addr<Session>>>,
     ) -> Session {
         let client = cfg.transport.session_client(cfg.peak_sessions, id);
         let rng =
@@ -135,16 +136,9 @@ impl Session {
             body: Vec::new(),
             pending: Vec::new(),
             stream_task: None,
-            pool: None,
+            pool,
             cfg,
         }
-    }
-
-    /// Open model: where this session takes waiting arrivals from, or
-    /// waits idle for the next one.
-    pub(crate) fn with_pool(mut self, pool: Arc<OpenPool<Addr<Session>>>) -> Session {
-        self.pool = Some(pool);
-        self
     }
 
     fn begin_stream(&mut self, ctx: &mut Context<Self>, scheduled: Instant) {
@@ -232,11 +226,7 @@ impl Session {
             return;
         }
         if self.cfg.open_model {
-            let next = match &self.pool {
-                Some(pool) => pool.next_or_idle(self.id, || ctx.address()),
-                None => None,
-            };
-            if let Some(scheduled) = next {
+            if let Some(scheduled) = self.pool.next_or_idle(self.id, || ctx.address()) {
                 self.begin_stream(ctx, scheduled);
             }
             return;

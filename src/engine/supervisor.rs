@@ -163,9 +163,7 @@ impl Supervisor {
         let me = ctx.address();
         let cancel = self.cancel.token();
         let pool = Arc::clone(&self.pool);
-        Session::start_in_arbiter(arbiter, move |_| {
-            Session::new(id, cfg, me, cancel).with_pool(pool)
-        })
+        Session::start_in_arbiter(arbiter, move |_| Session::new(id, cfg, me, cancel, pool))
     }
 
     fn ramp(&mut self, ctx: &mut Context<Self>) {

@@ -16,34 +16,6 @@ use std::borrow::Cow;
 
 use super::{FieldNames, Fields};
 
-/// `a == b` for keys.
-#[inline]
-fn same(a: &str, b: &str) -> bool {
-    same_bytes(a.as_bytes(), b.as_bytes())
-}
-
-/// `a == b` for short byte strings without calling `memcmp`: glibc's
-/// AVX-512 `memcmp` begins with masked loads, which took a microcode assist
-/// on these few-byte compares (~90 ns each; two key compares per event were
-/// 2.6 % of a paced client's CPU). Long strings still go to `memcmp`.
-#[inline]
-fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    if a.len() > 32 {
-        return a == b;
-    }
-    let mut i = 0;
-    while i < a.len() {
-        if a[i] != b[i] {
-            return false;
-        }
-        i += 1;
-    }
-    true
-}
-
 /// The fields of `data` when it has the plain shape; `None` = let serde decide.
 pub(super) fn fields<'a>(names: FieldNames<'_>, data: &'a str) -> Option<Fields<'a>> {
     let mut s = Scanner {
@@ -63,13 +35,13 @@ pub(super) fn fields<'a>(names: FieldNames<'_>, data: &'a str) -> Option<Fields<
             s.ws();
             s.eat(b':')?;
             s.ws();
-            if same(key, names.data) {
+            if key == names.data {
                 out.data = s.text_value()?;
-            } else if same(key, names.count) {
+            } else if key == names.count {
                 out.count = Some(s.integer()?);
-            } else if same(key, names.error) {
+            } else if key == names.error {
                 out.error = s.text_value()?;
-            } else if names.timestamp.is_some_and(|t| same(key, t)) {
+            } else if names.timestamp == Some(key) {
                 // An integer as the serde path reads it (`as f64`); a float,
                 // a string or anything else: serde decides.
                 out.timestamp = Some(s.integer()? as f64);
@@ -183,7 +155,7 @@ impl<'a> Scanner<'a> {
 
     fn literal(&mut self, word: &[u8]) -> Option<()> {
         let end = self.pos + word.len();
-        same_bytes(self.bytes.get(self.pos..end)?, word).then(|| self.pos = end)
+        (self.bytes.get(self.pos..end)? == word).then(|| self.pos = end)
     }
 
     /// The JSON number grammar: `-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?`.
@@ -465,15 +437,6 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(2000))]
 
         /// Whenever the scanner answers, serde_json gives the same fields.
-        #[test]
-        fn same_bytes_is_slice_equality(
-            a in proptest::collection::vec(0u8..4, 0..40),
-            b in proptest::collection::vec(0u8..4, 0..40),
-        ) {
-            prop_assert_eq!(same_bytes(&a, &b), a == b);
-            prop_assert!(same_bytes(&a, &a));
-        }
-
         #[test]
         fn equals_serde_on_objects(text in object()) {
             agrees(&text)?;
