@@ -335,7 +335,10 @@ async fn run_in_system(scenario: &Scenario, opts: &RunOptions) -> Result<RunSumm
     };
     let supervisor =
         Supervisor::start_in_arbiter(&supervisor_thread.handle(), move |_| Supervisor::new(parts));
-    let signals = actix_rt::spawn(forward_signals(supervisor));
+    let signals = actix_rt::spawn(forward_signals(
+        supervisor,
+        crate::signals::Signals::listen(),
+    ));
 
     let outcome = done.await;
     if let Some(mut exporter) = exporter {
@@ -435,10 +438,14 @@ fn start_proxy(base: &str) -> Result<FaultProxy, Error> {
 }
 
 /// First Ctrl+C / SIGTERM: drain with a short grace; second: abort.
-async fn forward_signals(supervisor: Addr<Supervisor>) {
+///
+/// One listener for the whole run, made before the task is spawned: a
+/// second signal sent while the first is being reported is kept, not lost
+/// between two registrations.
+async fn forward_signals(supervisor: Addr<Supervisor>, mut signals: crate::signals::Signals) {
     let mut abort = false;
     loop {
-        crate::signals::wait_for_signal().await;
+        signals.recv().await;
         if abort {
             eprintln!("\nstreamsoak: second signal: aborting in-flight streams");
         } else {
