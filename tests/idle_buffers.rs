@@ -2,8 +2,8 @@
 //! buffer while it waits (issue #16: an open subscription must stay small):
 //! both buffers start empty, the write buffer is released once flushed, the
 //! read buffer once a read finds nothing buffered and nothing arriving. Reads
-//! that go through the per-thread scratch buffer lose and reorder nothing,
-//! whether a frame arrives in pieces or is larger than the scratch buffer.
+//! that go through the per-thread read arena lose and reorder nothing,
+//! whether a frame arrives in pieces or is larger than one read.
 
 use std::future::poll_fn;
 use std::pin::Pin;
@@ -60,7 +60,7 @@ async fn an_idle_read_holds_no_buffer_and_partial_lines_survive() {
     assert_eq!(try_next(&mut framed).await.as_deref(), Some("data: 2"));
     assert_eq!(try_next(&mut framed).await, None);
 
-    // A line larger than the 8 KiB scratch buffer, then two in one read.
+    // A line larger than one read (8 KiB at least), then two in one read.
     let long = "x".repeat(20_000);
     peer.write_all(format!("{long}\nid: 3\nid: 4\n").as_bytes())
         .await

@@ -1,7 +1,6 @@
 use std::{
     cell::RefCell,
     fmt, io,
-    mem::MaybeUninit,
     pin::Pin,
     task::{Context, Poll},
 };
@@ -12,7 +11,7 @@ use futures_core::{ready, Stream};
 use futures_sink::Sink;
 use pin_project_lite::pin_project;
 
-use crate::{AsyncRead, AsyncWrite, Decoder, Encoder, ReadBuf};
+use crate::{AsyncRead, AsyncWrite, Decoder, Encoder};
 
 /// Low-water mark
 const LW: usize = 1024;
@@ -24,6 +23,8 @@ bitflags! {
     struct Flags: u8 {
         const EOF = 0b0001;
         const READABLE = 0b0010;
+        // streamsoak patch: `read_buf` is a piece of the thread's read arena.
+        const ARENA = 0b0100;
     }
 }
 
@@ -217,12 +218,21 @@ impl<T, U> Framed<T, U> {
 
             debug_assert!(!this.flags.contains(Flags::EOF));
 
-            // streamsoak patch: with nothing buffered, read through a per-thread scratch
-            // buffer, so a transport waiting for data (a long-lived stream between events)
-            // holds no read buffer at all; what arrives is copied into `read_buf`.
+            // streamsoak patch: with nothing buffered, read into the per-thread arena, so a
+            // transport waiting for data (a long-lived stream between events) holds no read
+            // buffer at all; what arrives becomes `read_buf`, a piece of the arena.
             let read = if this.read_buf.is_empty() {
-                poll_read_lean(this.io, cx, this.read_buf)
+                poll_read_lean(this.io, cx, this.read_buf, this.flags)
             } else {
+                if this.flags.contains(Flags::ARENA) {
+                    // streamsoak patch: a partial frame moves out of the arena into a buffer
+                    // of its own (sized as before the patch), so a transport waiting for the
+                    // rest of it does not pin an arena chunk.
+                    let mut own = BytesMut::with_capacity(this.read_buf.len() + HW);
+                    own.extend_from_slice(this.read_buf);
+                    *this.read_buf = own;
+                    this.flags.remove(Flags::ARENA);
+                }
                 // Otherwise, try to read more data and try again. Make sure we've got room.
                 let remaining = this.read_buf.capacity() - this.read_buf.len();
                 if remaining < LW {
@@ -295,39 +305,46 @@ impl<T, U> Framed<T, U> {
     }
 }
 
-// streamsoak patch: the per-thread scratch buffer of `Framed::next_item`.
+// streamsoak patch: the per-thread read arena of `Framed::next_item`.
 thread_local! {
-    static SCRATCH: RefCell<Box<[MaybeUninit<u8>]>> =
-        RefCell::new(vec![MaybeUninit::uninit(); HW].into_boxed_slice());
+    static ARENA: RefCell<BytesMut> = RefCell::new(BytesMut::new());
 }
 
-/// Reads into the thread's scratch buffer and appends what arrived to the empty `buf`,
-/// which keeps its allocation only while data arrives: on `Pending` it is released.
+/// Size of one arena chunk: a read takes what the chunk has left (at least [`HW`]).
+const ARENA_CHUNK: usize = 64 * 1024;
+
+/// Reads into the thread's arena and hands what arrived to the empty `buf` as a piece of
+/// it, so a transport waiting for data (a long-lived stream between events) holds no read
+/// buffer at all (on `Pending` it lets go of its piece), and reading costs no allocation
+/// and no copy: the frames decoded from the piece share the arena chunk, which is reused
+/// in place once every piece of it is gone (else a new chunk is taken).
 fn poll_read_lean<T: AsyncRead>(
     io: Pin<&mut T>,
     cx: &mut Context<'_>,
     buf: &mut BytesMut,
+    flags: &mut Flags,
 ) -> Poll<io::Result<usize>> {
     debug_assert!(buf.is_empty());
-    SCRATCH.with(|scratch| {
-        let Ok(mut scratch) = scratch.try_borrow_mut() else {
+    // An empty piece still shares its chunk: let go of it before reading.
+    *buf = BytesMut::new();
+    flags.remove(Flags::ARENA);
+    ARENA.with(|arena| {
+        let Ok(mut arena) = arena.try_borrow_mut() else {
             // Re-entered from inside `poll_read`: read in place, as before the patch.
             buf.reserve(HW);
             return tokio_util::io::poll_read_buf(io, cx, buf);
         };
-        let mut read = ReadBuf::uninit(&mut scratch[..]);
-        match io.poll_read(cx, &mut read) {
-            Poll::Pending => {
-                if buf.capacity() != 0 {
-                    *buf = BytesMut::new();
-                }
-                Poll::Pending
+        debug_assert!(arena.is_empty());
+        if arena.capacity() < HW {
+            arena.reserve(ARENA_CHUNK);
+        }
+        match tokio_util::io::poll_read_buf(io, cx, &mut *arena) {
+            Poll::Ready(Ok(n)) if n > 0 => {
+                *buf = arena.split();
+                flags.insert(Flags::ARENA);
+                Poll::Ready(Ok(n))
             }
-            Poll::Ready(Err(err)) => Poll::Ready(Err(err)),
-            Poll::Ready(Ok(())) => {
-                buf.extend_from_slice(read.filled());
-                Poll::Ready(Ok(read.filled().len()))
-            }
+            other => other,
         }
     })
 }
