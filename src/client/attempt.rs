@@ -343,7 +343,7 @@ async fn drive(
             let continuing = first && run_of_ready < READY_RUN;
             first = false;
             let now = if continuing { woke } else { Instant::now() };
-            if !continuing && std::pin::Pin::new(&mut cancelled).poll(cx).is_ready() {
+            if !continuing && cancelled.poll_if_woken(cx).is_ready() {
                 return Poll::Ready(Wake::Cancelled);
             }
             // Due (by the clock read at most READY_RUN chunks ago): looked
