@@ -30,12 +30,6 @@ enum Step {
     Done,
     Failed(ParseError),
     Event,
-    /// The common single-line event: its data is `input[start..end]`
-    /// (valid UTF-8, checked), not copied into the pending event.
-    DataLine {
-        start: usize,
-        end: usize,
-    },
     Comment,
     Retry(u64),
 }
@@ -179,20 +173,6 @@ impl Parser {
             Step::Failed(err) => Some(Err(err)),
             Step::Comment => Some(Ok(Item::Comment(&self.line))),
             Step::Retry(ms) => Some(Ok(Item::Retry(ms))),
-            Step::DataLine { start, end } => {
-                self.dispatched += 1;
-                // Checked by `single_data_line`; `unwrap_or` never taken.
-                let data = std::str::from_utf8(&self.input[start..end]).unwrap_or_default();
-                Some(Ok(Item::Event(Event {
-                    kind: if self.pending.kind.is_empty() {
-                        DEFAULT_KIND
-                    } else {
-                        &self.pending.kind
-                    },
-                    data,
-                    id: &self.last_event_id,
-                })))
-            }
             Step::Event => {
                 self.dispatched += 1;
                 let data = &self.pending.data;
@@ -336,20 +316,14 @@ impl Parser {
             return None;
         }
         // Data is empty here; the slow path's trailing LF would be stripped.
-        // The value is handed out from the input, where it stays until the
-        // next feed (which cannot come while the event is borrowed).
-        let value_start = end - value.len();
+        self.pending.data.push_str(value);
         if differs(&self.last_event_id, &self.pending.id) {
             self.last_event_id.clone_from(&self.pending.id);
         }
         self.pos = end + 2;
         self.skip_lf = false;
-        // Clears the event's type (set by an earlier line) on the next call.
         self.reset_pending = true;
-        Some(Step::DataLine {
-            start: value_start,
-            end,
-        })
+        Some(Step::Event)
     }
 
     /// Applies one line (`input[start..end]`, without its terminator).
