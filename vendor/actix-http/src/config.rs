@@ -1,9 +1,10 @@
 use std::{
+    cell::RefCell,
     fmt,
     future::Future,
     net::SocketAddr,
     pin::Pin,
-    rc::Rc,
+    rc::{Rc, Weak},
     time::{Duration, Instant},
 };
 
@@ -215,7 +216,35 @@ impl Default for Inner {
     }
 }
 
+// streamsoak patch: one default configuration per thread for the client codec.
+thread_local! {
+    static CLIENT_DEFAULT: RefCell<Weak<Inner>> = const { RefCell::new(Weak::new()) };
+}
+
 impl ServiceConfig {
+    /// streamsoak patch: the default configuration, shared by every client codec of this thread
+    /// while one is alive.
+    ///
+    /// `ServiceConfig::default()` starts a `DateService`: a local task ticking every 500 ms and a
+    /// formatted date. awc builds a `ClientCodec::default()` for every HTTP/1.1 request, so each
+    /// request spawned a task and registered a timer (a driver wake-up from outside the runtime
+    /// loop). The codecs of one thread now share one configuration, hence one date task, which
+    /// ends when the last of them is dropped (same values: the client's configuration is never
+    /// changed).
+    pub(crate) fn client_default() -> ServiceConfig {
+        CLIENT_DEFAULT.with(|cell| {
+            let alive = cell.borrow().upgrade();
+            match alive {
+                Some(inner) => ServiceConfig(inner),
+                None => {
+                    let config = ServiceConfig::default();
+                    *cell.borrow_mut() = Rc::downgrade(&config.0);
+                    config
+                }
+            }
+        })
+    }
+
     /// Create instance of `ServiceConfig`.
     pub fn new(
         keep_alive: KeepAlive,

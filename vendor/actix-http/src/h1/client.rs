@@ -48,7 +48,9 @@ struct ClientCodecInner {
 
 impl Default for ClientCodec {
     fn default() -> Self {
-        ClientCodec::new(ServiceConfig::default())
+        // streamsoak patch: the thread's shared client configuration (one date task, not one
+        // per request; see `ServiceConfig::client_default`).
+        ClientCodec::new(ServiceConfig::client_default())
     }
 }
 
