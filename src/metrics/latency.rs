@@ -129,8 +129,14 @@ impl Latencies {
     }
 
     /// Empties every histogram, keeping the memory.
+    ///
+    /// Only histograms that hold samples are cleared: an empty one is all
+    /// zeroes already, and clearing writes its whole counts array (over
+    /// 200 KiB at these bounds). A run records a few of the eleven metrics,
+    /// so an interval's reset no longer sweeps megabytes through the cache
+    /// of the thread that reads the streams (issue #12).
     pub fn reset(&mut self) {
-        for h in &mut self.hists {
+        for h in self.hists.iter_mut().filter(|h| !h.is_empty()) {
             h.reset();
         }
     }
@@ -228,5 +234,25 @@ mod tests {
         assert_eq!(a.get(LatencyMetric::Gap).len(), 2);
         a.reset();
         assert!(a.is_empty());
+    }
+
+    #[test]
+    fn reset_leaves_what_a_fresh_set_has() {
+        let mut set = Latencies::default();
+        set.record(LatencyMetric::Gap, Duration::from_millis(20));
+        set.record(LatencyMetric::Ttfb, Duration::from_secs(3600));
+        set.reset();
+        let fresh = Latencies::default();
+        for metric in LatencyMetric::ALL {
+            let (h, f) = (set.get(metric), fresh.get(metric));
+            assert!(h.is_empty(), "{metric:?}");
+            assert_eq!((h.min(), h.max()), (f.min(), f.max()), "{metric:?}");
+            assert!(h.iter_all().all(|v| v.count_at_value() == 0), "{metric:?}");
+        }
+        // Recording after a reset sees only the new samples.
+        set.record(LatencyMetric::Gap, Duration::from_millis(5));
+        assert_eq!(set.get(LatencyMetric::Gap).len(), 1);
+        let gap = set.get(LatencyMetric::Gap);
+        assert_eq!(gap.max(), gap.highest_equivalent(5_000));
     }
 }
