@@ -25,6 +25,7 @@ use crate::metrics::attribution::FaultClock;
 use crate::metrics::fault_analysis::{self, FaultSamples, IntervalTotals, ObservedWindow};
 use crate::metrics::hlog::HlogWriter;
 use crate::metrics::interval::FaultSample;
+use crate::metrics::latency;
 use crate::metrics::{Counters, ErrorSamples, IntervalDelta, Latencies, LatencyMetric};
 use crate::report::csv::{self, AppendWriter, SummaryFacts, TimeseriesRow};
 use crate::report::live::SharedLive;
@@ -299,7 +300,9 @@ impl Collector {
             if h.is_empty() {
                 0.0
             } else {
-                h.value_at_quantile(q) as f64 / 1000.0
+                // From the smallest sample up, not from bucket 0: a full
+                // walk reads 100+ KiB per call on the streams' core (issue #12).
+                latency::quantile_us(h, q) as f64 / 1000.0
             }
         };
         let row = TimeseriesRow {

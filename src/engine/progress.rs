@@ -74,7 +74,7 @@ impl Progress {
         let ttfe_p99 = if ttfe.is_empty() {
             0.0
         } else {
-            ttfe.value_at_quantile(0.99) as f64 / 1000.0
+            crate::metrics::latency::quantile_us(ttfe, 0.99) as f64 / 1000.0
         };
         let mut line = format!(
             "[{:>6.1}s/{:.0}s] sessions {:>5} | ok {:>7} failed {:>5} | {:>8.0} ev/s | ttfe p99 {:>8.1}ms | breakers open {:>4}",

@@ -14,15 +14,19 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use hdrhistogram::serialization::interval_log::{
     IntervalLogIterator, IntervalLogWriterBuilder, LogEntry, Tag,
 };
-use hdrhistogram::serialization::{Deserializer, V2DeflateSerializer};
+use hdrhistogram::serialization::Deserializer;
 use hdrhistogram::Histogram;
 
 use crate::metrics::latency::{Latencies, LatencyMetric};
 
+mod encode;
+
+use encode::LeanSerializer;
+
 /// Appends interval histograms to a log file, flushed per interval.
 pub struct HlogWriter {
     out: BufWriter<File>,
-    serializer: V2DeflateSerializer,
+    serializer: LeanSerializer,
 }
 
 impl HlogWriter {
@@ -32,7 +36,7 @@ impl HlogWriter {
     /// When the file cannot be created or written.
     pub fn create(path: &Path, start: SystemTime, comment: &str) -> io::Result<HlogWriter> {
         let mut out = BufWriter::new(File::create(path)?);
-        let mut serializer = V2DeflateSerializer::new();
+        let mut serializer = LeanSerializer::new();
         IntervalLogWriterBuilder::new()
             .add_comment(comment)
             .with_start_time(start)
