@@ -35,7 +35,7 @@ const STORED_MAX: usize = 65_535;
 
 /// Encodes histograms for `IntervalLogWriter`, reusing its buffers.
 #[derive(Default)]
-pub struct LeanSerializer {
+pub(super) struct LeanSerializer {
     payload: Vec<u8>,
     out: Vec<u8>,
     general: V2Serializer,
@@ -43,7 +43,7 @@ pub struct LeanSerializer {
 
 impl LeanSerializer {
     /// A serializer with empty buffers.
-    pub fn new() -> LeanSerializer {
+    pub(super) fn new() -> LeanSerializer {
         LeanSerializer::default()
     }
 
