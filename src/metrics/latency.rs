@@ -395,6 +395,20 @@ mod tests {
             proptest::prop_assert_eq!((a.min(), a.max()), (b.min(), b.max()));
         }
 
+        /// A reset histogram holds no count anywhere and equals a fresh one
+        /// (the vendored `clear` clears only from the smallest to the largest
+        /// sample's bucket), also after merges and clamped samples.
+        #[test]
+        fn reset_clears_every_count(a in histogram(), b in histogram()) {
+            let mut h = a;
+            merge_histogram(&mut h, &b);
+            h.reset();
+            let fresh = new_histogram();
+            proptest::prop_assert!(h == fresh);
+            proptest::prop_assert!(h.iter_all().all(|v| v.count_at_value() == 0));
+            proptest::prop_assert_eq!((h.len(), h.min(), h.max()), (0, fresh.min(), fresh.max()));
+        }
+
         /// `quantile_us` answers what `value_at_quantile` answers, for every quantile.
         #[test]
         fn quantile_us_is_value_at_quantile(h in histogram(), q in -0.5f64..1.5) {
