@@ -1,7 +1,8 @@
 //! `histograms.hlog`: the HdrHistogram interval log of every latency metric.
 //!
 //! One line per metric per interval, tagged with the metric name
-//! (`Tag=ttfe,<start s>,<length s>,<max>,<base64 V2+deflate histogram>`),
+//! (`Tag=ttfe,<start s>,<length s>,<max>,<base64 V2 compressed histogram>`,
+//! the zlib stream in stored blocks: see `encode`),
 //! values in µs, `StartTime` the run's wall-clock start. It is the lossless
 //! source for `merge` and `report`: summing a metric's lines gives exactly
 //! the histogram of every sample of the run.
