@@ -282,7 +282,7 @@ impl LatencySummary {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -343,8 +343,8 @@ mod tests {
     }
 
     /// Values spread over the whole range on a log scale, with a few exact
-    /// corners (0, 1, the top, bucket edges).
-    fn value() -> impl proptest::strategy::Strategy<Value = u64> {
+    /// corners (0, 1, the top, beyond the top, bucket edges).
+    pub(crate) fn value() -> impl proptest::strategy::Strategy<Value = u64> {
         use proptest::prelude::*;
         prop_oneof![
             Just(0u64),
@@ -353,19 +353,28 @@ mod tests {
             Just(u64::MAX),
             Just(2047u64),
             Just(2048u64),
-            (0u32..37, any::<u64>()).prop_map(|(bits, r)| r >> (64 - bits.max(1))),
+            (1u32..37, any::<u64>()).prop_map(|(bits, r)| r >> (64 - bits)),
         ]
     }
 
-    fn histogram() -> impl proptest::strategy::Strategy<Value = Histogram<u64>> {
+    /// Histograms at the crate's bounds of up to `samples` values, each
+    /// recorded 1 to `max_count - 1` times (clamped into range).
+    pub(crate) fn histogram_of(
+        samples: usize,
+        max_count: u64,
+    ) -> impl proptest::strategy::Strategy<Value = Histogram<u64>> {
         use proptest::prelude::*;
-        proptest::collection::vec((value(), 1u64..5), 0..40).prop_map(|samples| {
+        proptest::collection::vec((value(), 1u64..max_count), 0..samples).prop_map(|samples| {
             let mut h = new_histogram();
             for (v, n) in samples {
                 h.saturating_record_n(v, n);
             }
             h
         })
+    }
+
+    fn histogram() -> impl proptest::strategy::Strategy<Value = Histogram<u64>> {
+        histogram_of(40, 5)
     }
 
     proptest::proptest! {

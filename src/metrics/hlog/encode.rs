@@ -69,7 +69,7 @@ impl LeanSerializer {
         debug_assert_eq!(p.len(), V2_HEADER_SIZE);
 
         let mut counts = Counts { out: p, next: 0 };
-        if h.len() > 0 || h.count_at(0) != T::zero() {
+        if !h.is_empty() {
             counts.bucket(0, h.count_at(0))?;
             let top = h.max();
             let mut value = h.min_nz();
@@ -216,29 +216,12 @@ impl Serializer for LeanSerializer {
 mod tests {
     use super::*;
     use crate::metrics::latency::new_histogram;
+    use crate::metrics::latency::tests::histogram_of;
     use hdrhistogram::serialization::Deserializer;
     use proptest::prelude::*;
 
-    fn value() -> impl Strategy<Value = u64> {
-        prop_oneof![
-            Just(0u64),
-            Just(1u64),
-            Just(MAX_US),
-            Just(u64::MAX),
-            Just(2047u64),
-            Just(2048u64),
-            (1u32..37, any::<u64>()).prop_map(|(bits, r)| r >> (64 - bits)),
-        ]
-    }
-
     fn histogram() -> impl Strategy<Value = Histogram<u64>> {
-        proptest::collection::vec((value(), 1u64..300), 0..60).prop_map(|samples| {
-            let mut h = new_histogram();
-            for (v, n) in samples {
-                h.saturating_record_n(v, n);
-            }
-            h
-        })
+        histogram_of(60, 300)
     }
 
     fn v2(h: &Histogram<u64>) -> Vec<u8> {
