@@ -6,6 +6,7 @@
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
+use crate::metrics::latency;
 use crate::metrics::{Counters, Latencies, LatencyMetric};
 use crate::report::csv::TimeseriesRow;
 
@@ -74,7 +75,7 @@ impl Progress {
         let ttfe_p99 = if ttfe.is_empty() {
             0.0
         } else {
-            crate::metrics::latency::quantile_us(ttfe, 0.99) as f64 / 1000.0
+            latency::quantile_us(ttfe, 0.99) as f64 / 1000.0
         };
         let mut line = format!(
             "[{:>6.1}s/{:.0}s] sessions {:>5} | ok {:>7} failed {:>5} | {:>8.0} ev/s | ttfe p99 {:>8.1}ms | breakers open {:>4}",

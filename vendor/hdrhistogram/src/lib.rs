@@ -670,23 +670,22 @@ impl<T: Counter> Histogram<T> {
         // its interval histograms every second on the core that reads the
         // streams, and the samples of one interval span a few hundred buckets.
         if self.total_count != 0 {
-            if self.min_non_zero_value == ORIGINAL_MIN || self.max_value == ORIGINAL_MAX {
-                self.counts[0] = T::zero();
-                if self.min_non_zero_value != ORIGINAL_MIN || self.max_value != ORIGINAL_MAX {
-                    // One bound set and not the other: not a state recording
-                    // leaves; clear everything.
-                    for c in &mut self.counts {
-                        *c = T::zero();
-                    }
-                }
-            } else {
-                self.counts[0] = T::zero();
+            self.counts[0] = T::zero();
+            let min_set = self.min_non_zero_value != ORIGINAL_MIN;
+            let max_set = self.max_value != ORIGINAL_MAX;
+            if min_set && max_set {
                 let low = self.index_for_or_last(self.min_nz());
                 let high = self.index_for_or_last(self.max());
                 if low <= high {
                     for c in &mut self.counts[low..=high] {
                         *c = T::zero();
                     }
+                }
+            } else if min_set || max_set {
+                // One bound set and not the other (sub-unit samples of a
+                // coarser histogram): clear everything, as upstream.
+                for c in &mut self.counts {
+                    *c = T::zero();
                 }
             }
         }
