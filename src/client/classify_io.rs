@@ -341,6 +341,99 @@ mod tests {
         }
     }
 
+    /// A transport that takes the HTTP/2 preface, then fails every write
+    /// with `error()`; its reads never complete (the server said nothing).
+    struct FailingWrites {
+        preface_left: usize,
+        error: fn() -> std::io::Error,
+    }
+
+    impl tokio::io::AsyncRead for FailingWrites {
+        fn poll_read(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            _: &mut tokio::io::ReadBuf<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::task::Poll::Pending
+        }
+    }
+
+    impl tokio::io::AsyncWrite for FailingWrites {
+        fn poll_write(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buf: &[u8],
+        ) -> std::task::Poll<std::io::Result<usize>> {
+            if self.preface_left == 0 {
+                return std::task::Poll::Ready(Err((self.error)()));
+            }
+            let n = buf.len().min(self.preface_left);
+            self.preface_left -= n;
+            std::task::Poll::Ready(Ok(n))
+        }
+
+        fn poll_flush(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<std::io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    /// What a request gets from an HTTP/2 connection whose writes fail
+    /// with `error()` once the preface is out: the request's HEADERS (and
+    /// our SETTINGS) are flushed by the connection's idle step, the path
+    /// h2 0.3.27 returned the error from without giving it to the streams
+    /// (vendor/README.md).
+    async fn h2_request_when_writes_fail(error: fn() -> std::io::Error) -> h2::Error {
+        let io = FailingWrites {
+            preface_left: 24,
+            error,
+        };
+        let (send, connection) = h2::client::handshake(io).await.expect("preface written");
+        let mut send = send.ready().await.expect("a stream slot");
+        let request = http::Request::post("https://127.0.0.1/")
+            .body(())
+            .expect("request");
+        let (response, _) = send.send_request(request, true).expect("queued");
+        let driver = actix_rt::spawn(connection);
+        let err = response.await.expect_err("no write succeeds");
+        assert!(
+            driver.await.expect("driver").is_err(),
+            "the connection fails"
+        );
+        err
+    }
+
+    #[actix_rt::test]
+    async fn an_h2_write_error_reaches_the_stream_with_its_cause() {
+        let err = h2_request_when_writes_fail(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::ConnectionAborted,
+                ClientCertRefused {
+                    had_identity: false,
+                    source: None,
+                },
+            )
+        })
+        .await;
+        let failure = classify_send(SendRequestError::H2(err));
+        assert_eq!(failure.kind, FailureKind::Tls, "{}", failure.detail);
+        assert!(failure.detail.contains("client_cert"), "{}", failure.detail);
+
+        let err = h2_request_when_writes_fail(|| std::io::ErrorKind::ConnectionReset.into()).await;
+        let io = err.get_io().expect("an I/O error");
+        assert_eq!(io.kind(), std::io::ErrorKind::ConnectionReset, "{io}");
+        assert_eq!(h2_cause(&err), H2Cause::Io(FailureKind::Reset));
+    }
+
     #[test]
     fn io_classes() {
         use std::io::{Error, ErrorKind};

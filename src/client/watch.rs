@@ -15,7 +15,9 @@
 //! [`ClientCertRefused`](crate::client::tls::ClientCertRefused) as the
 //! cause, which classifies as `tls` with a hint. A write that fails then
 //! (the server's close reached us first as `EPIPE` or a reset, while the
-//! client was sending its request) is the same refusal. Any byte from the
+//! client was sending its request) is the same refusal (under HTTP/2 that
+//! error reaches the request through the vendored h2's patch,
+//! `vendor/README.md`). Any byte from the
 //! server disarms the watch; streams after the handshake are untouched.
 
 use std::io;

@@ -274,7 +274,19 @@ where
                             // Ensure all window updates have been sent.
                             //
                             // This will also handle flushing `self.codec`
-                            ready!(self.inner.streams.poll_complete(cx, &mut self.codec))?;
+                            //
+                            // streamsoak patch: a write error here ends the
+                            // connection like one from `poll2`: the streams
+                            // get it (`handle_poll2_result` resets them with
+                            // it). Returned bare, it dropped the streams
+                            // with "stream closed because of a broken pipe"
+                            // and the I/O error was lost.
+                            if let Err(e) =
+                                ready!(self.inner.streams.poll_complete(cx, &mut self.codec))
+                            {
+                                self.inner.as_dyn().handle_poll2_result(Err(e.into()))?;
+                                continue;
+                            }
 
                             if (self.inner.error.is_some()
                                 || self.inner.go_away.should_close_on_idle())
