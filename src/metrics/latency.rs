@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use hdrhistogram::Histogram;
+use hdrhistogram::{Counter, Histogram};
 
 /// Highest trackable value: 24 hours in µs.
 pub const MAX_US: u64 = 24 * 3600 * 1_000_000;
@@ -89,6 +89,32 @@ pub fn new_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, MAX_US, SIGFIG).expect("invariant: constant bounds are valid")
 }
 
+/// Every bucket of `h` that holds samples, smallest first, as its lowest
+/// value and its count: what `h.iter_recorded()` yields, reading only the
+/// buckets from the smallest sample to the largest.
+///
+/// hdrhistogram's iterators (and `add`, `mean`, `value_at_quantile`) start
+/// at bucket 0 and read counts up to the largest sample: tens of thousands
+/// of empty ones below a 20 ms sample, 221 KiB of them up to 24 h. This
+/// reads bucket 0 (the zeros) and then only the range `min_nz()..=max()`,
+/// which recording, `add`, `subtract` and decoding all keep covering every
+/// non-zero count (property-tested against `iter_recorded`).
+pub fn recorded<T: Counter>(h: &Histogram<T>) -> impl Iterator<Item = (u64, T)> + '_ {
+    let zeros = h.count_at(0);
+    let zeros = (zeros != T::zero()).then_some((0, zeros));
+    let top = h.max();
+    let mut next = (!h.is_empty()).then(|| h.min_nz());
+    zeros.into_iter().chain(std::iter::from_fn(move || loop {
+        let value = next.filter(|value| *value <= top)?;
+        let after = h.next_non_equivalent(value);
+        next = (after > value).then_some(after);
+        let count = h.count_at(value);
+        if count != T::zero() {
+            return Some((value, count));
+        }
+    }))
+}
+
 /// Adds every sample of `src` to `dest`, as `Histogram::add` does, reading
 /// only the buckets from `src`'s smallest to its largest sample.
 ///
@@ -112,25 +138,11 @@ pub fn merge_histogram(dest: &mut Histogram<u64>, src: &Histogram<u64>) {
         let _ = dest.add(src);
         return;
     }
-    let zeros = src.count_at(0);
-    if zeros > 0 {
-        // Recording 0 touches neither min nor max, as `add` leaves them.
-        dest.saturating_record_n(0, zeros);
-    }
-    let top = src.max();
-    let mut value = src.min_nz();
-    while value <= top {
-        let count = src.count_at(value);
-        if count > 0 {
-            // The bucket's lowest value: `min_nz` reads back the same
-            // bucket, `max` its highest value, as after `add`.
-            dest.saturating_record_n(value, count);
-        }
-        let next = src.next_non_equivalent(value);
-        if next <= value {
-            break;
-        }
-        value = next;
+    for (value, count) in recorded(src) {
+        // The bucket's lowest value: `min_nz` reads back the same bucket,
+        // `max` its highest value, as after `add`; recording 0 touches
+        // neither, as `add` leaves them.
+        dest.saturating_record_n(value, count);
     }
 }
 
@@ -154,22 +166,12 @@ pub fn quantile_us(h: &Histogram<u64>, q: f64) -> u64 {
             h.highest_equivalent(value)
         }
     };
-    let mut seen = h.count_at(0);
-    if seen >= wanted {
-        return pick(0);
-    }
-    let top = h.max();
-    let mut value = h.min_nz();
-    while value <= top {
-        seen = seen.saturating_add(h.count_at(value));
+    let mut seen = 0u64;
+    for (value, count) in recorded(h) {
+        seen = seen.saturating_add(count);
         if seen >= wanted {
             return pick(value);
         }
-        let next = h.next_non_equivalent(value);
-        if next <= value {
-            break;
-        }
-        value = next;
     }
     // Counts short of `len` (saturated counts): what `value_at_quantile` does.
     h.value_at_quantile(q)
@@ -375,6 +377,23 @@ pub(crate) mod tests {
 
     fn histogram() -> impl proptest::strategy::Strategy<Value = Histogram<u64>> {
         histogram_of(40, 5)
+    }
+
+    proptest::proptest! {
+        // Each case walks hdrhistogram's iterator over all 27,648 buckets.
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(500))]
+
+        /// The bounded walk yields what `iter_recorded` yields from bucket 0.
+        #[test]
+        fn recorded_is_iter_recorded(a in histogram(), b in histogram()) {
+            let mut h = a;
+            merge_histogram(&mut h, &b);
+            let theirs: Vec<(u64, u64)> = h
+                .iter_recorded()
+                .map(|v| (h.lowest_equivalent(v.value_iterated_to()), v.count_at_value()))
+                .collect();
+            proptest::prop_assert_eq!(recorded(&h).collect::<Vec<_>>(), theirs);
+        }
     }
 
     proptest::proptest! {

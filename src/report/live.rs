@@ -39,6 +39,7 @@ use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 
 use crate::client::classify::FailureKind;
+use crate::metrics::latency::recorded;
 use crate::metrics::{Counters, Latencies, LatencyMetric};
 
 /// Upper bounds of the histogram buckets, in seconds (`+Inf` follows).
@@ -73,21 +74,24 @@ impl Buckets {
 
     /// Adds every sample of a µs histogram. A sample counts in the first
     /// bucket whose bound is at least the highest value equivalent to it
-    /// (the value HdrHistogram's percentiles report).
+    /// (the value HdrHistogram's percentiles report); the sum takes each
+    /// sample as its bucket's middle, as `Histogram::mean` does. Reads only
+    /// the buckets from the smallest sample to the largest ([`recorded`]):
+    /// this runs per metric per interval on the collector's thread.
     fn add(&mut self, h: &hdrhistogram::Histogram<u64>) {
-        if h.is_empty() {
-            return;
-        }
-        for v in h.iter_recorded() {
-            let seconds = v.value_iterated_to() as f64 / 1e6;
+        let mut sum_us = 0.0;
+        for (value, count) in recorded(h) {
+            let top = h.highest_equivalent(value);
+            let seconds = top as f64 / 1e6;
             let slot = BUCKETS_S
                 .iter()
                 .position(|bound| seconds <= *bound)
                 .unwrap_or(BUCKETS_S.len());
-            self.counts[slot] += v.count_at_value();
+            self.counts[slot] += count;
+            sum_us += h.median_equivalent(top) as f64 * count as f64;
         }
         self.count += h.len();
-        self.sum_s += h.mean() * h.len() as f64 / 1e6;
+        self.sum_s += sum_us / 1e6;
     }
 }
 
@@ -421,6 +425,36 @@ mod tests {
             .next()
             .and_then(|v| v.parse().ok())
             .unwrap_or_else(|| panic!("no value in `{line}`"))
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(500))]
+
+        /// The bounded fold counts what hdrhistogram's own iteration from
+        /// bucket 0 counts, and sums what `mean() × len()` sums.
+        #[test]
+        fn buckets_fold_as_hdrhistogram_iterates(
+            h in crate::metrics::latency::tests::histogram_of(40, 5),
+        ) {
+            let mut ours = Buckets::new();
+            ours.add(&h);
+            let mut theirs = Buckets::new();
+            for v in h.iter_recorded() {
+                let seconds = v.value_iterated_to() as f64 / 1e6;
+                let slot = BUCKETS_S
+                    .iter()
+                    .position(|bound| seconds <= *bound)
+                    .unwrap_or(BUCKETS_S.len());
+                theirs.counts[slot] += v.count_at_value();
+            }
+            proptest::prop_assert_eq!(&ours.counts, &theirs.counts);
+            proptest::prop_assert_eq!(ours.count, h.len());
+            let sum = h.mean() * h.len() as f64 / 1e6;
+            proptest::prop_assert!(
+                (ours.sum_s - sum).abs() <= sum.abs() * 1e-12,
+                "sum {} vs {}", ours.sum_s, sum
+            );
+        }
     }
 
     fn interval(ms: &[u64]) -> (Counters, Latencies) {

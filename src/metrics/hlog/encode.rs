@@ -12,17 +12,18 @@
 //! builds and zeroes a fresh deflate compressor (about 300 KiB). The collector
 //! encodes every recorded metric every interval, on the core the streams are
 //! read on (issue #12). Here the counts are read only from the smallest to
-//! the largest sample (`count_at` bucket by bucket) and the zlib stream uses
-//! stored blocks: no compressor state at all. The payload is already run-length
-//! encoded, so the log grows by about 28 % (BENCHMARKS.md, "Session 10"). `tests::payload_is_v2_serializers` proves the payload equal,
-//! byte for byte, to `V2Serializer`'s.
+//! the largest sample ([`recorded`]) and the zlib stream uses stored
+//! blocks: no compressor state at all. The payload is already run-length
+//! encoded, so the log grows by about 28 % (BENCHMARKS.md, "Session 10").
+//! `tests::payload_is_v2_serializers` proves the payload equal, byte for
+//! byte, to `V2Serializer`'s.
 
 use std::io::{self, Write};
 
 use hdrhistogram::serialization::{Serializer, V2Serializer};
 use hdrhistogram::{Counter, Histogram};
 
-use crate::metrics::latency::{MAX_US, SIGFIG};
+use crate::metrics::latency::{recorded, MAX_US, SIGFIG};
 
 /// HdrHistogram's V2 cookies (`V2_COOKIE_BASE | 0x10`, `V2_COMPRESSED_COOKIE_BASE | 0x10`).
 const V2_COOKIE: u32 = 0x1c84_9303 | 0x10;
@@ -68,18 +69,8 @@ impl LeanSerializer {
         debug_assert_eq!(p.len(), V2_HEADER_SIZE);
 
         let mut counts = Counts { out: p, next: 0 };
-        if !h.is_empty() {
-            counts.bucket(0, h.count_at(0))?;
-            let top = h.max();
-            let mut value = h.min_nz();
-            while value <= top {
-                counts.bucket(index_of(value), h.count_at(value))?;
-                let next = h.next_non_equivalent(value);
-                if next <= value {
-                    break;
-                }
-                value = next;
-            }
+        for (value, count) in recorded(h) {
+            counts.bucket(index_of(value), count)?;
         }
         // Up to the largest sample's bucket, as `V2Serializer` (an empty
         // histogram: bucket 0 alone).
