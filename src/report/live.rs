@@ -82,17 +82,21 @@ impl Buckets {
         let mut sum_us = 0.0;
         for (value, count) in recorded(h) {
             let top = h.highest_equivalent(value);
-            let seconds = top as f64 / 1e6;
-            let slot = BUCKETS_S
-                .iter()
-                .position(|bound| seconds <= *bound)
-                .unwrap_or(BUCKETS_S.len());
-            self.counts[slot] += count;
+            self.counts[slot_of(top)] += count;
             sum_us += h.median_equivalent(top) as f64 * count as f64;
         }
         self.count += h.len();
         self.sum_s += sum_us / 1e6;
     }
+}
+
+/// The bucket (index into `Buckets::counts`) a sample of `us` µs counts in.
+fn slot_of(us: u64) -> usize {
+    let seconds = us as f64 / 1e6;
+    BUCKETS_S
+        .iter()
+        .position(|bound| seconds <= *bound)
+        .unwrap_or(BUCKETS_S.len())
 }
 
 /// The run's figures so far, as the exporter serves them.
@@ -440,12 +444,7 @@ mod tests {
             ours.add(&h);
             let mut theirs = Buckets::new();
             for v in h.iter_recorded() {
-                let seconds = v.value_iterated_to() as f64 / 1e6;
-                let slot = BUCKETS_S
-                    .iter()
-                    .position(|bound| seconds <= *bound)
-                    .unwrap_or(BUCKETS_S.len());
-                theirs.counts[slot] += v.count_at_value();
+                theirs.counts[slot_of(v.value_iterated_to())] += v.count_at_value();
             }
             proptest::prop_assert_eq!(&ours.counts, &theirs.counts);
             proptest::prop_assert_eq!(ours.count, h.len());
